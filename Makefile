@@ -1,0 +1,35 @@
+# hnswsearch: PGXS build.  `make demo` and `make test` are the README's contract.
+EXTENSION = hnswsearch
+EXTVERSION = 0.1.0
+MODULE_big = hnswsearch
+SRCS = $(sort $(wildcard src/*.c))
+OBJS = $(SRCS:.c=.o)
+HEADERS = $(wildcard src/*.h)
+DATA = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
+
+# pg_regress inputs: every sql/*.sql that is not an install or upgrade script.
+# `:=` so that PGXS's `ifdef REGRESS` is false (no pg_regress run) when empty.
+REGRESS := $(sort $(basename $(notdir $(filter-out $(DATA),$(wildcard sql/*.sql)))))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+PG_CPPFLAGS = -I$(srcdir)/src
+
+# PostgreSQL 15 is the target: use the pg_config on PATH only if it is v15
+# (Debian's /usr/bin/pg_config follows the newest installed server-dev).
+PG15_CONFIG = /usr/lib/postgresql/15/bin/pg_config
+PG_CONFIG ?= $(if $(filter 15.%,$(shell pg_config --version 2>/dev/null)),pg_config,$(PG15_CONFIG))
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
+include $(PGXS)
+else ifneq ($(filter-out demo test bench,$(or $(MAKECMDGOALS),all)),)
+# demo/test/bench work without it: test/run.sh installs the packages first.
+$(error $(PG_CONFIG) not found: apt-get install postgresql-server-dev-15, or run `make test`)
+endif
+
+$(OBJS): $(HEADERS)
+
+# Throwaway-cluster targets; all the logic lives in test/run.sh.
+.PHONY: demo test bench
+demo test bench:
+	PG_CONFIG='$(PG_CONFIG)' bash test/run.sh $@

@@ -1,0 +1,730 @@
+#!/usr/bin/python3
+"""hnswsearch benchmark: the `hnsw` index access method vs exact SQL search
+vs hnswlib, on a clustered synthetic set and Fashion-MNIST.
+
+Connects with the libpq environment (PGHOST, PGPORT, PGUSER, PGDATABASE).
+See `bench.py --help`.  Everything is single-threaded: serial index build,
+max_parallel_workers_per_gather = 0, hnswlib with num_threads=1.
+
+All SQL timings use one client, one statement per round trip, server-side
+prepared statements (prepare=True) and text-format parameters (%t) with
+explicit casts, so every timed statement is parsed and planned once.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import datasets as D  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT_DIR = os.path.join(HERE, "out")
+
+TABLE = "bench_items"
+TABLE_INS = "bench_items_ins"
+
+TARGET_QUERY = 3.0   # index-side query time <= 3x hnswlib at recall >= 0.95
+TARGET_BUILD = 2.0   # build time <= 2x hnswlib
+TARGET_INSERT = 0.20  # insert rate >= 20% of hnswlib's
+MATCH_RECALL = 0.95
+
+WARNINGS = []
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def warn(msg):
+    WARNINGS.append(msg)
+    log("WARNING: " + msg)
+
+
+def now():
+    return time.perf_counter()
+
+
+# --------------------------------------------------------------------------
+# arguments
+# --------------------------------------------------------------------------
+
+def int_list(s):
+    return [int(x) for x in s.split(",") if x.strip()]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="all", choices=["clustered", "fashion-mnist", "all"])
+    p.add_argument("--n", type=int, default=None,
+                   help="base vectors (default clustered 100000, fashion-mnist 60000 = all)")
+    p.add_argument("--dim", type=int, default=None, help="clustered only (default 128)")
+    p.add_argument("--queries", type=int, default=None, help="default 1000")
+    p.add_argument("--exact-queries", type=int, default=None,
+                   help="queries timed for exact (unindexed) SQL search (default 50)")
+    p.add_argument("--m", type=int, default=16)
+    p.add_argument("--ef-construction", type=int, default=64)
+    p.add_argument("--ef-search", type=int_list, default=None,
+                   help="comma list (default 10,20,40,80,120,200,400)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--insert-n", type=int, default=None,
+                   help="rows inserted one batch at a time into an index created "
+                        "on an empty table (default 20000, 0 = skip)")
+    p.add_argument("--insert-batch", type=int, default=100, help="rows per INSERT statement")
+    p.add_argument("--insert-ef", type=int, default=100,
+                   help="ef_search for the recall of the incrementally built index")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 5000 base, dim 32 (clustered), 100 queries")
+    p.add_argument("--no-sql", action="store_true", help="hnswlib and ground truth only")
+    p.add_argument("--no-hnswlib", action="store_true", help="skip hnswlib")
+    p.add_argument("--keep-tables", action="store_true", help="do not drop the bench tables")
+    p.add_argument("--maintenance-work-mem", default="2GB")
+    p.add_argument("--json", default=None, help="output path (default bench/out/results-<ts>.json)")
+    a = p.parse_args(argv)
+
+    if a.quick:
+        dflt = dict(n=5000, dim=32, queries=100, exact_queries=20, insert_n=2000,
+                    ef_search=[10, 20, 40, 80, 120, 200, 400])
+    else:
+        dflt = dict(n=None, dim=128, queries=1000, exact_queries=50, insert_n=20000,
+                    ef_search=[10, 20, 40, 80, 120, 200, 400])
+    for key, v in dflt.items():
+        if getattr(a, key) is None:
+            setattr(a, key, v)
+    if a.k < 1 or a.queries < 1:
+        p.error("--k and --queries must be >= 1")
+    a.exact_queries = min(a.exact_queries, a.queries)
+    return a
+
+
+# --------------------------------------------------------------------------
+# dataset setup
+# --------------------------------------------------------------------------
+
+class Dataset:
+    pass
+
+
+def load_dataset(name, a):
+    ds = Dataset()
+    ds.name = name
+    t0 = now()
+    if name == "clustered":
+        n = a.n if a.n is not None else 100000
+        ds.base, ds.queries = D.make_clustered(n, a.dim, a.queries)
+        ds.tag = "clustered-n%d-d%d-q%d-s%d" % (n, a.dim, a.queries, D.CLUSTERED_SEED)
+        ds.integral = False
+        ds.desc = ("Gaussian mixture, 100 clusters, centers N(0,1), std U(0.1,0.3), "
+                   "Dirichlet(0.7) sizes, seed %d; queries fresh from the mixture"
+                   % D.CLUSTERED_SEED)
+    else:
+        n = a.n if a.n is not None else 60000
+        if n > 60000:
+            warn("fashion-mnist has 60000 base vectors; --n %d capped" % n)
+            n = 60000
+        if a.dim not in (None, 128, 784) and not a.quick:
+            warn("--dim ignored for fashion-mnist (784)")
+        ds.base, ds.queries = D.load_fashion_mnist(n, a.queries)
+        ds.tag = "fmnist-n%d-q%d" % (n, a.queries)
+        ds.integral = True
+        ds.desc = "Fashion-MNIST train[:%d] as base, t10k[:%d] as queries, raw pixels 0-255" % (
+            n, a.queries)
+    ds.n, ds.dim = ds.base.shape
+    ds.query_texts = D.vector_texts(ds.queries, ds.integral)
+    ds.base_texts = None  # made lazily (SQL only)
+    log("[%s] %d x %d, %d queries (%s) loaded in %.1fs"
+        % (name, ds.n, ds.dim, len(ds.queries), ds.desc, now() - t0))
+    ds.gt_ids, ds.gt_dist = D.ground_truth(ds.tag, ds.base, ds.queries, a.k)
+    ds.insert_n = min(a.insert_n, ds.n)
+    if ds.insert_n > 0:
+        if ds.insert_n == ds.n:
+            ds.ins_gt_dist = ds.gt_dist
+        else:
+            ds.ins_gt_ids, ds.ins_gt_dist = D.ground_truth(
+                ds.tag + "-first%d" % ds.insert_n, ds.base[:ds.insert_n], ds.queries, a.k)
+    return ds
+
+
+def base_texts(ds):
+    if ds.base_texts is None:
+        t0 = now()
+        ds.base_texts = D.vector_texts(ds.base, ds.integral)
+        log("  text form of %d base vectors in %.1fs" % (ds.n, now() - t0))
+    return ds.base_texts
+
+
+# --------------------------------------------------------------------------
+# hnswlib
+# --------------------------------------------------------------------------
+
+def run_hnswlib(ds, a):
+    import hnswlib
+    r = {"version": getattr(hnswlib, "__version__", None)}
+    k = a.k
+
+    def new_index(max_elements):
+        p = hnswlib.Index(space="l2", dim=ds.dim)
+        p.init_index(max_elements=max_elements, M=a.m, ef_construction=a.ef_construction,
+                     random_seed=100)
+        p.set_num_threads(1)
+        return p
+
+    log("  hnswlib: build (add_items, 1 thread) ...")
+    p = new_index(ds.n)
+    t0 = now()
+    p.add_items(ds.base, np.arange(ds.n), num_threads=1)
+    r["build_s"] = now() - t0
+    r["build_rows_per_s"] = ds.n / r["build_s"]
+    log("  hnswlib: build %.2fs (%.0f rows/s)" % (r["build_s"], r["build_rows_per_s"]))
+
+    with tempfile.TemporaryDirectory() as td:
+        fn = os.path.join(td, "idx.bin")
+        p.save_index(fn)
+        r["index_bytes"] = os.path.getsize(fn)
+
+    r["ef"] = {}
+    q = ds.queries
+    nq = len(q)
+    for ef in a.ef_search:
+        p.set_ef(max(ef, k))
+        for i in range(min(20, nq)):  # warm-up
+            p.knn_query(q[i:i + 1], k=k, num_threads=1)
+        lat = np.empty(nq)
+        labels = np.empty((nq, k), dtype=np.int64)
+        t0 = now()
+        for i in range(nq):
+            t1 = now()
+            lab, _ = p.knn_query(q[i:i + 1], k=k, num_threads=1)
+            lat[i] = now() - t1
+            labels[i] = lab[0]
+        loop_s = now() - t0
+        t0 = now()
+        blab, _ = p.knn_query(q, k=k, num_threads=1)
+        batch_s = now() - t0
+        rec = D.recall(ds.base, q, ds.gt_dist, labels, k)
+        brec = D.recall(ds.base, q, ds.gt_dist, blab, k)
+        e = {"recall": rec, "qps": nq / loop_s, "ms_per_query": 1e3 * loop_s / nq,
+             "p50_ms": 1e3 * float(np.percentile(lat, 50)),
+             "p99_ms": 1e3 * float(np.percentile(lat, 99)),
+             "batch_ms_per_query": 1e3 * batch_s / nq, "batch_recall": brec}
+        r["ef"][ef] = e
+        log("  hnswlib: ef=%-4d recall %.4f  %.0f q/s  %.4f ms/q (batched %.4f ms/q)"
+            % (ef, rec, e["qps"], e["ms_per_query"], e["batch_ms_per_query"]))
+    del p
+
+    if ds.insert_n > 0:
+        # same protocol as the SQL incremental insert: empty index, batches
+        p = new_index(ds.insert_n)
+        bs = a.insert_batch
+        t0 = now()
+        for s in range(0, ds.insert_n, bs):
+            e = min(s + bs, ds.insert_n)
+            p.add_items(ds.base[s:e], np.arange(s, e), num_threads=1)
+        r["insert_n"] = ds.insert_n
+        r["insert_s"] = now() - t0
+        r["insert_rows_per_s"] = ds.insert_n / r["insert_s"]
+        p.set_ef(max(a.insert_ef, k))
+        labels = np.array([p.knn_query(q[i:i + 1], k=k, num_threads=1)[0][0] for i in range(nq)])
+        r["insert_recall"] = D.recall(ds.base[:ds.insert_n], q, ds.ins_gt_dist, labels, k)
+        log("  hnswlib: incremental add of %d rows in batches of %d: %.0f rows/s, recall@ef=%d %.4f"
+            % (ds.insert_n, bs, r["insert_rows_per_s"], a.insert_ef, r["insert_recall"]))
+        del p
+    return r
+
+
+# --------------------------------------------------------------------------
+# SQL
+# --------------------------------------------------------------------------
+
+def sql_connect():
+    import psycopg
+    conn = psycopg.connect(autocommit=True)
+    return conn
+
+
+def scalar(conn, sql, params=None):
+    cur = conn.execute(sql, params)
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def timed_loop(conn, sql, param_list, warmup=0):
+    """One statement per round trip, prepared server-side.  Returns
+    (total seconds, per-query latencies, list of first-column results)."""
+    cur = conn.cursor()
+    for params in param_list[:warmup]:
+        cur.execute(sql, params, prepare=True)
+        cur.fetchall()
+    lat = np.empty(len(param_list))
+    res = []
+    t0 = now()
+    for i, params in enumerate(param_list):
+        t1 = now()
+        cur.execute(sql, params, prepare=True)
+        rows = cur.fetchall()
+        lat[i] = now() - t1
+        res.append([row[0] for row in rows])
+    total = now() - t0
+    cur.close()
+    return total, lat, res
+
+
+def load_table(conn, table, texts):
+    with conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS %s" % table)
+        cur.execute("CREATE TABLE %s (id int PRIMARY KEY, embedding vector(%d))"
+                    % (table, texts_dim(texts)))
+        t0 = now()
+        with conn.transaction():
+            with cur.copy("COPY %s (id, embedding) FROM STDIN" % table) as cp:
+                chunk = []
+                for i, t in enumerate(texts):
+                    chunk.append("%d\t%s\n" % (i, t))
+                    if len(chunk) >= 2000:
+                        cp.write("".join(chunk))
+                        chunk = []
+                if chunk:
+                    cp.write("".join(chunk))
+        copy_s = now() - t0
+        cur.execute("VACUUM (ANALYZE) %s" % table)
+    return copy_s
+
+
+def texts_dim(texts):
+    return texts[0].count(",") + 1
+
+
+def explain(conn, sql, params):
+    cur = conn.execute("EXPLAIN " + sql, params)
+    return "\n".join(r[0] for r in cur.fetchall())
+
+
+def run_sql(conn, ds, a, hl):
+    import psycopg
+    r = {"hnsw_available": False}
+    k = a.k
+    nq = len(ds.queries)
+    qparams = [(t,) for t in ds.query_texts]
+    knn_sql = "SELECT id FROM %s ORDER BY embedding <-> %%t::vector LIMIT %d" % (TABLE, k)
+
+    texts = base_texts(ds)
+    log("  SQL: COPY %d rows ..." % ds.n)
+    r["copy_s"] = load_table(conn, TABLE, texts)
+    r["heap_bytes"] = scalar(conn, "SELECT pg_relation_size(%t::regclass)", (TABLE,))
+    r["table_bytes"] = scalar(conn, "SELECT pg_table_size(%t::regclass)", (TABLE,))
+    log("  SQL: COPY %.1fs; heap %.1f MB, table incl. TOAST %.1f MB"
+        % (r["copy_s"], r["heap_bytes"] / 2**20, r["table_bytes"] / 2**20))
+
+    # floor: primary-key lookup, same client and loop
+    rng = np.random.default_rng(1)
+    ids = [(str(int(i)),) for i in rng.integers(0, ds.n, size=nq)]
+    tot, lat, _ = timed_loop(conn, "SELECT id FROM %s WHERE id = %%t::int" % TABLE, ids, warmup=50)
+    r["floor_ms"] = 1e3 * tot / nq
+    r["floor_p50_ms"] = 1e3 * float(np.percentile(lat, 50))
+    # floor plus sending and parsing one query vector (informational)
+    ids_vec = [(i[0], ds.query_texts[j]) for j, i in enumerate(ids)]
+    tot, _, _ = timed_loop(conn, "SELECT id FROM %s WHERE id = %%t::int AND %%t::vector IS NOT NULL"
+                           % TABLE, ids_vec, warmup=50)
+    r["floor_vec_ms"] = 1e3 * tot / nq
+    log("  SQL: floor (prepared pk lookup) %.4f ms/q (p50 %.4f); with a %d-dim vector param %.4f ms/q"
+        % (r["floor_ms"], r["floor_p50_ms"], ds.dim, r["floor_vec_ms"]))
+
+    # exact search, no index on the table yet
+    ne = a.exact_queries
+    plan = explain(conn, knn_sql.replace("%t::vector", "%s::vector"), (ds.query_texts[0],))
+    if "Seq Scan" not in plan:
+        warn("exact search plan is not a seq scan:\n" + plan)
+    tot, lat, res = timed_loop(conn, knn_sql, qparams[:ne], warmup=2)
+    r["exact"] = {"queries": ne, "qps": ne / tot, "ms_per_query": 1e3 * tot / ne,
+                  "recall": D.recall(ds.base, ds.queries[:ne], ds.gt_dist[:ne], res, k)}
+    log("  SQL: exact (seq scan) %d queries: %.2f q/s, %.2f ms/q, recall %.4f"
+        % (ne, r["exact"]["qps"], r["exact"]["ms_per_query"], r["exact"]["recall"]))
+    if r["exact"]["recall"] < 0.999:
+        warn("exact SQL search recall %.4f < 1: the <-> operator disagrees with numpy L2"
+             % r["exact"]["recall"])
+
+    # index build (serial)
+    conn.execute("SET max_parallel_maintenance_workers = 0")
+    conn.execute("SET maintenance_work_mem = '%s'" % a.maintenance_work_mem)
+    idx = TABLE + "_hnsw"
+    log("  SQL: CREATE INDEX ... USING hnsw (m=%d, ef_construction=%d), serial ..."
+        % (a.m, a.ef_construction))
+    t0 = now()
+    try:
+        conn.execute("CREATE INDEX %s ON %s USING hnsw (embedding vector_l2_ops) "
+                     "WITH (m = %d, ef_construction = %d)" % (idx, TABLE, a.m, a.ef_construction))
+    except psycopg.Error as e:
+        msg = str(e).strip().splitlines()[0]
+        log("  hnsw: not available (%s)" % msg)
+        warn("%s: hnsw index not available: %s" % (ds.name, msg))
+        r["hnsw_error"] = msg
+        return r
+    r["hnsw_available"] = True
+    r["build_s"] = now() - t0
+    r["index_bytes"] = scalar(conn, "SELECT pg_relation_size(%t::regclass)", (idx,))
+    log("  SQL: CREATE INDEX %.2fs; index %.1f MB (%.0f bytes/vector)"
+        % (r["build_s"], r["index_bytes"] / 2**20, r["index_bytes"] / ds.n))
+
+    # make sure the queries use the index
+    conn.execute("SET hnsw.ef_search = %d" % max(a.ef_search))
+    plan = explain(conn, knn_sql.replace("%t::vector", "%s::vector"), (ds.query_texts[0],))
+    r["plan"] = plan
+    if idx not in plan:
+        warn("%s: planner does not use the hnsw index; setting enable_seqscan = off\n%s"
+             % (ds.name, plan))
+        conn.execute("SET enable_seqscan = off")
+        plan = explain(conn, knn_sql.replace("%t::vector", "%s::vector"), (ds.query_texts[0],))
+        r["plan_forced"] = plan
+        if idx not in plan:
+            warn("%s: hnsw index still not used:\n%s" % (ds.name, plan))
+    conn.execute(knn_sql.replace("%t::vector", "%s::vector"), (ds.query_texts[0],)).fetchall()
+    if not scalar(conn, "SELECT count(*) FROM pg_settings WHERE name = 'hnsw.ef_search'"):
+        warn("hnsw.ef_search is not a defined setting after the library was loaded; "
+             "SET hnsw.ef_search may have no effect")
+
+    r["ef"] = {}
+    for ef in a.ef_search:
+        conn.execute("SET hnsw.ef_search = %d" % ef)
+        tot, lat, res = timed_loop(conn, knn_sql, qparams, warmup=min(20, nq))
+        ms = 1e3 * tot / nq
+        e = {"recall": D.recall(ds.base, ds.queries, ds.gt_dist, res, k),
+             "qps": nq / tot, "ms_per_query": ms,
+             "index_ms_per_query": ms - r["floor_ms"],
+             "p50_ms": 1e3 * float(np.percentile(lat, 50)),
+             "p99_ms": 1e3 * float(np.percentile(lat, 99)),
+             "short_results": int(sum(1 for x in res if len(x) < k))}
+        r["ef"][ef] = e
+        log("  hnsw:    ef=%-4d recall %.4f  %.0f q/s  %.4f ms/q (index-side %.4f)%s"
+            % (ef, e["recall"], e["qps"], ms, e["index_ms_per_query"],
+               "  [%d queries returned < k rows]" % e["short_results"]
+               if e["short_results"] else ""))
+    conn.execute("RESET hnsw.ef_search")
+    conn.execute("RESET enable_seqscan")
+
+    # incremental insert into an index created on an empty table
+    if ds.insert_n > 0:
+        r["insert"] = run_sql_insert(conn, ds, a, texts)
+    if not a.keep_tables:
+        conn.execute("DROP TABLE IF EXISTS %s" % TABLE)
+    return r
+
+
+def run_sql_insert(conn, ds, a, texts):
+    import psycopg
+    r = {}
+    k = a.k
+    n = ds.insert_n
+    bs = a.insert_batch
+    idx = TABLE_INS + "_hnsw"
+    conn.execute("DROP TABLE IF EXISTS %s" % TABLE_INS)
+    conn.execute("CREATE TABLE %s (id int PRIMARY KEY, embedding vector(%d))" % (TABLE_INS, ds.dim))
+    try:
+        conn.execute("CREATE INDEX %s ON %s USING hnsw (embedding vector_l2_ops) "
+                     "WITH (m = %d, ef_construction = %d)" % (idx, TABLE_INS, a.m, a.ef_construction))
+    except psycopg.Error as e:
+        r["error"] = str(e).strip().splitlines()[0]
+        warn("%s: CREATE INDEX on empty table failed: %s" % (ds.name, r["error"]))
+        return r
+
+    def stmt(rows):
+        return ("INSERT INTO %s (id, embedding) VALUES " % TABLE_INS
+                + ",".join(["(%t::int,%t::vector)"] * rows))
+
+    full = stmt(bs)
+    log("  SQL: incremental INSERT of %d rows, %d rows/statement, one transaction each ..."
+        % (n, bs))
+    cur = conn.cursor()
+    t0 = now()
+    for s in range(0, n, bs):
+        e = min(s + bs, n)
+        params = []
+        for i in range(s, e):
+            params.append(str(i))
+            params.append(texts[i])
+        cur.execute(full if e - s == bs else stmt(e - s), params, prepare=True)
+    r["n"] = n
+    r["seconds"] = now() - t0
+    r["rows_per_s"] = n / r["seconds"]
+    cur.close()
+    r["index_bytes"] = scalar(conn, "SELECT pg_relation_size(%t::regclass)", (idx,))
+
+    conn.execute("SET hnsw.ef_search = %d" % a.insert_ef)
+    knn_sql = "SELECT id FROM %s ORDER BY embedding <-> %%t::vector LIMIT %d" % (TABLE_INS, k)
+    plan = explain(conn, knn_sql.replace("%t::vector", "%s::vector"), (ds.query_texts[0],))
+    if idx not in plan:
+        conn.execute("SET enable_seqscan = off")
+    tot, _, res = timed_loop(conn, knn_sql, [(t,) for t in ds.query_texts], warmup=10)
+    conn.execute("RESET enable_seqscan")
+    conn.execute("RESET hnsw.ef_search")
+    r["recall"] = D.recall(ds.base[:n], ds.queries, ds.ins_gt_dist, res, k)
+    r["ef_search"] = a.insert_ef
+    r["qps"] = len(ds.queries) / tot
+    log("  SQL: insert %.1fs, %.0f rows/s; index %.1f MB; recall@ef=%d %.4f (%.0f q/s)"
+        % (r["seconds"], r["rows_per_s"], r["index_bytes"] / 2**20, a.insert_ef,
+           r["recall"], r["qps"]))
+    if not a.keep_tables:
+        conn.execute("DROP TABLE IF EXISTS %s" % TABLE_INS)
+    return r
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+
+def fmt(v, spec, none="-"):
+    return none if v is None else format(v, spec)
+
+
+def verdict(ratio, target, le=True):
+    if ratio is None:
+        return "n/a"
+    ok = ratio <= target if le else ratio >= target
+    return "PASS" if ok else "FAIL"
+
+
+def lowest_ef_at(efs, recall):
+    """Lowest ef (by ef value) whose recall >= recall, or None."""
+    for ef in sorted(efs):
+        if efs[ef]["recall"] >= recall:
+            return ef
+    return None
+
+
+def report(ds, a, hl, sq):
+    k = a.k
+    out = {}
+    log("")
+    log("=" * 100)
+    log("%s: %d x %d, %d queries, k=%d, m=%d, ef_construction=%d"
+        % (ds.name, ds.n, ds.dim, len(ds.queries), k, a.m, a.ef_construction))
+    log("=" * 100)
+    hdr = "%-22s %5s %9s %10s %9s %10s %10s %9s %9s" % (
+        "method", "ef", "recall@%d" % k, "QPS", "ms/q", "idx ms/q", "batch ms/q", "p99 ms", "idx/hnswlib")
+    log(hdr)
+    log("-" * len(hdr))
+    if sq and "exact" in sq:
+        e = sq["exact"]
+        log("%-22s %5s %9.4f %10.1f %9.3f %10.3f %10s %9s %9s" % (
+            "exact SQL (%d q)" % e["queries"], "-", e["recall"], e["qps"], e["ms_per_query"],
+            e["ms_per_query"] - sq["floor_ms"], "-", "-", "-"))
+    if hl:
+        for ef in a.ef_search:
+            e = hl["ef"][ef]
+            log("%-22s %5d %9.4f %10.0f %9.4f %10s %10.4f %9.4f %9s" % (
+                "hnswlib (1 thread)", ef, e["recall"], e["qps"], e["ms_per_query"], "-",
+                e["batch_ms_per_query"], e["p99_ms"], "-"))
+    ratios = {}
+    if sq and sq.get("hnsw_available"):
+        for ef in a.ef_search:
+            e = sq["ef"][ef]
+            ratio = None
+            if hl:
+                ratio = e["index_ms_per_query"] / hl["ef"][ef]["ms_per_query"]
+                ratios[ef] = ratio
+            log("%-22s %5d %9.4f %10.0f %9.4f %10.4f %10s %9.4f %9s" % (
+                "hnsw (SQL)", ef, e["recall"], e["qps"], e["ms_per_query"],
+                e["index_ms_per_query"], "-", e["p99_ms"], fmt(ratio, ".2f")))
+    elif sq is not None:
+        log("%-22s  not available%s" % ("hnsw (SQL)",
+                                        (" (" + sq["hnsw_error"] + ")") if sq.get("hnsw_error") else ""))
+    else:
+        log("%-22s  not run (no SQL connection / extension)" % "SQL")
+    log("")
+    if sq and "floor_ms" in sq:
+        log("SQL floor: prepared pk lookup %.4f ms/q (%.0f q/s); with a %d-dim vector parameter %.4f ms/q"
+            % (sq["floor_ms"], 1e3 / sq["floor_ms"], ds.dim, sq["floor_vec_ms"]))
+        log("           index-side ms/q = ms/q - floor (%.4f ms)" % sq["floor_ms"])
+    out["ratio_index_time_same_ef"] = ratios
+
+    # matched recall
+    hl_ef = lowest_ef_at(hl["ef"], MATCH_RECALL) if hl else None
+    sq_ef = lowest_ef_at(sq["ef"], MATCH_RECALL) if sq and sq.get("hnsw_available") else None
+    match = None
+    if hl:
+        hl_s = ("hnswlib ef=%d %.4f ms (recall %.4f)" % (hl_ef, hl["ef"][hl_ef]["ms_per_query"],
+                                                         hl["ef"][hl_ef]["recall"])
+                if hl_ef is not None else "hnswlib never reaches it")
+    else:
+        hl_s = "hnswlib skipped"
+    if sq and sq.get("hnsw_available"):
+        sq_s = ("hnsw ef=%d %.4f ms index-side (recall %.4f)"
+                % (sq_ef, sq["ef"][sq_ef]["index_ms_per_query"], sq["ef"][sq_ef]["recall"])
+                if sq_ef is not None else "hnsw never reaches it")
+    else:
+        sq_s = "hnsw n/a"
+    if hl_ef is not None and sq_ef is not None:
+        match = sq["ef"][sq_ef]["index_ms_per_query"] / hl["ef"][hl_ef]["ms_per_query"]
+    log("matched recall >= %.2f: %s vs %s" % (MATCH_RECALL, sq_s, hl_s))
+    log("  query time ratio (index-side / hnswlib per-query)  %6s   target <= %.1f   %s"
+        % (fmt(match, ".2f"), TARGET_QUERY, verdict(match, TARGET_QUERY)))
+    out["matched_recall"] = {"recall": MATCH_RECALL, "hnsw_ef": sq_ef, "hnswlib_ef": hl_ef,
+                             "ratio": match, "target": TARGET_QUERY}
+
+    # build
+    build = None
+    if hl and sq and sq.get("hnsw_available"):
+        build = sq["build_s"] / hl["build_s"]
+    log("build: hnsw %ss vs hnswlib %ss   ratio %6s   target <= %.1f   %s" % (
+        fmt(sq.get("build_s") if sq else None, ".2f"), fmt(hl["build_s"] if hl else None, ".2f"),
+        fmt(build, ".2f"), TARGET_BUILD, verdict(build, TARGET_BUILD)))
+    out["build_ratio"] = build
+
+    # insert
+    ins = None
+    si = sq.get("insert") if sq else None
+    if si and "rows_per_s" in si and hl and "insert_rows_per_s" in hl:
+        ins = si["rows_per_s"] / hl["insert_rows_per_s"]
+    if ds.insert_n > 0:
+        log("insert (%d rows into an index built empty, %d rows/stmt, 1 txn each): "
+            "hnsw %s rows/s vs hnswlib %s rows/s (same batches; full build %s rows/s)"
+            % (ds.insert_n, a.insert_batch, fmt(si.get("rows_per_s") if si else None, ".0f"),
+               fmt(hl.get("insert_rows_per_s") if hl else None, ".0f"),
+               fmt(hl["build_rows_per_s"] if hl else None, ".0f")))
+        log("  insert rate ratio (hnsw / hnswlib)  %6s   target >= %.2f   %s"
+            % (fmt(ins, ".2f"), TARGET_INSERT, verdict(ins, TARGET_INSERT, le=False)))
+        log("  recall@%d at ef=%d of the incrementally built index: hnsw %s, hnswlib %s"
+            % (k, a.insert_ef, fmt(si.get("recall") if si else None, ".4f"),
+               fmt(hl.get("insert_recall") if hl else None, ".4f")))
+    out["insert_ratio"] = ins
+
+    raw = ds.n * ds.dim * 4
+    parts = ["raw float32 vectors %.1f MB" % (raw / 2**20)]
+    if sq and "heap_bytes" in sq:
+        parts.append("table heap %.1f MB (incl. TOAST %.1f MB)"
+                     % (sq["heap_bytes"] / 2**20, sq["table_bytes"] / 2**20))
+    if sq and sq.get("hnsw_available"):
+        parts.append("hnsw index %.1f MB (%.0f B/vector)" % (sq["index_bytes"] / 2**20,
+                                                              sq["index_bytes"] / ds.n))
+    if hl:
+        parts.append("hnswlib save_index %.1f MB (%.0f B/vector)" % (hl["index_bytes"] / 2**20,
+                                                                      hl["index_bytes"] / ds.n))
+    log("sizes: " + "; ".join(parts))
+    return out
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+def server_info(conn):
+    info = {"version": scalar(conn, "SHOW server_version")}
+    for g in ("shared_buffers", "fsync", "synchronous_commit", "max_parallel_workers_per_gather",
+              "jit", "work_mem"):
+        try:
+            info[g] = scalar(conn, "SHOW %s" % g)
+        except Exception:
+            pass
+    try:
+        info["extversion"] = scalar(conn, "SELECT extversion FROM pg_extension WHERE extname = 'hnswsearch'")
+    except Exception:
+        pass
+    return info
+
+
+def git_rev():
+    try:
+        return subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except Exception:
+        return None
+
+
+def jsonable(o):
+    if isinstance(o, dict):
+        return {str(k): jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [jsonable(v) for v in o]
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    return o
+
+
+def main(argv):
+    a = parse_args(argv)
+    t_start = now()
+    names = ["clustered", "fashion-mnist"] if a.dataset == "all" else [a.dataset]
+    results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
+               "args": vars(a), "host": platform.node(), "git": git_rev(),
+               "cpu_count": os.cpu_count(), "datasets": {}}
+    log("hnswsearch bench: datasets %s, k=%d, m=%d, ef_construction=%d, ef_search %s%s"
+        % (",".join(names), a.k, a.m, a.ef_construction, ",".join(map(str, a.ef_search)),
+           " (quick)" if a.quick else ""))
+
+    conn = None
+    sql_failed = None
+    if not a.no_sql:
+        try:
+            conn = sql_connect()
+            conn.execute("CREATE EXTENSION IF NOT EXISTS hnswsearch")
+            conn.execute("SET max_parallel_workers_per_gather = 0")
+            results["server"] = server_info(conn)
+            s = results["server"]
+            log("server: PostgreSQL %s, shared_buffers %s, fsync %s, synchronous_commit %s, "
+                "hnswsearch %s" % (s.get("version"), s.get("shared_buffers"), s.get("fsync"),
+                                   s.get("synchronous_commit"), s.get("extversion")))
+        except Exception as e:
+            sql_failed = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+            warn("SQL not available: %s; running hnswlib only" % sql_failed)
+            results["sql_error"] = sql_failed
+            conn = None
+
+    for name in names:
+        log("")
+        ds = load_dataset(name, a)
+        hl = None if a.no_hnswlib else run_hnswlib(ds, a)
+        sq = None
+        if conn is not None:
+            try:
+                sq = run_sql(conn, ds, a, hl)
+            except Exception as e:
+                msg = "%s: %s" % (type(e).__name__, str(e).strip())
+                warn("%s: SQL part failed: %s" % (name, msg))
+                sq = {"hnsw_available": False, "error": msg}
+                # leave a usable connection for the next dataset
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+                try:
+                    conn = sql_connect()
+                    conn.execute("SET max_parallel_workers_per_gather = 0")
+                except Exception:
+                    conn = None
+        summary = report(ds, a, hl, sq)
+        results["datasets"][name] = {
+            "n": ds.n, "dim": ds.dim, "queries": len(ds.queries), "desc": ds.desc,
+            "insert_n": ds.insert_n, "hnswlib": hl, "sql": sq, "summary": summary}
+
+    results["elapsed_s"] = now() - t_start
+    results["warnings"] = WARNINGS
+    os.makedirs(OUT_DIR, exist_ok=True)
+    path = a.json or os.path.join(
+        OUT_DIR, "results-%s.json" % datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    with open(path, "w") as f:
+        json.dump(jsonable(results), f, indent=1)
+    log("")
+    log("results written to %s (%.0fs total)" % (os.path.relpath(path), results["elapsed_s"]))
+    if WARNINGS:
+        log("%d warning(s):" % len(WARNINGS))
+        for w in WARNINGS:
+            log("  - " + w.splitlines()[0])
+    if conn is not None:
+        conn.close()
+    if sql_failed is not None:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

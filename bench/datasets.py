@@ -1,0 +1,205 @@
+"""Datasets and exact ground truth for the hnswsearch benchmark.
+
+Every dataset is a (base, queries) pair of float32 arrays plus, for each base
+vector, its text form '[x,y,...]' exactly as it is sent to PostgreSQL.  The
+float32 arrays are exactly the values the server stores: the clustered data is
+quantised to 4 decimals before it is used anywhere, so that the text form
+parses back (strtof) to the same float32 bit patterns; Fashion-MNIST pixels
+are small integers and are exact anyway.
+
+Generated/decoded arrays and ground truth are cached in bench/data/ (npy).
+"""
+
+import gzip
+import os
+import struct
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA_DIR = os.path.join(HERE, "data")
+FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+CLUSTERED_SEED = 20240607
+
+
+def _log(msg):
+    print(msg, flush=True)
+
+
+def _cache_path(name):
+    os.makedirs(DATA_DIR, exist_ok=True)
+    return os.path.join(DATA_DIR, name)
+
+
+# --------------------------------------------------------------------------
+# clustered synthetic Gaussian mixture
+# --------------------------------------------------------------------------
+
+def _mixture(rng, n, centers, stds, weights):
+    """Draw n points from the mixture; returns float64 array."""
+    dim = centers.shape[1]
+    labels = rng.choice(len(weights), size=n, p=weights)
+    noise = rng.standard_normal((n, dim))
+    return centers[labels] + noise * stds[labels][:, None]
+
+
+def make_clustered(n, dim, nq, n_clusters=100, seed=CLUSTERED_SEED):
+    """Gaussian mixture: n_clusters centers ~ N(0, 1)^dim, per-cluster
+    isotropic std uniform in [0.1, 0.3], cluster weights of varied size
+    (Dirichlet(0.7) -> sizes range over roughly two orders of magnitude).
+    Queries are fresh draws from the same mixture (not taken from the base
+    set).  Values are quantised to 4 decimals (see module docstring)."""
+    fn = _cache_path("clustered-n%d-d%d-q%d-c%d-s%d.npz"
+                     % (n, dim, nq, n_clusters, seed))
+    if os.path.exists(fn):
+        z = np.load(fn)
+        return z["base"], z["queries"]
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((n_clusters, dim))
+    stds = rng.uniform(0.1, 0.3, size=n_clusters)
+    weights = rng.dirichlet(np.full(n_clusters, 0.7))
+    # separate streams for base and queries, so that changing --queries does
+    # not change the base set, and changing --n does not change the queries
+    rng_b = np.random.default_rng([seed, 1])
+    rng_q = np.random.default_rng([seed, 2])
+    base = _mixture(rng_b, n, centers, stds, weights)
+    queries = _mixture(rng_q, nq, centers, stds, weights)
+    base = np.round(base, 4).astype(np.float32)
+    queries = np.round(queries, 4).astype(np.float32)
+    np.savez(fn, base=base, queries=queries)
+    return base, queries
+
+
+# --------------------------------------------------------------------------
+# Fashion-MNIST
+# --------------------------------------------------------------------------
+
+def _read_idx_images(path):
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    magic, count, rows, cols = struct.unpack(">IIII", raw[:16])
+    if magic != 2051:
+        raise ValueError("%s: bad idx3 magic %d" % (path, magic))
+    arr = np.frombuffer(raw, dtype=np.uint8, offset=16)
+    return arr.reshape(count, rows * cols)
+
+
+def load_fashion_mnist(n=60000, nq=1000):
+    fn = _cache_path("fashion-mnist-u8.npz")
+    if os.path.exists(fn):
+        z = np.load(fn)
+        train, test = z["train"], z["test"]
+    else:
+        train = _read_idx_images(os.path.join(FMNIST_DIR, "train-images-idx3-ubyte.gz"))
+        test = _read_idx_images(os.path.join(FMNIST_DIR, "t10k-images-idx3-ubyte.gz"))
+        np.savez(fn, train=train, test=test)
+    if n > train.shape[0]:
+        raise ValueError("fashion-mnist has only %d base vectors" % train.shape[0])
+    if nq > test.shape[0]:
+        raise ValueError("fashion-mnist has only %d query vectors" % test.shape[0])
+    return (np.ascontiguousarray(train[:n], dtype=np.float32),
+            np.ascontiguousarray(test[:nq], dtype=np.float32))
+
+
+# --------------------------------------------------------------------------
+# text form
+# --------------------------------------------------------------------------
+
+def vector_texts(arr, integral=False):
+    """'[a,b,...]' for every row.  Clustered data: '%.4f' (exact for the
+    quantised values, see module docstring); Fashion-MNIST: integers."""
+    out = []
+    if integral:
+        ai = arr.astype(np.int64)
+        for row in ai.tolist():
+            out.append("[" + ",".join(map(str, row)) + "]")
+    else:
+        fmt = "%.4f"
+        for row in arr.tolist():
+            out.append("[" + ",".join([fmt % v for v in row]) + "]")
+    return out
+
+
+# --------------------------------------------------------------------------
+# ground truth
+# --------------------------------------------------------------------------
+
+def exact_l2sq(base, q, ids):
+    """Exact squared L2 (float64) between q and base[ids]."""
+    d = base[ids].astype(np.float64) - q.astype(np.float64)
+    return np.einsum("ij,ij->i", d, d)
+
+
+def brute_force_knn(base, queries, k, batch=256, margin=32):
+    """Exact top-k by squared L2.  Candidates come from float32 batched
+    matrix products (||x||^2 - 2 x.q + ||q||^2, argpartition over k+margin),
+    then are re-ranked with float64 direct differences, so float32 rounding
+    in the expansion cannot reorder the result.  Returns (ids int64 [nq,k],
+    dist float64 [nq,k] squared L2), ascending, ties broken by id."""
+    n = base.shape[0]
+    kc = min(n, k + margin)
+    bnorm = np.einsum("ij,ij->i", base, base, dtype=np.float64).astype(np.float32)
+    ids_out = np.empty((len(queries), k), dtype=np.int64)
+    dist_out = np.empty((len(queries), k), dtype=np.float64)
+    for s in range(0, len(queries), batch):
+        qb = queries[s:s + batch]
+        d = bnorm[None, :] - 2.0 * (qb @ base.T)  # + ||q||^2, constant per row
+        cand = np.argpartition(d, kc - 1, axis=1)[:, :kc]
+        for i in range(len(qb)):
+            c = cand[i]
+            ex = exact_l2sq(base, qb[i], c)
+            order = np.lexsort((c, ex))[:k]
+            ids_out[s + i] = c[order]
+            dist_out[s + i] = ex[order]
+    return ids_out, dist_out
+
+
+def verify_ground_truth(base, queries, gt_ids, gt_dist, nverify=5):
+    """Full direct computation (no matrix trick) for a few queries."""
+    k = gt_ids.shape[1]
+    rng = np.random.default_rng(0)
+    for qi in rng.choice(len(queries), size=min(nverify, len(queries)), replace=False):
+        diff = base.astype(np.float64) - queries[qi].astype(np.float64)
+        d = np.einsum("ij,ij->i", diff, diff)
+        order = np.lexsort((np.arange(len(d)), d))[:k]
+        if not np.allclose(d[order], gt_dist[qi], rtol=1e-12, atol=0):
+            raise AssertionError("ground truth distances differ for query %d" % qi)
+        # ids may legitimately differ only among exact ties
+        if not np.array_equal(order, gt_ids[qi]):
+            kth = d[order[-1]]
+            if not (np.all(d[gt_ids[qi]] <= kth)):
+                raise AssertionError("ground truth ids differ for query %d" % qi)
+
+
+def ground_truth(tag, base, queries, k):
+    """Cached exact top-k; tag must identify (base, queries) uniquely."""
+    fn = _cache_path("gt-%s-k%d.npz" % (tag, k))
+    if os.path.exists(fn):
+        z = np.load(fn)
+        if z["ids"].shape == (len(queries), k):
+            return z["ids"], z["dist"]
+    t0 = time.perf_counter()
+    ids, dist = brute_force_knn(base, queries, k)
+    verify_ground_truth(base, queries, ids, dist)
+    _log("  ground truth %s: %d queries x %d base in %.1fs (verified on 5 by direct computation)"
+         % (tag, len(queries), len(base), time.perf_counter() - t0))
+    np.savez(fn, ids=ids, dist=dist)
+    return ids, dist
+
+
+def recall(base, queries, gt_dist, results, k):
+    """Tie-aware recall@k: a returned id counts if its exact distance is <=
+    the true k-th distance (plus a tiny relative tolerance).  Duplicates are
+    counted once; results may be shorter than k.  Returns mean over queries."""
+    total = 0
+    for qi, res in enumerate(results):
+        res = np.unique(np.asarray(res[:k], dtype=np.int64))
+        if len(res) == 0:
+            continue
+        res = res[(res >= 0) & (res < len(base))]
+        kth = gt_dist[qi, k - 1]
+        d = exact_l2sq(base, queries[qi], res)
+        total += min(k, int(np.count_nonzero(d <= kth * (1 + 1e-9) + 1e-12)))
+    return total / (k * len(results))

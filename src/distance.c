@@ -1,0 +1,438 @@
+/*
+ * distance.c
+ *		Distance kernels over float4 arrays, with runtime CPU dispatch.
+ *
+ * This file is plain C on purpose: it includes no PostgreSQL header, so the
+ * microbenchmark in bench/ can compile it on its own.
+ *
+ * How the kernels get vectorized without -ffast-math
+ * --------------------------------------------------
+ * A loop like "s += x[i] * y[i]" is one long dependency chain: the compiler
+ * may not reorder float additions, so it cannot split the sum across SIMD
+ * lanes.  Instead each kernel keeps an array of LANES independent partial
+ * sums; element i + j of a block goes to partial sum j.  Updating that array
+ * is an element-wise operation, which the compiler vectorizes as written, no
+ * reassociation needed.  After the blocks the partial sums are folded in a
+ * fixed order (halves, then quarters, ...), and the elements past the last
+ * whole block are added one by one.  The summation order is therefore fixed
+ * by the source, not by the instruction set: every variant adds the same
+ * numbers in the same order (FMA contraction aside), and a vector shorter
+ * than one block is summed exactly left to right, like the "scalar"
+ * reference.
+ *
+ * Runtime dispatch
+ * ----------------
+ * The kernel bodies are always-inline functions.  Thin wrappers instantiate
+ * them once for the baseline ISA ("generic") and, on x86-64, once more under
+ * __attribute__((target("avx2,fma"))) and target("avx512f"); the compiler
+ * vectorizes each copy for its own ISA.  distance_init() asks the CPU what it
+ * supports and binds the public pointers to the best set, so one build runs
+ * everywhere and uses wide registers where they exist.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "distance.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define KERNEL_INLINE static inline __attribute__((always_inline))
+#else
+#define KERNEL_INLINE static inline
+#endif
+
+/*
+ * Fully unrolling the per-lane loops lets the compiler keep the partial sums
+ * in registers; left as loops, GCC vectorizes them but keeps the array in
+ * memory, and the store-to-load round trip per block costs more than the
+ * arithmetic.
+ */
+#define PRAGMA_(x)	_Pragma(#x)
+#if defined(__clang__)
+#define UNROLL(n)	PRAGMA_(unroll n)
+#elif defined(__GNUC__)
+#define UNROLL(n)	PRAGMA_(GCC unroll n)
+#else
+#define UNROLL(n)
+#endif
+
+/*
+ * Partial sums per kernel.  32 floats are four AVX2 registers (two AVX-512
+ * ones, eight SSE ones): enough independent chains to hide the add/FMA
+ * latency.
+ */
+#define LANES		32
+
+/* fold lanes[0..n) into lanes[0], pairwise by halves; n a power of two */
+KERNEL_INLINE float
+fold(float *lanes, int n)
+{
+	UNROLL(8)
+	for (int width = n / 2; width > 0; width /= 2)
+		UNROLL(32)
+		for (int j = 0; j < width; j++)
+			lanes[j] += lanes[j + width];
+	return lanes[0];
+}
+
+/* ---------------------------------------------------------------------
+ * Kernel bodies (instantiated per target below)
+ * ---------------------------------------------------------------------
+ */
+
+KERNEL_INLINE float
+body_l2_squared(const float *restrict a, const float *restrict b, int n)
+{
+	float		part[LANES] = {0};
+	float		sum;
+
+	for (int k = n / LANES; k > 0; k--, a += LANES, b += LANES)
+	{
+		UNROLL(32)
+		for (int j = 0; j < LANES; j++)
+		{
+			float		d = a[j] - b[j];
+
+			part[j] += d * d;
+		}
+	}
+	sum = fold(part, LANES);
+	for (int i = 0; i < n % LANES; i++)
+	{
+		float		d = a[i] - b[i];
+
+		sum += d * d;
+	}
+	return sum;
+}
+
+KERNEL_INLINE float
+body_inner_product(const float *restrict a, const float *restrict b, int n)
+{
+	float		part[LANES] = {0};
+	float		sum;
+
+	for (int k = n / LANES; k > 0; k--, a += LANES, b += LANES)
+	{
+		UNROLL(32)
+		for (int j = 0; j < LANES; j++)
+			part[j] += a[j] * b[j];
+	}
+	sum = fold(part, LANES);
+	for (int i = 0; i < n % LANES; i++)
+		sum += a[i] * b[i];
+	return sum;
+}
+
+KERNEL_INLINE float
+body_l1(const float *restrict a, const float *restrict b, int n)
+{
+	float		part[LANES] = {0};
+	float		sum;
+
+	for (int k = n / LANES; k > 0; k--, a += LANES, b += LANES)
+	{
+		UNROLL(32)
+		for (int j = 0; j < LANES; j++)
+			part[j] += fabsf(a[j] - b[j]);
+	}
+	sum = fold(part, LANES);
+	for (int i = 0; i < n % LANES; i++)
+		sum += fabsf(a[i] - b[i]);
+	return sum;
+}
+
+KERNEL_INLINE float
+body_norm_squared(const float *restrict a, int n)
+{
+	float		part[LANES] = {0};
+	float		sum;
+
+	for (int k = n / LANES; k > 0; k--, a += LANES)
+	{
+		UNROLL(32)
+		for (int j = 0; j < LANES; j++)
+			part[j] += a[j] * a[j];
+	}
+	sum = fold(part, LANES);
+	for (int i = 0; i < n % LANES; i++)
+		sum += a[i] * a[i];
+	return sum;
+}
+
+/*
+ * out[0] = sum a*b, out[1] = sum a*a, out[2] = sum b*b.
+ *
+ * Three passes rather than one loop with three sets of partial sums: GCC's
+ * SLP vectorizer leaves part of the fused loop scalar (the products share
+ * their loads), while each single-sum pass vectorizes cleanly.  Re-reading
+ * two vectors that are already in cache costs less than that.
+ */
+KERNEL_INLINE void
+body_cosine_sums(const float *restrict a, const float *restrict b, int n,
+				 float *restrict out)
+{
+	out[0] = body_inner_product(a, b, n);
+	out[1] = body_norm_squared(a, n);
+	out[2] = body_norm_squared(b, n);
+}
+
+/* ---------------------------------------------------------------------
+ * Variants
+ * ---------------------------------------------------------------------
+ */
+
+typedef float (*NormKernel) (const float *a, int n);
+typedef void (*CosineKernel) (const float *a, const float *b, int n, float *out);
+
+typedef struct KernelSet
+{
+	const char *name;
+	int			(*supported) (void);
+	VectorKernel l2_squared;
+	VectorKernel inner_product;
+	VectorKernel l1;
+	NormKernel	norm_squared;
+	CosineKernel cosine_sums;
+} KernelSet;
+
+/* instantiate the bodies under a name suffix and function attributes */
+#define INSTANTIATE_KERNELS(suffix, attrs) \
+static attrs float \
+l2_squared_##suffix(const float *a, const float *b, int n) \
+{ \
+	return body_l2_squared(a, b, n); \
+} \
+static attrs float \
+inner_product_##suffix(const float *a, const float *b, int n) \
+{ \
+	return body_inner_product(a, b, n); \
+} \
+static attrs float \
+l1_##suffix(const float *a, const float *b, int n) \
+{ \
+	return body_l1(a, b, n); \
+} \
+static attrs float \
+norm_squared_##suffix(const float *a, int n) \
+{ \
+	return body_norm_squared(a, n); \
+} \
+static attrs void \
+cosine_sums_##suffix(const float *a, const float *b, int n, float *out) \
+{ \
+	body_cosine_sums(a, b, n, out); \
+}
+
+static int
+always_supported(void)
+{
+	return 1;
+}
+
+/* the baseline ISA: SSE2 on x86-64, NEON on aarch64, whatever elsewhere */
+INSTANTIATE_KERNELS(generic, /* no attributes */ )
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_X86_VARIANTS 1
+
+INSTANTIATE_KERNELS(avx2, __attribute__((target("avx2,fma"))))
+
+#if defined(__clang__)
+INSTANTIATE_KERNELS(avx512, __attribute__((target("avx512f,avx2,fma"))))
+#else
+INSTANTIATE_KERNELS(avx512, __attribute__((target("avx512f,avx2,fma,prefer-vector-width=512"))))
+#endif
+
+static int
+cpu_has_avx2_fma(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static int
+cpu_has_avx512f(void)
+{
+	/* __builtin_cpu_supports also checks that the OS saves the registers */
+	return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f");
+}
+#endif
+
+/* ---------------------------------------------------------------------
+ * The "scalar" reference: one running sum, strictly left to right.
+ * Exported for the microbenchmark and for checking the other variants.
+ * ---------------------------------------------------------------------
+ */
+
+float
+vec_l2_squared_scalar(const float *a, const float *b, int n)
+{
+	float		sum = 0.0f;
+
+	for (int i = 0; i < n; i++)
+	{
+		float		d = a[i] - b[i];
+
+		sum += d * d;
+	}
+	return sum;
+}
+
+float
+vec_inner_product_scalar(const float *a, const float *b, int n)
+{
+	float		sum = 0.0f;
+
+	for (int i = 0; i < n; i++)
+		sum += a[i] * b[i];
+	return sum;
+}
+
+float
+vec_l1_scalar(const float *a, const float *b, int n)
+{
+	float		sum = 0.0f;
+
+	for (int i = 0; i < n; i++)
+		sum += fabsf(a[i] - b[i]);
+	return sum;
+}
+
+static float
+norm_squared_scalar(const float *a, int n)
+{
+	float		sum = 0.0f;
+
+	for (int i = 0; i < n; i++)
+		sum += a[i] * a[i];
+	return sum;
+}
+
+static void
+cosine_sums_scalar(const float *a, const float *b, int n, float *out)
+{
+	float		sd = 0.0f,
+				sa = 0.0f,
+				sb = 0.0f;
+
+	for (int i = 0; i < n; i++)
+	{
+		sd += a[i] * b[i];
+		sa += a[i] * a[i];
+		sb += b[i] * b[i];
+	}
+	out[0] = sd;
+	out[1] = sa;
+	out[2] = sb;
+}
+
+/* best first: distance_init() binds the first supported entry */
+static const KernelSet kernel_sets[] = {
+#ifdef HAVE_X86_VARIANTS
+	{"avx512f", cpu_has_avx512f, l2_squared_avx512, inner_product_avx512,
+	l1_avx512, norm_squared_avx512, cosine_sums_avx512},
+	{"avx2+fma", cpu_has_avx2_fma, l2_squared_avx2, inner_product_avx2,
+	l1_avx2, norm_squared_avx2, cosine_sums_avx2},
+#endif
+	{"generic", always_supported, l2_squared_generic, inner_product_generic,
+	l1_generic, norm_squared_generic, cosine_sums_generic},
+	{"scalar", always_supported, vec_l2_squared_scalar, vec_inner_product_scalar,
+	vec_l1_scalar, norm_squared_scalar, cosine_sums_scalar},
+};
+
+#define N_KERNEL_SETS ((int) (sizeof(kernel_sets) / sizeof(kernel_sets[0])))
+
+/*
+ * The bound kernels.  They start out as "generic", which runs on any CPU, so
+ * a caller that runs before distance_init() still gets correct results.
+ */
+VectorKernel vec_l2_squared = l2_squared_generic;
+VectorKernel vec_inner_product = inner_product_generic;
+VectorKernel vec_l1 = l1_generic;
+static NormKernel bound_norm_squared = norm_squared_generic;
+static CosineKernel bound_cosine_sums = cosine_sums_generic;
+static const char *bound_name = "generic";
+
+static void
+bind_kernels(const KernelSet *set)
+{
+	vec_l2_squared = set->l2_squared;
+	vec_inner_product = set->inner_product;
+	vec_l1 = set->l1;
+	bound_norm_squared = set->norm_squared;
+	bound_cosine_sums = set->cosine_sums;
+	bound_name = set->name;
+}
+
+static const KernelSet *
+find_kernel_set(const char *name)
+{
+	for (int i = 0; i < N_KERNEL_SETS; i++)
+		if (strcmp(kernel_sets[i].name, name) == 0)
+			return &kernel_sets[i];
+	return NULL;
+}
+
+void
+distance_init(void)
+{
+	for (int i = 0; i < N_KERNEL_SETS; i++)
+	{
+		if (kernel_sets[i].supported())
+		{
+			bind_kernels(&kernel_sets[i]);
+			return;
+		}
+	}
+}
+
+const char *
+distance_variant(void)
+{
+	return bound_name;
+}
+
+int
+distance_variant_available(const char *name)
+{
+	const KernelSet *set = find_kernel_set(name);
+
+	return set != NULL && set->supported();
+}
+
+int
+distance_use_variant(const char *name)
+{
+	const KernelSet *set = find_kernel_set(name);
+
+	if (set == NULL || !set->supported())
+		return 0;
+	bind_kernels(set);
+	return 1;
+}
+
+float
+vec_norm_squared(const float *a, int n)
+{
+	return bound_norm_squared(a, n);
+}
+
+double
+vec_cosine_distance(const float *a, const float *b, int n)
+{
+	float		sums[3];
+	double		similarity;
+
+	bound_cosine_sums(a, b, n, sums);
+
+	/* one sqrt of the product, not a product of two sqrts */
+	similarity = (double) sums[0] / sqrt((double) sums[1] * (double) sums[2]);
+
+	/* rounding can push it just outside [-1, 1]; NaN passes through */
+	if (similarity > 1.0)
+		similarity = 1.0;
+	else if (similarity < -1.0)
+		similarity = -1.0;
+
+	return 1.0 - similarity;
+}

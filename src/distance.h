@@ -1,0 +1,54 @@
+/*
+ * distance.h
+ *		Distance kernels over float4 arrays.  Each pointer is bound once, at
+ *		load time, to the best variant the CPU supports (see distance.c).
+ */
+#ifndef HNSW_DISTANCE_H
+#define HNSW_DISTANCE_H
+
+typedef float (*VectorKernel) (const float *a, const float *b, int n);
+
+/* sum of squared differences */
+extern VectorKernel vec_l2_squared;
+/* sum of products */
+extern VectorKernel vec_inner_product;
+/* sum of absolute differences */
+extern VectorKernel vec_l1;
+
+/* 1 - cosine similarity, computed in double from float sums; NaN if a norm is zero */
+extern double vec_cosine_distance(const float *a, const float *b, int n);
+
+/* sum of squares of a (the squared norm) */
+extern float vec_norm_squared(const float *a, int n);
+
+/* binds the pointers above; called from _PG_init, safe to call twice */
+extern void distance_init(void);
+
+/* name of the variant bound at load time, e.g. "avx512f", "avx2+fma", "scalar" */
+extern const char *distance_variant(void);
+
+/*
+ * Additions for testing and the microbenchmark (bench/kernels.c).
+ *
+ * Variant names: "scalar" (one running sum, strict left-to-right order, the
+ * reference), "generic" (the multi-accumulator kernels compiled for the
+ * baseline ISA; what distance_init() binds when nothing better is there),
+ * "avx2+fma" and "avx512f" (x86-64 only, when the CPU has them).
+ */
+
+/* the strictly sequential reference kernels */
+extern float vec_l2_squared_scalar(const float *a, const float *b, int n);
+extern float vec_inner_product_scalar(const float *a, const float *b, int n);
+extern float vec_l1_scalar(const float *a, const float *b, int n);
+
+/* 1 if the named variant exists in this build and runs on this CPU */
+extern int	distance_variant_available(const char *name);
+
+/*
+ * Bind all kernels to the named variant; returns 1 on success, 0 (and
+ * changes nothing) if it is unknown or unavailable.  distance_init()
+ * restores the best one.
+ */
+extern int	distance_use_variant(const char *name);
+
+#endif

@@ -1,0 +1,264 @@
+/*
+ * hnsw.h
+ *		The hnsw index access method: on-disk layout, options and the
+ *		functions that cross files.  src/README.md explains the design.
+ */
+#ifndef HNSW_H
+#define HNSW_H
+
+#include "postgres.h"
+
+#include "access/amapi.h"
+#include "access/genam.h"
+#include "access/generic_xlog.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "storage/bufmgr.h"
+#include "utils/relcache.h"
+
+#include "hnsw_graph.h"
+
+#define HNSW_MAGIC				0x68534E57	/* "hSNW" */
+#define HNSW_FORMAT_VERSION		1
+#define HNSW_PAGE_ID			0xFF91
+
+#define HNSW_METAPAGE_BLKNO		0
+#define HNSW_MAX_DIM			2000
+#define HNSW_HEAPTIDS			8	/* heap tuples sharing one vector */
+#define HNSW_MAX_ITEMS_PER_PAGE	255 /* offsets must fit in 8 bits of an id */
+#define HNSW_MAX_BLOCKS			((BlockNumber) 1 << 24)
+
+#define HNSW_DEFAULT_M					16
+#define HNSW_MIN_M						2
+#define HNSW_MAX_M						100
+#define HNSW_DEFAULT_EF_CONSTRUCTION	64
+#define HNSW_MIN_EF_CONSTRUCTION		4
+#define HNSW_MAX_EF_CONSTRUCTION		1000
+
+/* support function numbers */
+#define HNSW_DISTANCE_PROC		1
+#define HNSW_NPROCS				1
+
+/* storage kinds of the element vector (only float4 so far) */
+#define HNSW_STORAGE_FLOAT4		1
+
+/* page kinds */
+#define HNSW_PAGE_META			1
+#define HNSW_PAGE_GRAPH			2
+
+/* tuple kinds */
+#define HNSW_TUPLE_ELEMENT		1
+#define HNSW_TUPLE_NEIGHBORS	2
+
+/* element flags */
+#define HNSW_ELEMENT_DEAD		0x01	/* hint: all heap tuples are dead */
+#define HNSW_ELEMENT_DELETED	0x02	/* no heap tuples: VACUUM removed them */
+
+/* build phases for pg_stat_progress_create_index */
+#define PROGRESS_HNSW_PHASE_LOAD	2
+#define PROGRESS_HNSW_PHASE_WRITE	3
+
+typedef enum HnswMetric
+{
+	HNSW_METRIC_L2,
+	HNSW_METRIC_IP,
+	HNSW_METRIC_COSINE,
+	HNSW_METRIC_L1
+} HnswMetric;
+
+/* special space at the end of every page */
+typedef struct HnswPageOpaqueData
+{
+	uint16		kind;
+	uint16		page_id;		/* HNSW_PAGE_ID, for tools that identify AMs */
+	uint32		unused;
+} HnswPageOpaqueData;
+
+typedef HnswPageOpaqueData *HnswPageOpaque;
+
+/* the metapage's contents, after the page header */
+typedef struct HnswMetaPageData
+{
+	uint32		magic;
+	uint32		version;
+	uint16		dim;			/* 0 until the first vector arrives */
+	uint16		m;
+	uint16		ef_construction;
+	uint8		storage;		/* HNSW_STORAGE_* */
+	uint8		max_level;		/* cap on element levels for this index */
+	HnswId		entry;			/* entry point, or HNSW_INVALID_ID */
+	int32		entry_level;
+	BlockNumber insert_page;	/* page new tuples are appended to */
+} HnswMetaPageData;
+
+typedef HnswMetaPageData *HnswMetaPage;
+
+/*
+ * An element: its vector and heap TIDs.  Its neighbour lists live in a
+ * separate neighbour tuple (same page whenever both fit), found via nbrs.
+ */
+typedef struct HnswElementTupleData
+{
+	uint8		type;
+	uint8		level;
+	uint8		flags;
+	uint8		unused;
+	HnswId		nbrs;
+	ItemPointerData heaptids[HNSW_HEAPTIDS];	/* unused ones invalid */
+	float		vec[FLEXIBLE_ARRAY_MEMBER];
+} HnswElementTupleData;
+
+typedef HnswElementTupleData *HnswElementTuple;
+
+/*
+ * An element's neighbour lists: 2m edges at level 0, then m per level up to
+ * the element's level.  A list ends at its capacity or its first invalid id;
+ * lists are kept sorted by distance.
+ */
+typedef struct HnswNeighborTupleData
+{
+	uint8		type;
+	uint8		level;
+	uint16		unused;
+	HnswEdge	edges[FLEXIBLE_ARRAY_MEMBER];
+} HnswNeighborTupleData;
+
+typedef HnswNeighborTupleData *HnswNeighborTuple;
+
+#define HNSW_ELEMENT_SIZE(dim) \
+	(offsetof(HnswElementTupleData, vec) + sizeof(float) * (dim))
+#define HNSW_NEIGHBOR_SIZE(m, level) \
+	(offsetof(HnswNeighborTupleData, edges) + sizeof(HnswEdge) * (2 * (m) + (level) * (m)))
+
+/* where level's list starts in a neighbour tuple, and how many edges it holds */
+#define HNSW_LIST_OFFSET(m, level)	((level) == 0 ? 0 : 2 * (m) + ((level) - 1) * (m))
+#define HNSW_LIST_CAP(m, level)		((level) == 0 ? 2 * (m) : (m))
+
+/* ids */
+#define HnswIdMake(blk, off)	((HnswId) (((blk) << 8) | (off)))
+#define HnswIdBlock(id)			((BlockNumber) ((id) >> 8))
+#define HnswIdOffset(id)		((OffsetNumber) ((id) & 0xFF))
+
+#define HnswPageGetOpaque(page) ((HnswPageOpaque) PageGetSpecialPointer(page))
+#define HnswPageGetMeta(page)	((HnswMetaPage) PageGetContents(page))
+
+/* reloptions */
+typedef struct HnswOptions
+{
+	int32		vl_len_;
+	int			m;
+	int			ef_construction;
+} HnswOptions;
+
+/* GUCs */
+typedef enum HnswIterativeScan
+{
+	HNSW_ITERATIVE_OFF,
+	HNSW_ITERATIVE_RELAXED,
+	HNSW_ITERATIVE_STRICT
+} HnswIterativeScan;
+
+extern int	hnsw_ef_search;
+extern int	hnsw_iterative_scan;
+extern int	hnsw_max_scan_tuples;
+extern double hnsw_scan_mem_multiplier;
+
+/* what an index's opclass and options say, read once per operation */
+typedef struct HnswIndexInfo
+{
+	HnswMetric	metric;
+	bool		normalize;
+	int			m;
+	int			ef_construction;
+	float		(*dist) (const float *, const float *, int);
+} HnswIndexInfo;
+
+/* the on-page graph */
+typedef struct HnswPageGraph
+{
+	HnswGraph	g;
+	Relation	index;
+	Buffer		pinned;			/* one buffer kept pinned between accesses */
+	int			max_level;
+	BlockNumber insert_page;	/* where this backend appends next */
+} HnswPageGraph;
+
+/* hnsw_options.c */
+extern void hnsw_init_options(void);
+extern bytea *hnswoptions(Datum reloptions, bool validate);
+extern void hnsw_index_info(Relation index, HnswIndexInfo *info);
+extern int	hnsw_level_cap(int m);
+
+/* hnsw_pages.c */
+extern void hnsw_init_page(Page page, uint16 kind);
+extern void hnsw_init_metapage(Page page, int dim, int m, int ef_construction);
+extern void hnsw_read_meta(Relation index, HnswMetaPageData *meta);
+extern void hnsw_check_meta(Relation index, Page page);
+extern void hnsw_check_page(Relation index, Page page, BlockNumber blkno);
+extern HnswElementTuple hnsw_page_element(Relation index, Page page, HnswId id);
+extern HnswNeighborTuple hnsw_page_neighbors(Relation index, Page page,
+											 HnswId id, int m);
+extern Size hnsw_item_space(Size size);
+extern Size hnsw_page_capacity(void);
+extern Buffer hnsw_new_buffer(Relation index, ForkNumber fork);
+extern void hnsw_corrupt(Relation index, BlockNumber blkno, OffsetNumber off,
+						 const char *what) pg_attribute_noreturn();
+
+/* hnsw_store.c */
+extern void hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
+								 HnswIndexInfo *info, int dim, int max_level);
+extern void hnsw_page_graph_release(HnswPageGraph *pg);
+extern int	hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out);
+extern int	hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno,
+							ItemPointerData *out);
+extern HnswId hnsw_place_element(Relation index, BlockNumber *hint,
+								 HnswElementTuple etup, Size esize,
+								 HnswNeighborTuple ntup, Size nsize);
+extern HnswElementTuple hnsw_form_element(const float *vec, int dim, int level,
+										  ItemPointer tid, Size *size);
+extern HnswNeighborTuple hnsw_form_neighbors(int m, int level, HnswEdge **lists,
+											 const int *counts, Size *size);
+extern void hnsw_update_meta(Relation index, HnswId entry, int level,
+							 BlockNumber insert_page);
+extern bool hnsw_prepare_vector(HnswIndexInfo *info, Datum value, float *out,
+								int dim);
+
+/* hnsw_insert.c */
+extern bool hnswinsert(Relation index, Datum *values, bool *isnull,
+					   ItemPointer heap_tid, Relation heap,
+					   IndexUniqueCheck checkUnique,
+#if PG_VERSION_NUM >= 140000
+					   bool indexUnchanged,
+#endif
+					   IndexInfo *indexInfo);
+extern void hnsw_insert_datum(Relation index, HnswIndexInfo *info,
+							  Datum value, ItemPointer tid);
+
+/* hnsw_build.c */
+extern IndexBuildResult *hnswbuild(Relation heap, Relation index,
+								   IndexInfo *indexInfo);
+extern void hnswbuildempty(Relation index);
+
+/* hnsw_scan.c */
+extern IndexScanDesc hnswbeginscan(Relation index, int nkeys, int norderbys);
+extern void hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys,
+					   ScanKey orderbys, int norderbys);
+extern bool hnswgettuple(IndexScanDesc scan, ScanDirection dir);
+extern void hnswendscan(IndexScanDesc scan);
+
+/* hnsw_vacuum.c */
+extern IndexBulkDeleteResult *hnswbulkdelete(IndexVacuumInfo *info,
+											 IndexBulkDeleteResult *stats,
+											 IndexBulkDeleteCallback callback,
+											 void *callback_state);
+extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info,
+												IndexBulkDeleteResult *stats);
+
+/* hnsw_am.c */
+extern void hnswcostestimate(PlannerInfo *root, IndexPath *path,
+							 double loop_count, Cost *indexStartupCost,
+							 Cost *indexTotalCost,
+							 Selectivity *indexSelectivity,
+							 double *indexCorrelation, double *indexPages);
+
+#endif

@@ -1,0 +1,650 @@
+/*
+ * hnsw_build.c
+ *		ambuild and ambuildempty.
+ *
+ * CREATE INDEX builds the graph in memory with the same algorithms the
+ * on-page insert uses (hnsw_graph.c), through an in-memory HnswGraphOps.
+ * Once the heap is scanned, elements are laid out breadth-first from the
+ * entry point, so that neighbours tend to share pages, and written
+ * sequentially; the pages are WAL-logged in bulk at the end.  If the graph
+ * outgrows maintenance_work_mem, what is built so far is written out and
+ * the remaining tuples are inserted into the pages one by one.
+ */
+#include "postgres.h"
+
+#include "access/tableam.h"
+#include "access/xloginsert.h"
+#include "catalog/index.h"
+#include "commands/progress.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+#include "vector.h"
+
+/* an element of the in-memory graph; level-0 lists live in a flat array */
+typedef struct MemElement
+{
+	uint8		level;
+	uint8		ntids;
+	ItemPointerData tids[HNSW_HEAPTIDS];
+	uint16	   *upcount;		/* counts of levels 1..level */
+	HnswEdge   *upper;			/* m edges per level 1..level */
+} MemElement;
+
+typedef struct HnswBuildState
+{
+	HnswGraph	g;				/* first: the ops receive this */
+	Relation	heap;
+	Relation	index;
+	HnswIndexInfo info;
+	int			dim;
+	int			max_level;
+
+	/* the in-memory graph; ids are index + 1 */
+	uint32		n;
+	uint32		cap;
+	float	   *vecs;
+	HnswEdge   *l0;
+	uint16	   *l0count;
+	MemElement *elems;
+	HnswId		entry;
+	int			entry_level;
+	Size		upper_bytes;
+	Size		mem_limit;
+
+	bool		ondisk;			/* outgrew memory: inserting into pages */
+	double		reltuples;
+	double		indtuples;
+	float	   *vec;			/* the tuple being added */
+	MemoryContext graphctx;
+	MemoryContext tmpctx;
+} HnswBuildState;
+
+#define BS_OF(g)	((HnswBuildState *) (g))
+#define MEM_VEC(bs, id)		((bs)->vecs + (Size) ((id) - 1) * (bs)->dim)
+#define MEM_L0(bs, id)		((bs)->l0 + (Size) ((id) - 1) * 2 * (bs)->info.m)
+
+static void
+mem_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
+			  float *dist, uint8 *flags)
+{
+	HnswBuildState *bs = BS_OF(g);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		dist[i] = g->dist(q, MEM_VEC(bs, ids[i]), g->dim);
+		flags[i] = 0;
+	}
+}
+
+/* the list of id at level, and where its count is kept */
+static HnswEdge *
+mem_list(HnswBuildState *bs, HnswId id, int level, uint16 **count)
+{
+	MemElement *e = &bs->elems[id - 1];
+
+	if (level == 0)
+	{
+		*count = &bs->l0count[id - 1];
+		return MEM_L0(bs, id);
+	}
+	Assert(level <= e->level);
+	*count = &e->upcount[level - 1];
+	return e->upper + (Size) (level - 1) * bs->info.m;
+}
+
+static int
+mem_neighbors(HnswGraph *g, HnswId id, int level, HnswEdge *out)
+{
+	uint16	   *count;
+	HnswEdge   *list = mem_list(BS_OF(g), id, level, &count);
+
+	memcpy(out, list, sizeof(HnswEdge) * *count);
+	return *count;
+}
+
+static bool
+mem_replace_neighbors(HnswGraph *g, HnswId id, int level,
+					  const HnswEdge *old, int nold,
+					  const HnswEdge *edges, int n)
+{
+	uint16	   *count;
+	HnswEdge   *list = mem_list(BS_OF(g), id, level, &count);
+
+	memcpy(list, edges, sizeof(HnswEdge) * n);
+	*count = n;
+	return true;
+}
+
+static const float *
+mem_vector(HnswGraph *g, HnswId id, float *scratch)
+{
+	return MEM_VEC(BS_OF(g), id);
+}
+
+/* bytes the graph holds per element, besides upper levels */
+static Size
+mem_element_bytes(HnswBuildState *bs)
+{
+	return sizeof(float) * bs->dim + sizeof(HnswEdge) * 2 * bs->info.m +
+		sizeof(uint16) + sizeof(MemElement);
+}
+
+/*
+ * Makes room for one more element, doubling the arrays up to the memory
+ * limit.  Returns false when the limit is reached.
+ */
+static bool
+mem_reserve(HnswBuildState *bs)
+{
+	Size		per = mem_element_bytes(bs);
+	Size		newcap;
+	MemoryContext old;
+
+	if (bs->n < bs->cap)
+		return true;
+	newcap = Max(bs->cap * 2, 1024);
+	if (newcap * per + bs->upper_bytes > bs->mem_limit)
+		newcap = (bs->mem_limit - Min(bs->upper_bytes, bs->mem_limit)) / per;
+	if (newcap <= bs->cap)
+		return false;
+	old = MemoryContextSwitchTo(bs->graphctx);
+	if (bs->cap == 0)
+	{
+		bs->vecs = palloc_extended(sizeof(float) * bs->dim * newcap, MCXT_ALLOC_HUGE);
+		bs->l0 = palloc_extended(sizeof(HnswEdge) * 2 * bs->info.m * newcap, MCXT_ALLOC_HUGE);
+		bs->l0count = palloc_extended(sizeof(uint16) * newcap, MCXT_ALLOC_HUGE);
+		bs->elems = palloc_extended(sizeof(MemElement) * newcap, MCXT_ALLOC_HUGE);
+	}
+	else
+	{
+		bs->vecs = repalloc_huge(bs->vecs, sizeof(float) * bs->dim * newcap);
+		bs->l0 = repalloc_huge(bs->l0, sizeof(HnswEdge) * 2 * bs->info.m * newcap);
+		bs->l0count = repalloc_huge(bs->l0count, sizeof(uint16) * newcap);
+		bs->elems = repalloc_huge(bs->elems, sizeof(MemElement) * newcap);
+	}
+	MemoryContextSwitchTo(old);
+	bs->cap = newcap;
+	return true;
+}
+
+static HnswId
+mem_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
+		  const int *counts, ItemPointer tid)
+{
+	HnswBuildState *bs = BS_OF(g);
+	HnswId		id = ++bs->n;
+	MemElement *e = &bs->elems[id - 1];
+	int			l;
+
+	Assert(bs->n <= bs->cap);
+	memcpy(MEM_VEC(bs, id), vec, sizeof(float) * bs->dim);
+	e->level = level;
+	e->ntids = 1;
+	e->tids[0] = *tid;
+	e->upcount = NULL;
+	e->upper = NULL;
+	if (level > 0)
+	{
+		Size		bytes = (sizeof(uint16) + sizeof(HnswEdge) * bs->info.m) * level;
+
+		e->upcount = MemoryContextAllocZero(bs->graphctx, bytes);
+		e->upper = (HnswEdge *) MemoryContextAlloc(bs->graphctx,
+												   sizeof(HnswEdge) * bs->info.m * level);
+		bs->upper_bytes += bytes;
+	}
+	bs->l0count[id - 1] = 0;
+	for (l = 0; l <= level; l++)
+	{
+		uint16	   *count;
+		HnswEdge   *list = mem_list(bs, id, l, &count);
+
+		*count = counts ? counts[l] : 0;
+		if (*count > 0)
+			memcpy(list, lists[l], sizeof(HnswEdge) * *count);
+	}
+	return id;
+}
+
+static bool
+mem_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
+{
+	HnswBuildState *bs = BS_OF(g);
+	MemElement *e = &bs->elems[id - 1];
+
+	if (e->ntids >= HNSW_HEAPTIDS ||
+		memcmp(MEM_VEC(bs, id), vec, sizeof(float) * bs->dim) != 0)
+		return false;
+	e->tids[e->ntids++] = *tid;
+	return true;
+}
+
+static const HnswGraphOps mem_ops = {
+	mem_distances,
+	mem_neighbors,
+	mem_replace_neighbors,
+	mem_vector,
+	mem_place,
+	mem_add_heaptid
+};
+
+/* ---------------------------------------------------------------------
+ * Writing the graph to pages
+ * ---------------------------------------------------------------------
+ */
+
+/* elements in breadth-first order over level 0, unreachable ones last */
+static HnswId *
+layout_order(HnswBuildState *bs)
+{
+	HnswId	   *order = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);
+	bool	   *seen = palloc_extended(bs->n + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	uint32		head = 0;
+	uint32		tail = 0;
+	HnswId		id;
+
+	order[tail++] = bs->entry;
+	seen[bs->entry] = true;
+	for (id = 1;; id++)
+	{
+		while (head < tail)
+		{
+			HnswId		cur = order[head++];
+			HnswEdge   *list = MEM_L0(bs, cur);
+			int			i;
+
+			for (i = 0; i < bs->l0count[cur - 1]; i++)
+			{
+				if (!seen[list[i].id])
+				{
+					seen[list[i].id] = true;
+					order[tail++] = list[i].id;
+				}
+			}
+		}
+		while (id <= bs->n && seen[id])
+			id++;
+		if (id > bs->n)
+			break;
+		seen[id] = true;
+		order[tail++] = id;
+	}
+	pfree(seen);
+	return order;
+}
+
+/* page-fill cursor shared by the layout pass and the writing pass */
+typedef struct PageCursor
+{
+	BlockNumber blkno;
+	Size		free;
+	int			nitems;
+} PageCursor;
+
+/* reserves items of the given sizes on the cursor's page, or a new one */
+static BlockNumber
+cursor_take(PageCursor *pc, Size space, int nitems)
+{
+	if (pc->free < space || pc->nitems + nitems > HNSW_MAX_ITEMS_PER_PAGE)
+	{
+		pc->blkno++;
+		pc->free = hnsw_page_capacity();
+		pc->nitems = 0;
+	}
+	pc->free -= space;
+	pc->nitems += nitems;
+	return pc->blkno;
+}
+
+/*
+ * Decides every element's (and neighbour tuple's) final id, following the
+ * placement rule of hnsw_place_element: together when both fit a page.
+ */
+static void
+layout_ids(HnswBuildState *bs, const HnswId *order, BlockNumber first,
+		   HnswId *eid, HnswId *nid)
+{
+	PageCursor	pc = {first - 1, 0, 0};
+	Size		esize = hnsw_item_space(HNSW_ELEMENT_SIZE(bs->dim));
+	uint32		i;
+
+	for (i = 0; i < bs->n; i++)
+	{
+		HnswId		id = order[i];
+		Size		nsize = hnsw_item_space(HNSW_NEIGHBOR_SIZE(bs->info.m,
+															  bs->elems[id - 1].level));
+		BlockNumber blk;
+
+		if (esize + nsize <= hnsw_page_capacity())
+		{
+			blk = cursor_take(&pc, esize + nsize, 2);
+			nid[id] = HnswIdMake(blk, pc.nitems - 1);
+			eid[id] = HnswIdMake(blk, pc.nitems);
+		}
+		else
+		{
+			blk = cursor_take(&pc, nsize, 1);
+			nid[id] = HnswIdMake(blk, pc.nitems);
+			blk = cursor_take(&pc, esize, 1);
+			eid[id] = HnswIdMake(blk, pc.nitems);
+		}
+	}
+}
+
+/* appends the page image as the index's next block, without WAL */
+static void
+flush_page(Relation index, Page page, BlockNumber expect)
+{
+	Buffer		buf = hnsw_new_buffer(index, MAIN_FORKNUM);
+
+	if (BufferGetBlockNumber(buf) != expect)
+		elog(ERROR, "hnsw build wrote block %u where %u was expected",
+			 BufferGetBlockNumber(buf), expect);
+	memcpy(BufferGetPage(buf), page, BLCKSZ);
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+}
+
+/* adds a tuple to the page being filled at the id layout_ids gave it */
+static void
+write_tuple(HnswBuildState *bs, Page page, BlockNumber *cur, HnswId id,
+			Item item, Size size)
+{
+	while (HnswIdBlock(id) != *cur)
+	{
+		flush_page(bs->index, page, *cur);
+		hnsw_init_page(page, HNSW_PAGE_GRAPH);
+		(*cur)++;
+	}
+	if (PageAddItem(page, item, size, InvalidOffsetNumber, false, false) !=
+		HnswIdOffset(id))
+		elog(ERROR, "hnsw build placed a tuple off its planned offset");
+}
+
+/* writes one element and its neighbour tuple, ids translated to pages */
+static void
+write_element(HnswBuildState *bs, Page page, BlockNumber *cur, HnswId id,
+			  const HnswId *eid, const HnswId *nid)
+{
+	MemElement *e = &bs->elems[id - 1];
+	HnswEdge   *lists[HNSW_GRAPH_MAX_LEVELS];
+	int			counts[HNSW_GRAPH_MAX_LEVELS];
+	HnswElementTuple etup;
+	HnswNeighborTuple ntup;
+	Size		esize;
+	Size		nsize;
+	int			l;
+	int			i;
+
+	for (l = 0; l <= e->level; l++)
+	{
+		uint16	   *count;
+		HnswEdge   *list = mem_list(bs, id, l, &count);
+
+		lists[l] = palloc(sizeof(HnswEdge) * Max(*count, 1));
+		counts[l] = *count;
+		for (i = 0; i < *count; i++)
+		{
+			lists[l][i].id = eid[list[i].id];
+			lists[l][i].dist = list[i].dist;
+		}
+	}
+	ntup = hnsw_form_neighbors(bs->info.m, e->level, lists, counts, &nsize);
+	etup = hnsw_form_element(MEM_VEC(bs, id), bs->dim, e->level, NULL, &esize);
+	for (i = 0; i < e->ntids; i++)
+		etup->heaptids[i] = e->tids[i];
+	etup->nbrs = nid[id];
+	write_tuple(bs, page, cur, nid[id], (Item) ntup, nsize);
+	write_tuple(bs, page, cur, eid[id], (Item) etup, esize);
+}
+
+/*
+ * Writes the in-memory graph after the pages already in the index and
+ * points the metapage at it.
+ */
+static void
+write_graph(HnswBuildState *bs)
+{
+	BlockNumber first = RelationGetNumberOfBlocks(bs->index);
+	BlockNumber cur = first;
+	HnswId	   *order;
+	HnswId	   *eid;
+	HnswId	   *nid;
+	PGAlignedBlock block;
+	Page		page = (Page) block.data;
+	MemoryContext elemctx;
+	uint32		i;
+
+	if (bs->n == 0)
+		return;
+	elemctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build write",
+									ALLOCSET_DEFAULT_SIZES);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
+								 PROGRESS_HNSW_PHASE_WRITE);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, bs->n);
+	order = layout_order(bs);
+	eid = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);
+	nid = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);
+	layout_ids(bs, order, first, eid, nid);
+
+	hnsw_init_page(page, HNSW_PAGE_GRAPH);
+	for (i = 0; i < bs->n; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(elemctx);
+
+		write_element(bs, page, &cur, order[i], eid, nid);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(elemctx);
+		if ((i & 1023) == 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, i);
+		}
+	}
+	flush_page(bs->index, page, cur);
+	hnsw_update_meta(bs->index, eid[bs->entry], bs->entry_level, cur);
+	MemoryContextDelete(elemctx);
+	pfree(order);
+	pfree(eid);
+	pfree(nid);
+}
+
+/* sets the metapage's dimensions once the first vector has fixed them */
+static void
+set_meta_dim(Relation index, int dim)
+{
+	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	GenericXLogState *state;
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	HnswPageGetMeta(page)->dim = dim;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+}
+
+/* writes what is in memory and continues with on-page inserts */
+static void
+spill_to_pages(HnswBuildState *bs)
+{
+	ereport(NOTICE,
+			(errmsg("hnsw graph for index \"%s\" outgrew maintenance_work_mem after %u elements",
+					RelationGetRelationName(bs->index), bs->n),
+			 errdetail("The remaining rows are inserted into the index pages one by one, which is slower."),
+			 errhint("Raise maintenance_work_mem to build in memory.")));
+	write_graph(bs);
+	MemoryContextReset(bs->graphctx);
+	bs->ondisk = true;
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
+								 PROGRESS_HNSW_PHASE_LOAD);
+}
+
+/* the first vector fixes the dimensions if the column's typmod did not */
+static void
+init_dims(HnswBuildState *bs, Datum value)
+{
+	MemoryContext old;
+
+	if (bs->dim == 0)
+	{
+		bs->dim = DatumGetVector(value)->dim;
+		if (bs->dim > HNSW_MAX_DIM)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("vector cannot have more than %d dimensions for hnsw index",
+							HNSW_MAX_DIM)));
+		set_meta_dim(bs->index, bs->dim);
+	}
+	old = MemoryContextSwitchTo(bs->graphctx);
+	hnsw_graph_init(&bs->g, &mem_ops, bs->dim, bs->info.m,
+					bs->info.ef_construction, bs->max_level, bs->info.dist);
+	bs->vec = palloc(sizeof(float) * bs->dim);
+	MemoryContextSwitchTo(old);
+}
+
+/* adds one heap tuple's vector to the in-memory graph */
+static void
+mem_add(HnswBuildState *bs, Datum value, ItemPointer tid)
+{
+	int			level;
+	HnswId		id;
+
+	if (bs->vec == NULL)
+		init_dims(bs, value);
+	if (!hnsw_prepare_vector(&bs->info, value, bs->vec, bs->dim))
+		return;
+	if (!mem_reserve(bs))
+	{
+		spill_to_pages(bs);
+		hnsw_insert_datum(bs->index, &bs->info, value, tid);
+		return;
+	}
+	level = hnsw_random_level(bs->info.m, bs->max_level);
+	if (bs->entry == HNSW_INVALID_ID)
+	{
+		bs->entry = mem_place(&bs->g, bs->vec, level, NULL, NULL, tid);
+		bs->entry_level = level;
+		return;
+	}
+	id = hnsw_insert(&bs->g, bs->vec, level, tid, bs->entry, bs->entry_level);
+	if (id != HNSW_INVALID_ID && level > bs->entry_level)
+	{
+		bs->entry = id;
+		bs->entry_level = level;
+	}
+}
+
+static void
+build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *state)
+{
+	HnswBuildState *bs = (HnswBuildState *) state;
+	MemoryContext old;
+
+	if (isnull[0])
+		return;
+	old = MemoryContextSwitchTo(bs->tmpctx);
+	if (bs->ondisk)
+		hnsw_insert_datum(index, &bs->info, values[0], tid);
+	else
+		mem_add(bs, values[0], tid);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(bs->tmpctx);
+	bs->indtuples++;
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, bs->indtuples);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Checks the options against each other and the column, and returns the
+ * dimensions the column's typmod fixes (0 if it has none).
+ */
+static int
+check_build(Relation index, HnswIndexInfo *info)
+{
+	int			typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+
+	if (info->ef_construction < 2 * info->m)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ef_construction must be greater than or equal to 2 * m")));
+	if (typmod > HNSW_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("column cannot have more than %d dimensions for hnsw index",
+						HNSW_MAX_DIM)));
+	return typmod > 0 ? typmod : 0;
+}
+
+/* writes an initialised metapage as block 0 of fork */
+static void
+write_metapage(Relation index, ForkNumber fork, HnswIndexInfo *info, int dim)
+{
+	Buffer		buf = hnsw_new_buffer(index, fork);
+	GenericXLogState *state = GenericXLogStart(index);
+	Page		page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
+
+	hnsw_init_metapage(page, dim, info->m, info->ef_construction);
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+}
+
+/* ambuild */
+IndexBuildResult *
+hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	IndexBuildResult *result;
+	HnswBuildState bs;
+
+	if (RelationGetNumberOfBlocks(index) != 0)
+		elog(ERROR, "index \"%s\" already contains data",
+			 RelationGetRelationName(index));
+	memset(&bs, 0, sizeof(bs));
+	bs.heap = heap;
+	bs.index = index;
+	hnsw_index_info(index, &bs.info);
+	bs.dim = check_build(index, &bs.info);
+	bs.max_level = hnsw_level_cap(bs.info.m);
+	bs.mem_limit = (Size) maintenance_work_mem * 1024;
+	bs.graphctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build graph",
+										ALLOCSET_DEFAULT_SIZES);
+	bs.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build tuple",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	write_metapage(index, MAIN_FORKNUM, &bs.info, bs.dim);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
+								 PROGRESS_HNSW_PHASE_LOAD);
+	bs.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+										  build_callback, (void *) &bs, NULL);
+	if (!bs.ondisk)
+		write_graph(&bs);
+
+	if (RelationNeedsWAL(index))
+		log_newpage_range(index, MAIN_FORKNUM, 0,
+						  RelationGetNumberOfBlocks(index), true);
+
+	MemoryContextDelete(bs.graphctx);
+	MemoryContextDelete(bs.tmpctx);
+	result = palloc(sizeof(IndexBuildResult));
+	result->heap_tuples = bs.reltuples;
+	result->index_tuples = bs.indtuples;
+	return result;
+}
+
+/* ambuildempty: the init fork of an unlogged index is an empty metapage */
+void
+hnswbuildempty(Relation index)
+{
+	HnswIndexInfo info;
+	int			dim;
+
+	hnsw_index_info(index, &info);
+	dim = check_build(index, &info);
+	write_metapage(index, INIT_FORKNUM, &info, dim);
+}

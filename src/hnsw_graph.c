@@ -1,0 +1,607 @@
+/*
+ * hnsw_graph.c
+ *		The HNSW algorithms (Malkov & Yashunin), independent of storage.
+ *
+ * Everything here reaches elements only through HnswGraphOps, so the same
+ * code builds the in-memory graph during CREATE INDEX, inserts into the
+ * on-page graph, streams scan results and chooses replacement neighbours in
+ * VACUUM.  No allocation happens per candidate: heaps, the visited set and
+ * the neighbour-selection scratch are allocated once per graph and reused.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "hnsw_graph.h"
+#include "utils/memutils.h"
+
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#endif
+
+/* ---------------------------------------------------------------------
+ * Binary min-heap of edges.  Max-heaps push negated distances.
+ * ---------------------------------------------------------------------
+ */
+static void
+heap_init(HnswHeap *h, int capacity)
+{
+	h->items = palloc(sizeof(HnswEdge) * capacity);
+	h->count = 0;
+	h->capacity = capacity;
+}
+
+static void
+heap_push(HnswHeap *h, HnswId id, float dist)
+{
+	int			i;
+
+	if (h->count == h->capacity)
+	{
+		h->capacity *= 2;
+		h->items = repalloc_huge(h->items, sizeof(HnswEdge) * h->capacity);
+	}
+	i = h->count++;
+	while (i > 0)
+	{
+		int			parent = (i - 1) / 2;
+
+		if (h->items[parent].dist <= dist)
+			break;
+		h->items[i] = h->items[parent];
+		i = parent;
+	}
+	h->items[i].id = id;
+	h->items[i].dist = dist;
+}
+
+static HnswEdge
+heap_pop(HnswHeap *h)
+{
+	HnswEdge	top = h->items[0];
+	HnswEdge	last = h->items[--h->count];
+	int			n = h->count;
+	int			i = 0;
+
+	for (;;)
+	{
+		int			child = 2 * i + 1;
+
+		if (child >= n)
+			break;
+		if (child + 1 < n && h->items[child + 1].dist < h->items[child].dist)
+			child++;
+		if (last.dist <= h->items[child].dist)
+			break;
+		h->items[i] = h->items[child];
+		i = child;
+	}
+	if (n > 0)
+		h->items[i] = last;
+	return top;
+}
+
+/* ---------------------------------------------------------------------
+ * Visited set: open addressing over non-zero ids, cleared per search.
+ * ---------------------------------------------------------------------
+ */
+static void
+visited_init(HnswVisited *v, uint32 size)
+{
+	v->keys = palloc0(sizeof(HnswId) * size);
+	v->mask = size - 1;
+	v->count = 0;
+}
+
+static void
+visited_clear(HnswVisited *v)
+{
+	memset(v->keys, 0, sizeof(HnswId) * (v->mask + 1));
+	v->count = 0;
+}
+
+static inline uint32
+visited_slot(HnswId id, uint32 mask)
+{
+	uint32		h = id * 0x9E3779B1u;
+
+	return (h ^ (h >> 15)) & mask;
+}
+
+/* double the table, re-inserting every key */
+static void
+visited_grow(HnswVisited *v)
+{
+	HnswId	   *old = v->keys;
+	uint32		oldsize = v->mask + 1;
+	uint32		i;
+
+	v->keys = MemoryContextAllocHuge(GetMemoryChunkContext(old),
+									 sizeof(HnswId) * oldsize * 2);
+	memset(v->keys, 0, sizeof(HnswId) * oldsize * 2);
+	v->mask = oldsize * 2 - 1;
+	for (i = 0; i < oldsize; i++)
+	{
+		if (old[i] != HNSW_INVALID_ID)
+		{
+			uint32		s = visited_slot(old[i], v->mask);
+
+			while (v->keys[s] != HNSW_INVALID_ID)
+				s = (s + 1) & v->mask;
+			v->keys[s] = old[i];
+		}
+	}
+	pfree(old);
+}
+
+/* add id; true if it was not there before */
+static inline bool
+visited_add(HnswVisited *v, HnswId id)
+{
+	uint32		s;
+
+	if (v->count * 2 >= v->mask)
+		visited_grow(v);
+	s = visited_slot(id, v->mask);
+	while (v->keys[s] != HNSW_INVALID_ID)
+	{
+		if (v->keys[s] == id)
+			return false;
+		s = (s + 1) & v->mask;
+	}
+	v->keys[s] = id;
+	v->count++;
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Set-up
+ * ---------------------------------------------------------------------
+ */
+static void
+search_init(HnswSearch *s, int ef)
+{
+	heap_init(&s->cand, Max(ef, 64));
+	heap_init(&s->top, Max(ef, 64) + 1);
+	heap_init(&s->pending, 64);
+	visited_init(&s->visited, 1024);
+	s->ndistances = 0;
+}
+
+/*
+ * Allocates all scratch a graph needs in the current memory context, so that
+ * inserting or searching never allocates per candidate.
+ */
+void
+hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
+				int ef_construction, int max_level,
+				float (*dist) (const float *, const float *, int))
+{
+	int			l;
+	int			maxlist = 2 * m + 1;
+
+	g->ops = ops;
+	g->dim = dim;
+	g->m = m;
+	g->ef_construction = ef_construction;
+	g->max_level = Min(max_level, HNSW_GRAPH_MAX_LEVELS - 1);
+	g->dist = dist;
+
+	search_init(&g->search, ef_construction);
+	g->found = palloc(sizeof(HnswEdge) * ef_construction);
+	g->eps = palloc(sizeof(HnswEdge) * ef_construction);
+	g->nbrs = palloc(sizeof(HnswEdge) * maxlist);
+	for (l = 0; l < HNSW_GRAPH_MAX_LEVELS; l++)
+	{
+		g->lists[l] = NULL;
+		g->counts[l] = 0;
+	}
+	for (l = 0; l <= g->max_level; l++)
+		g->lists[l] = palloc(sizeof(HnswEdge) * m);
+	g->old = palloc(sizeof(HnswEdge) * maxlist);
+	g->merged = palloc(sizeof(HnswEdge) * maxlist);
+	g->fresh = palloc(sizeof(HnswEdge) * maxlist);
+	g->vecs = palloc(sizeof(float) * dim * maxlist);
+	g->selvecs = palloc(sizeof(float *) * maxlist);
+	g->batch = palloc(sizeof(HnswId) * maxlist);
+	g->batchdist = palloc(sizeof(float) * maxlist);
+	g->batchflags = palloc(sizeof(uint8) * maxlist);
+}
+
+/*
+ * Draws a level from the exponential distribution with mL = 1 / ln(m), as
+ * in the paper, capped where the neighbour lists would no longer fit.
+ */
+int
+hnsw_random_level(int m, int max_level)
+{
+	double		u;
+	double		level;
+
+#if PG_VERSION_NUM >= 150000
+	u = pg_prng_double(&pg_global_prng_state);
+#else
+	u = (double) random() / ((double) MAX_RANDOM_VALUE + 1);
+#endif
+	level = -log(1.0 - u) / log((double) m);
+	return (int) Min(level, (double) Min(max_level, HNSW_GRAPH_MAX_LEVELS - 1));
+}
+
+/* ---------------------------------------------------------------------
+ * Searching
+ * ---------------------------------------------------------------------
+ */
+
+/* fetch id's unvisited neighbours at the search's level and their distances */
+static int
+fetch_unvisited(HnswGraph *g, HnswSearch *s, HnswId id)
+{
+	int			n = g->ops->neighbors(g, id, s->level, g->nbrs);
+	int			k = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (visited_add(&s->visited, g->nbrs[i].id))
+			g->batch[k++] = g->nbrs[i].id;
+	}
+	if (k > 0)
+		g->ops->distances(g, s->q, g->batch, k, g->batchdist, g->batchflags);
+	s->ndistances += k;
+	return k;
+}
+
+/* consider one discovered element for the candidate and result heaps */
+static inline void
+offer(HnswSearch *s, HnswId id, float d, bool result, int ef)
+{
+	bool		better = s->top.count < ef || d < -s->top.items[0].dist;
+
+	if (s->stream)
+	{
+		heap_push(&s->cand, id, d);
+		if (result)
+			heap_push(&s->pending, id, d);
+	}
+	else if (better)
+		heap_push(&s->cand, id, d);
+
+	if (better && result)
+	{
+		heap_push(&s->top, id, -d);
+		if (s->top.count > ef)
+			(void) heap_pop(&s->top);
+	}
+}
+
+/*
+ * The best-first loop shared by every search: expand the nearest candidate
+ * until it is farther than the worst of the ef best results.
+ */
+static void
+search_run(HnswGraph *g, HnswSearch *s, int ef, bool strict)
+{
+	while (s->cand.count > 0)
+	{
+		HnswEdge	c = s->cand.items[0];
+		int			k;
+		int			i;
+
+		if (s->top.count >= ef && c.dist > -s->top.items[0].dist)
+			break;
+		(void) heap_pop(&s->cand);
+		k = fetch_unvisited(g, s, c.id);
+		for (i = 0; i < k; i++)
+		{
+			float		d = g->batchdist[i];
+			bool		result = (g->batchflags[i] & HNSW_SKIP_RESULT) == 0;
+
+			if (strict && d < s->emitted_dist)
+				result = false;
+			offer(s, g->batch[i], d, result, ef);
+		}
+	}
+}
+
+/* start a search from the given entry points */
+static void
+search_start(HnswSearch *s, const float *q, int level, bool stream,
+			 const HnswEdge *eps, int neps)
+{
+	int			i;
+
+	s->q = q;
+	s->level = level;
+	s->stream = stream;
+	s->emitted_dist = -INFINITY;
+	s->cand.count = 0;
+	s->top.count = 0;
+	s->pending.count = 0;
+	visited_clear(&s->visited);
+	for (i = 0; i < neps; i++)
+	{
+		if (!visited_add(&s->visited, eps[i].id))
+			continue;
+		heap_push(&s->cand, eps[i].id, eps[i].dist);
+		heap_push(&s->top, eps[i].id, -eps[i].dist);
+		if (stream)
+			heap_push(&s->pending, eps[i].id, eps[i].dist);
+	}
+}
+
+/*
+ * Greedy descent: from entry at from_level down to (excluding) to_level,
+ * move to the nearest neighbour while it improves.  Returns the element to
+ * start the search at to_level from.
+ */
+HnswEdge
+hnsw_descend(HnswGraph *g, const float *q, HnswId entry, int from_level,
+			 int to_level)
+{
+	HnswEdge	cur;
+	uint8		flags;
+	int			level;
+
+	cur.id = entry;
+	g->ops->distances(g, q, &entry, 1, &cur.dist, &flags);
+	for (level = from_level; level > to_level; level--)
+	{
+		bool		changed = true;
+
+		while (changed)
+		{
+			int			n = g->ops->neighbors(g, cur.id, level, g->nbrs);
+			int			i;
+
+			changed = false;
+			if (n == 0)
+				break;
+			for (i = 0; i < n; i++)
+				g->batch[i] = g->nbrs[i].id;
+			g->ops->distances(g, q, g->batch, n, g->batchdist, g->batchflags);
+			for (i = 0; i < n; i++)
+			{
+				if (g->batchdist[i] < cur.dist)
+				{
+					cur.id = g->batch[i];
+					cur.dist = g->batchdist[i];
+					changed = true;
+				}
+			}
+		}
+	}
+	return cur;
+}
+
+/*
+ * Searches one layer with beam width ef from the entry points; writes the
+ * results nearest first into out and returns their number (at most ef).
+ */
+int
+hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps, int neps,
+				  int ef, int level, HnswEdge *out)
+{
+	HnswSearch *s = &g->search;
+	int			n;
+	int			i;
+
+	search_start(s, q, level, false, eps, neps);
+	while (s->top.count > ef)
+		(void) heap_pop(&s->top);
+	search_run(g, s, ef, false);
+	n = s->top.count;
+	for (i = n - 1; i >= 0; i--)
+	{
+		HnswEdge	e = heap_pop(&s->top);
+
+		out[i].id = e.id;
+		out[i].dist = -e.dist;
+	}
+	return n;
+}
+
+/*
+ * The paper's neighbour-selection heuristic (its Algorithm 4, as hnswlib
+ * does it): walk the candidates nearest first and keep one only if it is
+ * nearer to the base than to every candidate kept so far.  cands must be
+ * sorted by distance to the base.  With no more candidates than max, all
+ * are kept.
+ */
+int
+hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n, int max,
+					  HnswEdge *out)
+{
+	int			nsel = 0;
+	int			i;
+
+	if (n <= max)
+	{
+		memcpy(out, cands, sizeof(HnswEdge) * n);
+		return n;
+	}
+	for (i = 0; i < n && nsel < max; i++)
+	{
+		const float *v = g->ops->vector(g, cands[i].id,
+										g->vecs + (Size) nsel * g->dim);
+		bool		keep = true;
+		int			j;
+
+		for (j = 0; j < nsel; j++)
+		{
+			if (g->dist(v, g->selvecs[j], g->dim) < cands[i].dist)
+			{
+				keep = false;
+				break;
+			}
+		}
+		if (keep)
+		{
+			g->selvecs[nsel] = v;
+			out[nsel++] = cands[i];
+		}
+	}
+	return nsel;
+}
+
+/* true if list[0..n) holds id */
+static bool
+list_contains(const HnswEdge *list, int n, HnswId id)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (list[i].id == id)
+			return true;
+	return false;
+}
+
+/*
+ * Adds the edge (nb -> id) at level, pruning nb's list with the heuristic
+ * when it is full.  Retries when the storage reports a concurrent change.
+ */
+static void
+link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level)
+{
+	int			cap = level == 0 ? 2 * g->m : g->m;
+
+	for (;;)
+	{
+		int			nold = g->ops->neighbors(g, nb.id, level, g->old);
+		int			nnew;
+		int			i;
+		int			j;
+
+		if (list_contains(g->old, nold, id))
+			return;
+		/* merge the new edge into the sorted list */
+		for (i = 0, j = 0; i < nold && g->old[i].dist <= nb.dist; i++)
+			g->merged[j++] = g->old[i];
+		g->merged[j].id = id;
+		g->merged[j++].dist = nb.dist;
+		for (; i < nold; i++)
+			g->merged[j++] = g->old[i];
+
+		if (nold < cap)
+			nnew = hnsw_select_neighbors(g, g->merged, j, j, g->fresh);
+		else
+			nnew = hnsw_select_neighbors(g, g->merged, j, cap, g->fresh);
+		if (nnew == nold && memcmp(g->fresh, g->old, sizeof(HnswEdge) * nold) == 0)
+			return;
+		if (g->ops->replace_neighbors(g, nb.id, level, g->old, nold,
+									  g->fresh, nnew))
+			return;
+	}
+}
+
+/*
+ * Inserts vec (heap tuple tid) at the given level into a non-empty graph
+ * whose entry point is entry at entry_level.  Returns the new element's id,
+ * or HNSW_INVALID_ID when the tid was attached to an identical element.
+ * The caller makes the new element the entry point when its level is
+ * higher.
+ */
+HnswId
+hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
+			HnswId entry, int entry_level)
+{
+	HnswEdge	ep = hnsw_descend(g, vec, entry, entry_level, level);
+	int			top = Min(level, entry_level);
+	int			neps = 1;
+	HnswId		id;
+	int			l;
+
+	g->eps[0] = ep;
+	for (l = top; l >= 0; l--)
+	{
+		int			nfound = hnsw_search_layer(g, vec, g->eps, neps,
+											   g->ef_construction, l, g->found);
+
+		if (l == 0 && nfound > 0 && g->found[0].dist == 0 &&
+			g->ops->add_heaptid(g, g->found[0].id, vec, tid))
+			return HNSW_INVALID_ID;
+		g->counts[l] = hnsw_select_neighbors(g, g->found, nfound, g->m,
+											 g->lists[l]);
+		memcpy(g->eps, g->found, sizeof(HnswEdge) * nfound);
+		neps = nfound;
+	}
+	for (l = top + 1; l <= level; l++)
+		g->counts[l] = 0;
+
+	id = g->ops->place(g, vec, level, g->lists, g->counts, tid);
+
+	for (l = top; l >= 0; l--)
+	{
+		int			i;
+
+		for (i = 0; i < g->counts[l]; i++)
+			link_back(g, id, g->lists[l][i], l);
+	}
+	return id;
+}
+
+/* ---------------------------------------------------------------------
+ * Streaming search, for scans that return results a few at a time
+ * ---------------------------------------------------------------------
+ */
+
+/* begin a level-0 streaming search at start (from hnsw_descend) */
+void
+hnsw_stream_begin(HnswGraph *g, HnswSearch *s, const float *q, HnswEdge start)
+{
+	search_init(s, 64);
+	search_start(s, q, 0, true, &start, 1);
+	s->top.count = 0;
+}
+
+/*
+ * Runs one more round: the ef nearest results not yet taken become the
+ * beam, and the search expands until no candidate can improve on it.
+ * With strict, results nearer than one already taken are dropped, so that
+ * the stream stays in order.
+ */
+void
+hnsw_stream_expand(HnswGraph *g, HnswSearch *s, int ef, bool strict)
+{
+	HnswEdge   *best = palloc(sizeof(HnswEdge) * ef);
+	int			n = 0;
+	int			i;
+
+	while (n < ef && s->pending.count > 0)
+		best[n++] = heap_pop(&s->pending);
+	s->top.count = 0;
+	for (i = 0; i < n; i++)
+	{
+		heap_push(&s->pending, best[i].id, best[i].dist);
+		heap_push(&s->top, best[i].id, -best[i].dist);
+	}
+	pfree(best);
+	search_run(g, s, ef, strict);
+}
+
+/* take the nearest result not yet taken */
+bool
+hnsw_stream_next(HnswSearch *s, HnswEdge *out)
+{
+	if (s->pending.count == 0)
+		return false;
+	*out = heap_pop(&s->pending);
+	if (out->dist > s->emitted_dist)
+		s->emitted_dist = out->dist;
+	return true;
+}
+
+/* true once no unexpanded candidate remains: the reachable graph is done */
+bool
+hnsw_stream_exhausted(HnswSearch *s)
+{
+	return s->cand.count == 0;
+}
+
+void
+hnsw_search_free(HnswSearch *s)
+{
+	pfree(s->cand.items);
+	pfree(s->top.items);
+	pfree(s->pending.items);
+	pfree(s->visited.keys);
+}

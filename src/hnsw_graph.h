@@ -1,0 +1,149 @@
+/*
+ * hnsw_graph.h
+ *		The HNSW algorithms, written once against a small storage interface.
+ *
+ * The in-memory build, the on-page insert, the scan and VACUUM's repair all
+ * run the same layer search, neighbour selection and back-link code.  What
+ * differs between them -- where an element's vector and neighbour lists
+ * live and how they are locked -- is behind HnswGraphOps.
+ */
+#ifndef HNSW_GRAPH_H
+#define HNSW_GRAPH_H
+
+#include "postgres.h"
+#include "storage/itemptr.h"
+
+/*
+ * An element's identity.  On pages it is (block << 8) | offset of the
+ * element tuple; in the in-memory build it is the element's index plus one.
+ * Zero is never a valid id in either space.
+ */
+typedef uint32 HnswId;
+
+#define HNSW_INVALID_ID		((HnswId) 0)
+
+/* hard cap on levels; an index's own cap (max_level) may be lower */
+#define HNSW_GRAPH_MAX_LEVELS	32
+
+/* a neighbour-list entry, and a search candidate: an id and its distance */
+typedef struct HnswEdge
+{
+	HnswId		id;
+	float		dist;
+} HnswEdge;
+
+/* per-id flags reported by the distances callback */
+#define HNSW_SKIP_RESULT	0x01	/* traverse through it, never return it */
+
+typedef struct HnswGraph HnswGraph;
+
+typedef struct HnswGraphOps
+{
+	/* dist[i] = distance(q, ids[i]); flags[i] = HNSW_SKIP_RESULT or 0 */
+	void		(*distances) (HnswGraph *g, const float *q, const HnswId *ids,
+							  int n, float *dist, uint8 *flags);
+	/* copy id's neighbour list at level into out (capacity per level); count */
+	int			(*neighbors) (HnswGraph *g, HnswId id, int level, HnswEdge *out);
+
+	/*
+	 * Replace id's list at level by edges[0..n), but only if it still equals
+	 * old[0..nold); false means a concurrent change, so the caller retries.
+	 */
+	bool		(*replace_neighbors) (HnswGraph *g, HnswId id, int level,
+									  const HnswEdge *old, int nold,
+									  const HnswEdge *edges, int n);
+	/* the vector of id: a pointer into storage or a copy in scratch[dim] */
+	const float *(*vector) (HnswGraph *g, HnswId id, float *scratch);
+
+	/*
+	 * Store a new element with its neighbour lists (lists[l], counts[l] for
+	 * l <= level; levels above the entry point have none) and return its id.
+	 */
+	HnswId		(*place) (HnswGraph *g, const float *vec, int level,
+						  HnswEdge **lists, const int *counts, ItemPointer tid);
+	/* attach tid to element id if its vector equals vec and it has room */
+	bool		(*add_heaptid) (HnswGraph *g, HnswId id, const float *vec,
+								ItemPointer tid);
+} HnswGraphOps;
+
+/* binary min-heap of edges; a max-heap stores negated distances */
+typedef struct HnswHeap
+{
+	HnswEdge   *items;
+	int			count;
+	int			capacity;
+} HnswHeap;
+
+/* open-addressing set of visited ids */
+typedef struct HnswVisited
+{
+	HnswId	   *keys;
+	uint32		mask;
+	uint32		count;
+} HnswVisited;
+
+/*
+ * A layer search in progress.  Layer searches during insertion run it to
+ * completion once; a scan keeps it and resumes it to stream more results.
+ */
+typedef struct HnswSearch
+{
+	const float *q;
+	int			level;
+	bool		stream;			/* keep every discovery for later rounds */
+	float		emitted_dist;	/* stream: distance of the last result taken */
+	HnswHeap	cand;			/* unexpanded candidates, nearest first */
+	HnswHeap	top;			/* best ef results, farthest first (negated) */
+	HnswHeap	pending;		/* stream: discovered results not yet taken */
+	HnswVisited visited;
+	uint64		ndistances;		/* distance computations so far */
+} HnswSearch;
+
+struct HnswGraph
+{
+	const HnswGraphOps *ops;
+	int			dim;
+	int			m;
+	int			ef_construction;
+	int			max_level;		/* cap on an element's level */
+	float		(*dist) (const float *a, const float *b, int n);
+
+	/* scratch owned by the core, allocated on first use */
+	HnswSearch	search;
+	HnswEdge   *found;			/* ef results of a layer search */
+	HnswEdge   *eps;			/* entry points for the next layer down */
+	HnswEdge   *nbrs;			/* a neighbour list being expanded */
+	HnswEdge   *lists[HNSW_GRAPH_MAX_LEVELS];
+	int			counts[HNSW_GRAPH_MAX_LEVELS];
+	HnswEdge   *old;			/* back-link: the list as read */
+	HnswEdge   *merged;			/* back-link: old plus the new edge */
+	HnswEdge   *fresh;			/* back-link: the list to write */
+	float	   *vecs;			/* neighbour selection: candidate vectors */
+	const float **selvecs;
+	HnswId	   *batch;
+	float	   *batchdist;
+	uint8	   *batchflags;
+};
+
+extern void hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim,
+							int m, int ef_construction, int max_level,
+							float (*dist) (const float *, const float *, int));
+extern int	hnsw_random_level(int m, int max_level);
+extern HnswEdge hnsw_descend(HnswGraph *g, const float *q, HnswId entry,
+							 int from_level, int to_level);
+extern int	hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps,
+							  int neps, int ef, int level, HnswEdge *out);
+extern int	hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n,
+								  int max, HnswEdge *out);
+extern HnswId hnsw_insert(HnswGraph *g, const float *vec, int level,
+						  ItemPointer tid, HnswId entry, int entry_level);
+
+/* streaming search, for scans */
+extern void hnsw_stream_begin(HnswGraph *g, HnswSearch *s, const float *q,
+							  HnswEdge start);
+extern void hnsw_stream_expand(HnswGraph *g, HnswSearch *s, int ef, bool strict);
+extern bool hnsw_stream_next(HnswSearch *s, HnswEdge *out);
+extern bool hnsw_stream_exhausted(HnswSearch *s);
+extern void hnsw_search_free(HnswSearch *s);
+
+#endif

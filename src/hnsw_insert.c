@@ -1,0 +1,136 @@
+/*
+ * hnsw_insert.c
+ *		aminsert: one heap tuple into the on-page graph.
+ *
+ * An insert holds no index-wide lock.  It reads the metapage, searches the
+ * graph page by page, appends its element (with its neighbour lists already
+ * filled, so it is never visible half-linked), then adds the back-links
+ * one list at a time, and finally raises the entry point if its level is
+ * the new maximum.  Only the very first element of an empty index is placed
+ * under the metapage's exclusive lock, so two first inserts cannot both
+ * become entry points of separate graphs.
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+#include "vector.h"
+
+/*
+ * Places the first element of an empty index, under the metapage lock.
+ * Returns false if another backend got there first: the caller retries
+ * as an ordinary insert.
+ */
+static bool
+insert_first(Relation index, HnswIndexInfo *info, Datum value, ItemPointer tid)
+{
+	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	HnswMetaPage meta;
+	GenericXLogState *state;
+	Page		page;
+	bool		placed = false;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	hnsw_check_meta(index, BufferGetPage(buf));
+	meta = HnswPageGetMeta(BufferGetPage(buf));
+	if (meta->entry == HNSW_INVALID_ID)
+	{
+		int			dim = meta->dim ? meta->dim : DatumGetVector(value)->dim;
+		float	   *vec;
+		int			level = hnsw_random_level(info->m, meta->max_level);
+		BlockNumber hint = meta->insert_page;
+		HnswElementTuple etup;
+		HnswNeighborTuple ntup;
+		Size		esize;
+		Size		nsize;
+		HnswId		id;
+
+		if (dim > HNSW_MAX_DIM)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("vector cannot have more than %d dimensions for hnsw index",
+							HNSW_MAX_DIM)));
+		vec = palloc(sizeof(float) * dim);
+		if (hnsw_prepare_vector(info, value, vec, dim))
+		{
+			etup = hnsw_form_element(vec, dim, level, tid, &esize);
+			ntup = hnsw_form_neighbors(info->m, level, NULL, NULL, &nsize);
+			id = hnsw_place_element(index, &hint, etup, esize, ntup, nsize);
+
+			state = GenericXLogStart(index);
+			page = GenericXLogRegisterBuffer(state, buf, 0);
+			meta = HnswPageGetMeta(page);
+			meta->dim = dim;
+			meta->entry = id;
+			meta->entry_level = level;
+			meta->insert_page = hint;
+			GenericXLogFinish(state);
+		}
+		placed = true;
+	}
+	UnlockReleaseBuffer(buf);
+	return placed;
+}
+
+/*
+ * Inserts one vector datum.  Used by aminsert and by a build that outgrew
+ * maintenance_work_mem.  Runs in a short-lived memory context of the
+ * caller's.
+ */
+void
+hnsw_insert_datum(Relation index, HnswIndexInfo *info, Datum value,
+				  ItemPointer tid)
+{
+	HnswMetaPageData meta;
+	HnswPageGraph pg;
+	float	   *vec;
+	int			level;
+	HnswId		id;
+
+	for (;;)
+	{
+		hnsw_read_meta(index, &meta);
+		if (meta.entry != HNSW_INVALID_ID)
+			break;
+		if (insert_first(index, info, value, tid))
+			return;
+	}
+	vec = palloc(sizeof(float) * meta.dim);
+	if (!hnsw_prepare_vector(info, value, vec, meta.dim))
+		return;
+
+	hnsw_page_graph_init(&pg, index, info, meta.dim, meta.max_level);
+	pg.insert_page = meta.insert_page;
+	level = hnsw_random_level(info->m, meta.max_level);
+	id = hnsw_insert(&pg.g, vec, level, tid, meta.entry, meta.entry_level);
+	hnsw_page_graph_release(&pg);
+	if (id != HNSW_INVALID_ID && level > meta.entry_level)
+		hnsw_update_meta(index, id, level, InvalidBlockNumber);
+}
+
+/* aminsert */
+bool
+hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+		   Relation heap, IndexUniqueCheck checkUnique,
+#if PG_VERSION_NUM >= 140000
+		   bool indexUnchanged,
+#endif
+		   IndexInfo *indexInfo)
+{
+	MemoryContext ctx;
+	MemoryContext old;
+	HnswIndexInfo info;
+
+	if (isnull[0])
+		return false;
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw insert",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
+	hnsw_index_info(index, &info);
+	hnsw_insert_datum(index, &info, values[0], heap_tid);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+	return false;
+}

@@ -1,0 +1,170 @@
+/*
+ * hnsw_options.c
+ *		Index options (m, ef_construction), the hnsw.* settings, and what an
+ *		index's opclass means for the graph: metric, normalisation, kernel.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <limits.h>
+
+#include "access/reloptions.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+
+#include "distance.h"
+#include "hnsw.h"
+#include "vector.h"
+
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(x) EmitWarningsOnPlaceholders(x)
+#endif
+
+int			hnsw_ef_search = 40;
+int			hnsw_iterative_scan = HNSW_ITERATIVE_STRICT;
+int			hnsw_max_scan_tuples = 20000;
+double		hnsw_scan_mem_multiplier = 1;
+
+static relopt_kind hnsw_relopt_kind;
+
+static const struct config_enum_entry iterative_scan_options[] = {
+	{"off", HNSW_ITERATIVE_OFF, false},
+	{"relaxed_order", HNSW_ITERATIVE_RELAXED, false},
+	{"strict_order", HNSW_ITERATIVE_STRICT, false},
+	{NULL, 0, false}
+};
+
+/*
+ * Registers the reloptions and GUCs.  Names, ranges and types follow
+ * pgvector's so that scripts written for it run unchanged; the one
+ * deliberate difference is iterative_scan's default (see README).
+ */
+void
+hnsw_init_options(void)
+{
+	hnsw_relopt_kind = add_reloption_kind();
+	add_int_reloption(hnsw_relopt_kind, "m",
+					  "Max number of connections per element and layer",
+					  HNSW_DEFAULT_M, HNSW_MIN_M, HNSW_MAX_M,
+					  AccessExclusiveLock);
+	add_int_reloption(hnsw_relopt_kind, "ef_construction",
+					  "Size of the candidate list while building the graph",
+					  HNSW_DEFAULT_EF_CONSTRUCTION, HNSW_MIN_EF_CONSTRUCTION,
+					  HNSW_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
+
+	DefineCustomIntVariable("hnsw.ef_search",
+							"Size of the candidate list for index scans.",
+							"Larger is slower and finds more true neighbours.",
+							&hnsw_ef_search, 40, 1, 1000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("hnsw.iterative_scan",
+							 "How a scan continues after ef_search results.",
+							 "off stops there; strict_order keeps searching "
+							 "and keeps distances in order; relaxed_order "
+							 "keeps searching and may return late finds out "
+							 "of order.",
+							 &hnsw_iterative_scan, HNSW_ITERATIVE_STRICT,
+							 iterative_scan_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("hnsw.max_scan_tuples",
+							"Elements a continuing scan may visit before it "
+							"stops searching.",
+							NULL, &hnsw_max_scan_tuples, 20000, 1, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("hnsw.scan_mem_multiplier",
+							 "Memory a scan may use, as a multiple of work_mem.",
+							 NULL, &hnsw_scan_mem_multiplier, 1, 1, 1000,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("hnsw");
+}
+
+/* amoptions */
+bytea *
+hnswoptions(Datum reloptions, bool validate)
+{
+	static const relopt_parse_elt tab[] = {
+		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
+		{"ef_construction", RELOPT_TYPE_INT, offsetof(HnswOptions, ef_construction)},
+	};
+
+	return (bytea *) build_reloptions(reloptions, validate, hnsw_relopt_kind,
+									  sizeof(HnswOptions), tab, lengthof(tab));
+}
+
+/* 1 - a.b: a distance for inner product (and for normalised cosine) */
+static float
+ip_distance(const float *a, const float *b, int n)
+{
+	return 1.0f - vec_inner_product(a, b, n);
+}
+
+static float
+l2_kernel(const float *a, const float *b, int n)
+{
+	return vec_l2_squared(a, b, n);
+}
+
+static float
+l1_kernel(const float *a, const float *b, int n)
+{
+	return vec_l1(a, b, n);
+}
+
+/*
+ * Reads the index's options and recognises its metric from the opclass's
+ * distance support function, so the graph calls a kernel directly instead
+ * of going through fmgr for every distance.
+ */
+void
+hnsw_index_info(Relation index, HnswIndexInfo *info)
+{
+	HnswOptions *opts = (HnswOptions *) index->rd_options;
+	FmgrInfo   *proc = index_getprocinfo(index, 1, HNSW_DISTANCE_PROC);
+	PGFunction	fn = proc->fn_addr;
+
+	info->m = opts ? opts->m : HNSW_DEFAULT_M;
+	info->ef_construction = opts ? opts->ef_construction : HNSW_DEFAULT_EF_CONSTRUCTION;
+	info->normalize = false;
+	if (fn == l2_distance || fn == vector_l2_squared_distance)
+	{
+		info->metric = HNSW_METRIC_L2;
+		info->dist = l2_kernel;
+	}
+	else if (fn == vector_negative_inner_product || fn == inner_product)
+	{
+		info->metric = HNSW_METRIC_IP;
+		info->dist = ip_distance;
+	}
+	else if (fn == cosine_distance)
+	{
+		info->metric = HNSW_METRIC_COSINE;
+		info->dist = ip_distance;
+		info->normalize = true;
+	}
+	else if (fn == l1_distance)
+	{
+		info->metric = HNSW_METRIC_L1;
+		info->dist = l1_kernel;
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("hnsw index \"%s\" has an unsupported distance function",
+						RelationGetRelationName(index))));
+}
+
+/*
+ * The highest level whose neighbour tuple (2m edges at level 0 and m per
+ * upper level) still fits on an empty page.
+ */
+int
+hnsw_level_cap(int m)
+{
+	Size		cap = hnsw_page_capacity() - sizeof(ItemIdData);
+	int			level = 0;
+
+	while (level + 1 < HNSW_GRAPH_MAX_LEVELS &&
+		   MAXALIGN(HNSW_NEIGHBOR_SIZE(m, level + 1)) <= cap)
+		level++;
+	return level;
+}

@@ -1,0 +1,201 @@
+/*
+ * hnsw_pages.c
+ *		Page utilities: initialising pages, reading the metapage, and
+ *		finding tuples with every access checked, so that a corrupt page
+ *		raises a clean ERROR instead of reading garbage.
+ */
+#include "postgres.h"
+
+#include "storage/bufpage.h"
+#include "storage/lmgr.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+
+/* reports a corrupt page or tuple and never returns */
+void
+hnsw_corrupt(Relation index, BlockNumber blkno, OffsetNumber off,
+			 const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" is corrupted at block %u, offset %u: %s",
+					RelationGetRelationName(index), blkno, off, what),
+			 errhint("REINDEX the index.")));
+}
+
+void
+hnsw_init_page(Page page, uint16 kind)
+{
+	HnswPageOpaque opaque;
+
+	PageInit(page, BLCKSZ, sizeof(HnswPageOpaqueData));
+	opaque = HnswPageGetOpaque(page);
+	opaque->kind = kind;
+	opaque->page_id = HNSW_PAGE_ID;
+	opaque->unused = 0;
+}
+
+void
+hnsw_init_metapage(Page page, int dim, int m, int ef_construction)
+{
+	HnswMetaPage meta;
+
+	hnsw_init_page(page, HNSW_PAGE_META);
+	meta = HnswPageGetMeta(page);
+	memset(meta, 0, sizeof(HnswMetaPageData));
+	meta->magic = HNSW_MAGIC;
+	meta->version = HNSW_FORMAT_VERSION;
+	meta->dim = dim;
+	meta->m = m;
+	meta->ef_construction = ef_construction;
+	meta->storage = HNSW_STORAGE_FLOAT4;
+	meta->max_level = hnsw_level_cap(m);
+	meta->entry = HNSW_INVALID_ID;
+	meta->entry_level = -1;
+	meta->insert_page = InvalidBlockNumber;
+	((PageHeader) page)->pd_lower =
+		((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
+}
+
+/* checks a graph page's special space */
+void
+hnsw_check_page(Relation index, Page page, BlockNumber blkno)
+{
+	HnswPageOpaque opaque;
+
+	if (PageIsNew(page) ||
+		PageGetSpecialSize(page) != MAXALIGN(sizeof(HnswPageOpaqueData)))
+		hnsw_corrupt(index, blkno, 0, "page has no hnsw special space");
+	opaque = HnswPageGetOpaque(page);
+	if (opaque->page_id != HNSW_PAGE_ID || opaque->kind != HNSW_PAGE_GRAPH)
+		hnsw_corrupt(index, blkno, 0, "page is not an hnsw graph page");
+}
+
+/*
+ * Checks the metapage's magic number and format version, so an index
+ * written by another format is refused with a clear message.
+ */
+void
+hnsw_check_meta(Relation index, Page page)
+{
+	HnswMetaPage meta = HnswPageGetMeta(page);
+
+	if (PageIsNew(page) || HnswPageGetOpaque(page)->kind != HNSW_PAGE_META ||
+		meta->magic != HNSW_MAGIC)
+		hnsw_corrupt(index, HNSW_METAPAGE_BLKNO, 0,
+					 "metapage has no hnsw magic number");
+	if (meta->version != HNSW_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index \"%s\" has on-disk format version %u, but this "
+						"build of hnswsearch reads version %d",
+						RelationGetRelationName(index), meta->version,
+						HNSW_FORMAT_VERSION),
+				 errhint("REINDEX the index.")));
+	if (meta->dim > HNSW_MAX_DIM || meta->m < HNSW_MIN_M ||
+		meta->m > HNSW_MAX_M || meta->max_level >= HNSW_GRAPH_MAX_LEVELS ||
+		meta->entry_level > meta->max_level)
+		hnsw_corrupt(index, HNSW_METAPAGE_BLKNO, 0, "metapage fields out of range");
+}
+
+/* copies the metapage's contents, checked, under a share lock */
+void
+hnsw_read_meta(Relation index, HnswMetaPageData *meta)
+{
+	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	hnsw_check_meta(index, page);
+	*meta = *HnswPageGetMeta(page);
+	UnlockReleaseBuffer(buf);
+}
+
+/* returns the item at id's offset on page, checking it is a normal item */
+static Item
+page_item(Relation index, Page page, HnswId id, Size size, uint8 type)
+{
+	OffsetNumber off = HnswIdOffset(id);
+	ItemId		iid;
+	Item		item;
+
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+		hnsw_corrupt(index, HnswIdBlock(id), off, "offset beyond the page's items");
+	iid = PageGetItemId(page, off);
+	if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < size)
+		hnsw_corrupt(index, HnswIdBlock(id), off, "item is missing or too short");
+	item = PageGetItem(page, iid);
+	if (*(uint8 *) item != type)
+		hnsw_corrupt(index, HnswIdBlock(id), off, "item has the wrong type");
+	return item;
+}
+
+/* the element tuple id names on page (already checked by hnsw_check_page) */
+HnswElementTuple
+hnsw_page_element(Relation index, Page page, HnswId id)
+{
+	return (HnswElementTuple) page_item(index, page, id,
+										offsetof(HnswElementTupleData, vec),
+										HNSW_TUPLE_ELEMENT);
+}
+
+/* the neighbour tuple id names on page, with its level in range */
+HnswNeighborTuple
+hnsw_page_neighbors(Relation index, Page page, HnswId id, int m)
+{
+	HnswNeighborTuple ntup;
+
+	ntup = (HnswNeighborTuple) page_item(index, page, id,
+										 HNSW_NEIGHBOR_SIZE(m, 0),
+										 HNSW_TUPLE_NEIGHBORS);
+	if (ItemIdGetLength(PageGetItemId(page, HnswIdOffset(id))) !=
+		HNSW_NEIGHBOR_SIZE(m, ntup->level))
+		hnsw_corrupt(index, HnswIdBlock(id), HnswIdOffset(id),
+					 "neighbour tuple size does not match its level");
+	return ntup;
+}
+
+/* page space an item of size takes, line pointer included */
+Size
+hnsw_item_space(Size size)
+{
+	return MAXALIGN(size) + sizeof(ItemIdData);
+}
+
+/* free space of an empty graph page */
+Size
+hnsw_page_capacity(void)
+{
+	return BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(HnswPageOpaqueData));
+}
+
+/*
+ * Adds a block to the index's fork and returns it pinned and exclusively
+ * locked.  The caller initialises it (under WAL when needed).
+ */
+Buffer
+hnsw_new_buffer(Relation index, ForkNumber fork)
+{
+	Buffer		buf;
+
+#if PG_VERSION_NUM >= 160000
+	buf = ExtendBufferedRel(BMR_REL(index), fork, NULL, EB_LOCK_FIRST);
+#else
+	bool		needLock = !RELATION_IS_LOCAL(index);
+
+	if (needLock)
+		LockRelationForExtension(index, ExclusiveLock);
+	buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	if (needLock)
+		UnlockRelationForExtension(index, ExclusiveLock);
+#endif
+	if (BufferGetBlockNumber(buf) >= HNSW_MAX_BLOCKS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("index \"%s\" has reached the maximum hnsw index size",
+						RelationGetRelationName(index))));
+	return buf;
+}

@@ -1,0 +1,233 @@
+/*
+ * hnsw_scan.c
+ *		Ordered index scans: ORDER BY col <op> query LIMIT k.
+ *
+ * The scan descends the upper layers greedily, then runs a streaming
+ * layer-0 search (hnsw_stream_*): each round widens the beam to the
+ * ef_search nearest results not yet returned and hands them out nearest
+ * first.  When the executor wants more rows than a round gave (a LIMIT
+ * above ef_search, rows removed by a filter, dead heap tuples), the next
+ * round continues from where the search stopped, until the reachable graph
+ * is exhausted or hnsw.max_scan_tuples elements have been visited (or the
+ * memory bound is hit), after which the results already found are returned
+ * in order and the scan ends.  With hnsw.iterative_scan = off the scan
+ * stops after the first round, as pgvector's does by default.
+ */
+#include "postgres.h"
+
+#include "access/relscan.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+#include "vector.h"
+
+typedef struct HnswScanOpaqueData
+{
+	MemoryContext ctx;			/* everything below, reset per rescan */
+	bool		started;
+	bool		done;
+	bool		unordered;		/* NULL (or zero cosine) query: every row */
+	HnswIndexInfo info;
+	HnswMetaPageData meta;
+	HnswPageGraph pg;
+	HnswSearch	search;
+	float	   *q;
+	int			rounds;
+	int			round_left;		/* results this round may still hand out */
+	bool		draining;		/* no more rounds: hand out what is found */
+	BlockNumber nextblk;		/* unordered: next block to read */
+	ItemPointerData *tids;		/* heap TIDs to return before moving on */
+	int			ntids;
+	int			itid;
+} HnswScanOpaqueData;
+
+typedef HnswScanOpaqueData *HnswScanOpaque;
+
+/* ambeginscan */
+IndexScanDesc
+hnswbeginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
+
+	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw scan",
+									ALLOCSET_DEFAULT_SIZES);
+	so->pg.pinned = InvalidBuffer;
+	scan->opaque = so;
+	return scan;
+}
+
+/* drops what a previous scan left: its pin and its memory */
+static void
+scan_reset(HnswScanOpaque so)
+{
+	if (so->started)
+		hnsw_page_graph_release(&so->pg);
+	MemoryContextReset(so->ctx);
+	so->started = false;
+	so->done = false;
+	so->ntids = so->itid = 0;
+}
+
+/* amrescan */
+void
+hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
+		   int norderbys)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	scan_reset(so);
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys,
+				scan->numberOfOrderBys * sizeof(ScanKeyData));
+}
+
+/* reads the metapage and the query, and descends to layer 0 */
+static void
+scan_start(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	ScanKey		key = &scan->orderByData[0];
+	HnswEdge	start;
+
+	so->started = true;
+	hnsw_index_info(scan->indexRelation, &so->info);
+	hnsw_read_meta(scan->indexRelation, &so->meta);
+	hnsw_page_graph_init(&so->pg, scan->indexRelation, &so->info,
+						 so->meta.dim, so->meta.max_level);
+	so->tids = palloc(sizeof(ItemPointerData) *
+					  HNSW_MAX_ITEMS_PER_PAGE * HNSW_HEAPTIDS);
+	if (so->meta.entry == HNSW_INVALID_ID)
+	{
+		so->done = true;
+		return;
+	}
+	so->q = palloc(sizeof(float) * so->meta.dim);
+	if (scan->numberOfOrderBys == 0 || (key->sk_flags & SK_ISNULL) ||
+		!hnsw_prepare_vector(&so->info, key->sk_argument, so->q, so->meta.dim))
+	{
+		so->unordered = true;
+		so->nextblk = HNSW_METAPAGE_BLKNO + 1;
+		return;
+	}
+	so->unordered = false;
+	start = hnsw_descend(&so->pg.g, so->q, so->meta.entry,
+						 so->meta.entry_level, 0);
+	hnsw_stream_begin(&so->pg.g, &so->search, so->q, start);
+	so->rounds = 0;
+	so->round_left = 0;
+	so->draining = false;
+}
+
+/* true while the scan may search further (tuple and memory bounds) */
+static bool
+may_expand(HnswScanOpaque so)
+{
+	HnswSearch *s = &so->search;
+	double		bytes = (double) (s->cand.capacity + s->top.capacity +
+								  s->pending.capacity) * sizeof(HnswEdge) +
+		(double) (s->visited.mask + 1) * sizeof(HnswId);
+
+	if (hnsw_stream_exhausted(s))
+		return false;
+	if (hnsw_iterative_scan == HNSW_ITERATIVE_OFF)
+		return so->rounds == 0;
+	return s->visited.count < (uint32) hnsw_max_scan_tuples &&
+		bytes < (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
+}
+
+/* the next element in distance order, or false at the end of the scan */
+static bool
+next_result(HnswScanOpaque so, HnswEdge *e)
+{
+	for (;;)
+	{
+		if ((so->round_left > 0 || so->draining) &&
+			hnsw_stream_next(&so->search, e))
+		{
+			so->round_left--;
+			return true;
+		}
+		if (so->draining)
+			return false;
+		if (!may_expand(so))
+		{
+			/* off: the first round's ef results are all there is */
+			if (hnsw_iterative_scan == HNSW_ITERATIVE_OFF && so->rounds > 0)
+				return false;
+			so->draining = true;
+			continue;
+		}
+		CHECK_FOR_INTERRUPTS();
+		hnsw_stream_expand(&so->pg.g, &so->search, hnsw_ef_search,
+						   hnsw_iterative_scan != HNSW_ITERATIVE_RELAXED);
+		so->rounds++;
+		so->round_left = hnsw_ef_search;
+	}
+}
+
+/* refills so->tids with the next element's (or block's) heap TIDs */
+static bool
+next_tids(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	HnswEdge	e;
+
+	so->itid = 0;
+	so->ntids = 0;
+	while (so->ntids == 0)
+	{
+		if (so->unordered)
+		{
+			if (so->nextblk >= RelationGetNumberOfBlocks(scan->indexRelation))
+				return false;
+			so->ntids = hnsw_block_tids(&so->pg, so->nextblk++, so->tids);
+		}
+		else
+		{
+			if (!next_result(so, &e))
+				return false;
+			so->ntids = hnsw_element_tids(&so->pg, e.id, so->tids);
+		}
+	}
+	return true;
+}
+
+/* amgettuple */
+bool
+hnswgettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	MemoryContext old = MemoryContextSwitchTo(so->ctx);
+	bool		found = false;
+
+	if (!so->started)
+		scan_start(scan);
+	if (!so->done && (so->itid < so->ntids || next_tids(scan)))
+	{
+		scan->xs_heaptid = so->tids[so->itid++];
+		scan->xs_recheck = false;
+		scan->xs_recheckorderby = false;
+		found = true;
+	}
+	else
+		so->done = true;
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+/* amendscan */
+void
+hnswendscan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	scan_reset(so);
+	MemoryContextDelete(so->ctx);
+	pfree(so);
+	scan->opaque = NULL;
+}

@@ -1,0 +1,906 @@
+/*
+ * vector.c
+ *		The vector type: a fixed-length array of float4, with the SQL surface
+ *		and the text and binary formats of pgvector's "vector", so that SQL,
+ *		COPY files and binary-protocol clients written for pgvector work
+ *		unchanged.
+ *
+ * Layout (see vector.h): varlena header, int16 dim, int16 unused (always 0),
+ * then dim float4 values.  Every vector has 1 to VECTOR_MAX_DIM dimensions
+ * and only finite elements; all entry points that build a vector enforce
+ * that, so the rest of the code may rely on it.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/varbit.h"
+
+#include "distance.h"
+#include "vector.h"
+
+/* ---------------------------------------------------------------------
+ * Validation helpers
+ * ---------------------------------------------------------------------
+ */
+
+/* a dimension count a vector may have */
+static void
+check_dim_count(int dim)
+{
+	if (dim < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("vector must have at least 1 dimension")));
+	if (dim > VECTOR_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("vector cannot have more than %d dimensions",
+						VECTOR_MAX_DIM)));
+}
+
+/* the dimension count a type modifier (-1: none) asks for */
+static void
+check_typmod(int32 typmod, int dim)
+{
+	if (typmod != -1 && typmod != dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", typmod, dim)));
+}
+
+void
+CheckVectorDims(int a, int b)
+{
+	if (a != b)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d", a, b)));
+}
+
+void
+CheckVectorElement(float value)
+{
+	if (isnan(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("NaN not allowed in vector")));
+	if (isinf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("infinite value not allowed in vector")));
+}
+
+Vector *
+InitVector(int dim)
+{
+	Size		size = VECTOR_SIZE(dim);
+	Vector	   *v = (Vector *) palloc0(size);
+
+	SET_VARSIZE(v, size);
+	v->dim = dim;
+	return v;
+}
+
+/* the element-wise operators' shared checks: same dims, result finite */
+static inline void
+check_result_finite(const Vector *r)
+{
+	for (int i = 0; i < r->dim; i++)
+		if (isinf(r->x[i]))
+			float_overflow_error();
+}
+
+/* ---------------------------------------------------------------------
+ * Text I/O
+ * ---------------------------------------------------------------------
+ */
+
+/* the whitespace array_in accepts */
+static inline bool
+is_vector_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static inline const char *
+skip_space(const char *p)
+{
+	while (is_vector_space(*p))
+		p++;
+	return p;
+}
+
+static void invalid_vector_syntax(const char *literal) pg_attribute_noreturn();
+
+static void
+invalid_vector_syntax(const char *literal)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type vector: \"%s\"", literal)));
+}
+
+PG_FUNCTION_INFO_V1(vector_in);
+Datum
+vector_in(PG_FUNCTION_ARGS)
+{
+	char	   *literal = PG_GETARG_CSTRING(0);
+	int32		typmod = PG_GETARG_INT32(2);
+	const char *p = skip_space(literal);
+	float	   *values;
+	int			capacity = 64;
+	int			dim = 0;
+	Vector	   *result;
+
+	if (*p != '[')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type vector: \"%s\"", literal),
+				 errdetail("Vector contents must start with \"[\".")));
+	p = skip_space(p + 1);
+
+	if (*p == ']')
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("vector must have at least 1 dimension")));
+
+	values = (float *) palloc(sizeof(float) * capacity);
+
+	for (;;)
+	{
+		char	   *end;
+		float		value;
+
+		if (dim == VECTOR_MAX_DIM)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("vector cannot have more than %d dimensions",
+							VECTOR_MAX_DIM)));
+
+		p = skip_space(p);
+		if (*p == '\0')
+			invalid_vector_syntax(literal);
+
+		/* strtof, as float4in uses: parsing as double and narrowing would round twice */
+		errno = 0;
+		value = strtof(p, &end);
+		if (end == p)
+			invalid_vector_syntax(literal);
+		if (errno == ERANGE && isinf(value))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("\"%s\" is out of range for type vector",
+							pnstrdup(p, end - p))));
+		CheckVectorElement(value);
+
+		if (dim == capacity)
+		{
+			capacity = Min(capacity * 2, VECTOR_MAX_DIM);
+			values = (float *) repalloc(values, sizeof(float) * capacity);
+		}
+		values[dim++] = value;
+
+		p = skip_space(end);
+		if (*p == ',')
+			p++;
+		else if (*p == ']')
+		{
+			p++;
+			break;
+		}
+		else
+			invalid_vector_syntax(literal);
+	}
+
+	p = skip_space(p);
+	if (*p != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type vector: \"%s\"", literal),
+				 errdetail("Junk after closing right brace.")));
+
+	check_typmod(typmod, dim);
+
+	result = InitVector(dim);
+	memcpy(result->x, values, sizeof(float) * dim);
+	pfree(values);
+
+	PG_RETURN_VECTOR_P(result);
+}
+
+PG_FUNCTION_INFO_V1(vector_out);
+Datum
+vector_out(PG_FUNCTION_ARGS)
+{
+	Vector	   *v = PG_GETARG_VECTOR_P(0);
+	char	   *buf;
+	char	   *p;
+
+	/*
+	 * Each element takes at most FLOAT_SHORTEST_DECIMAL_LEN - 1 characters
+	 * plus a separator; add the brackets and the terminator.
+	 */
+	buf = (char *) palloc((Size) FLOAT_SHORTEST_DECIMAL_LEN * v->dim + 2);
+	p = buf;
+
+	*p++ = '[';
+	for (int i = 0; i < v->dim; i++)
+	{
+		if (i > 0)
+			*p++ = ',';
+		/* the shortest text that reads back as the same float (float4out) */
+		p += float_to_shortest_decimal_bufn(v->x[i], p);
+	}
+	*p++ = ']';
+	*p = '\0';
+
+	PG_FREE_IF_COPY(v, 0);
+	PG_RETURN_CSTRING(buf);
+}
+
+PG_FUNCTION_INFO_V1(vector_typmod_in);
+Datum
+vector_typmod_in(PG_FUNCTION_ARGS)
+{
+	ArrayType  *mods = PG_GETARG_ARRAYTYPE_P(0);
+	int32	   *values;
+	int			n;
+
+	values = ArrayGetIntegerTypmods(mods, &n);
+
+	if (n != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid type modifier")));
+	if (values[0] < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dimensions for type vector must be at least 1")));
+	if (values[0] > VECTOR_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dimensions for type vector cannot exceed %d",
+						VECTOR_MAX_DIM)));
+
+	PG_RETURN_INT32(values[0]);
+}
+
+/* ---------------------------------------------------------------------
+ * Binary I/O: int16 dim, int16 unused, dim x float4, network byte order
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(vector_recv);
+Datum
+vector_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int32		typmod = PG_GETARG_INT32(2);
+	int16		dim;
+	int16		unused;
+	Vector	   *result;
+
+	dim = (int16) pq_getmsgint(buf, sizeof(int16));
+	unused = (int16) pq_getmsgint(buf, sizeof(int16));
+
+	check_dim_count(dim);
+	check_typmod(typmod, dim);
+	if (unused != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected unused to be 0, not %d", unused)));
+
+	result = InitVector(dim);
+	for (int i = 0; i < dim; i++)
+	{
+		result->x[i] = pq_getmsgfloat4(buf);
+		CheckVectorElement(result->x[i]);
+	}
+
+	PG_RETURN_VECTOR_P(result);
+}
+
+PG_FUNCTION_INFO_V1(vector_send);
+Datum
+vector_send(PG_FUNCTION_ARGS)
+{
+	Vector	   *v = PG_GETARG_VECTOR_P(0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint16(&buf, v->dim);
+	pq_sendint16(&buf, v->unused);
+	for (int i = 0; i < v->dim; i++)
+		pq_sendfloat4(&buf, v->x[i]);
+
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* ---------------------------------------------------------------------
+ * Casts
+ * ---------------------------------------------------------------------
+ */
+
+/* vector(vector, typmod, explicit): the length coercion for vector(n) */
+PG_FUNCTION_INFO_V1(vector);
+Datum
+vector(PG_FUNCTION_ARGS)
+{
+	Vector	   *v = PG_GETARG_VECTOR_P(0);
+	int32		typmod = PG_GETARG_INT32(1);
+
+	check_typmod(typmod, v->dim);
+
+	PG_RETURN_VECTOR_P(v);
+}
+
+/* integer[], real[], double precision[] and numeric[] to vector */
+PG_FUNCTION_INFO_V1(array_to_vector);
+Datum
+array_to_vector(PG_FUNCTION_ARGS)
+{
+	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(0);
+	int32		typmod = PG_GETARG_INT32(1);
+	Oid			elemtype = ARR_ELEMTYPE(array);
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+	Datum	   *elems;
+	int			n;
+	Vector	   *result;
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("array must be 1-D")));
+	if (array_contains_nulls(array))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("array must not contain nulls")));
+
+	get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+	deconstruct_array(array, elemtype, elemlen, elembyval, elemalign,
+					  &elems, NULL, &n);
+
+	check_dim_count(n);
+	check_typmod(typmod, n);
+
+	result = InitVector(n);
+	for (int i = 0; i < n; i++)
+	{
+		switch (elemtype)
+		{
+			case INT4OID:
+				result->x[i] = (float) DatumGetInt32(elems[i]);
+				break;
+			case FLOAT4OID:
+				result->x[i] = DatumGetFloat4(elems[i]);
+				break;
+			case FLOAT8OID:
+				/* out-of-range values become infinite, rejected below */
+				result->x[i] = (float) DatumGetFloat8(elems[i]);
+				break;
+			case NUMERICOID:
+				result->x[i] = DatumGetFloat4(DirectFunctionCall1(numeric_float4,
+																  elems[i]));
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("unsupported array type")));
+		}
+		CheckVectorElement(result->x[i]);
+	}
+	pfree(elems);
+
+	PG_RETURN_VECTOR_P(result);
+}
+
+/* vector to real[] */
+PG_FUNCTION_INFO_V1(vector_to_float4);
+Datum
+vector_to_float4(PG_FUNCTION_ARGS)
+{
+	Vector	   *v = PG_GETARG_VECTOR_P(0);
+	Datum	   *elems = (Datum *) palloc(sizeof(Datum) * v->dim);
+	ArrayType  *result;
+
+	for (int i = 0; i < v->dim; i++)
+		elems[i] = Float4GetDatum(v->x[i]);
+	result = construct_array(elems, v->dim, FLOAT4OID,
+							 sizeof(float4), true, TYPALIGN_INT);
+	pfree(elems);
+
+	PG_RETURN_ARRAYTYPE_P(result);
+}
+
+/* ---------------------------------------------------------------------
+ * Distances (float8 results; sums in float like pgvector, see distance.c)
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(l2_distance);
+Datum
+l2_distance(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+
+	CheckVectorDims(a->dim, b->dim);
+	PG_RETURN_FLOAT8(sqrt((double) vec_l2_squared(a->x, b->x, a->dim)));
+}
+
+PG_FUNCTION_INFO_V1(vector_l2_squared_distance);
+Datum
+vector_l2_squared_distance(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+
+	CheckVectorDims(a->dim, b->dim);
+	PG_RETURN_FLOAT8((double) vec_l2_squared(a->x, b->x, a->dim));
+}
+
+PG_FUNCTION_INFO_V1(inner_product);
+Datum
+inner_product(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+
+	CheckVectorDims(a->dim, b->dim);
+	PG_RETURN_FLOAT8((double) vec_inner_product(a->x, b->x, a->dim));
+}
+
+PG_FUNCTION_INFO_V1(vector_negative_inner_product);
+Datum
+vector_negative_inner_product(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+
+	CheckVectorDims(a->dim, b->dim);
+	PG_RETURN_FLOAT8(-(double) vec_inner_product(a->x, b->x, a->dim));
+}
+
+PG_FUNCTION_INFO_V1(cosine_distance);
+Datum
+cosine_distance(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+
+	CheckVectorDims(a->dim, b->dim);
+	PG_RETURN_FLOAT8(vec_cosine_distance(a->x, b->x, a->dim));
+}
+
+/*
+ * Angular distance in [0, 1] for inputs assumed to be unit vectors; the
+ * support function pgvector's ivfflat uses for spherical k-means.
+ */
+PG_FUNCTION_INFO_V1(vector_spherical_distance);
+Datum
+vector_spherical_distance(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	double		dot;
+
+	CheckVectorDims(a->dim, b->dim);
+	dot = (double) vec_inner_product(a->x, b->x, a->dim);
+	/* rounding may leave |dot| slightly above 1, where acos is NaN */
+	dot = Max(-1.0, Min(1.0, dot));
+	PG_RETURN_FLOAT8(acos(dot) / M_PI);
+}
+
+PG_FUNCTION_INFO_V1(l1_distance);
+Datum
+l1_distance(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+
+	CheckVectorDims(a->dim, b->dim);
+	PG_RETURN_FLOAT8((double) vec_l1(a->x, b->x, a->dim));
+}
+
+/* ---------------------------------------------------------------------
+ * Other functions
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(vector_dims);
+Datum
+vector_dims(PG_FUNCTION_ARGS)
+{
+	Vector	   *v = PG_GETARG_VECTOR_P(0);
+
+	PG_RETURN_INT32(v->dim);
+}
+
+/* sum of squares in double: each float product is exact in double */
+static double
+norm_squared_double(const Vector *v)
+{
+	double		sum = 0.0;
+
+	for (int i = 0; i < v->dim; i++)
+		sum += (double) v->x[i] * (double) v->x[i];
+	return sum;
+}
+
+PG_FUNCTION_INFO_V1(vector_norm);
+Datum
+vector_norm(PG_FUNCTION_ARGS)
+{
+	Vector	   *v = PG_GETARG_VECTOR_P(0);
+
+	PG_RETURN_FLOAT8(sqrt(norm_squared_double(v)));
+}
+
+/* v / |v|; the zero vector maps to itself */
+PG_FUNCTION_INFO_V1(l2_normalize);
+Datum
+l2_normalize(PG_FUNCTION_ARGS)
+{
+	Vector	   *v = PG_GETARG_VECTOR_P(0);
+	Vector	   *result = InitVector(v->dim);
+	double		norm = sqrt(norm_squared_double(v));
+
+	if (norm > 0)
+	{
+		for (int i = 0; i < v->dim; i++)
+			result->x[i] = (float) (v->x[i] / norm);
+		check_result_finite(result);
+	}
+
+	PG_RETURN_VECTOR_P(result);
+}
+
+/* one bit per element, set where the element is positive, first element first */
+PG_FUNCTION_INFO_V1(binary_quantize);
+Datum
+binary_quantize(PG_FUNCTION_ARGS)
+{
+	Vector	   *v = PG_GETARG_VECTOR_P(0);
+	Size		size = VARBITTOTALLEN(v->dim);
+	VarBit	   *result = (VarBit *) palloc0(size);
+	bits8	   *bits;
+
+	SET_VARSIZE(result, size);
+	VARBITLEN(result) = v->dim;
+	bits = VARBITS(result);
+	for (int i = 0; i < v->dim; i++)
+		if (v->x[i] > 0)
+			bits[i / BITS_PER_BYTE] |= (bits8) (0x80 >> (i % BITS_PER_BYTE));
+
+	PG_RETURN_VARBIT_P(result);
+}
+
+/*
+ * subvector(v, start, count): count elements from 1-based position start,
+ * clipped to the vector like substring(); the result must not be empty.
+ */
+PG_FUNCTION_INFO_V1(subvector);
+Datum
+subvector(PG_FUNCTION_ARGS)
+{
+	Vector	   *v = PG_GETARG_VECTOR_P(0);
+	int32		start = PG_GETARG_INT32(1);
+	int32		count = PG_GETARG_INT32(2);
+	int64		first;
+	int64		last;			/* one past the last, 1-based */
+	Vector	   *result;
+
+	if (count < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("vector must have at least 1 dimension")));
+
+	/* int64, so start + count cannot overflow */
+	first = Max((int64) start, 1);
+	last = Min((int64) start + count, (int64) v->dim + 1);
+	if (last - first < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("vector must have at least 1 dimension")));
+
+	result = InitVector((int) (last - first));
+	memcpy(result->x, v->x + (first - 1), sizeof(float) * result->dim);
+
+	PG_RETURN_VECTOR_P(result);
+}
+
+/* ---------------------------------------------------------------------
+ * Element-wise arithmetic and concatenation
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(vector_add);
+Datum
+vector_add(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *r;
+
+	CheckVectorDims(a->dim, b->dim);
+	r = InitVector(a->dim);
+	for (int i = 0; i < a->dim; i++)
+		r->x[i] = a->x[i] + b->x[i];
+	check_result_finite(r);
+
+	PG_RETURN_VECTOR_P(r);
+}
+
+PG_FUNCTION_INFO_V1(vector_sub);
+Datum
+vector_sub(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *r;
+
+	CheckVectorDims(a->dim, b->dim);
+	r = InitVector(a->dim);
+	for (int i = 0; i < a->dim; i++)
+		r->x[i] = a->x[i] - b->x[i];
+	check_result_finite(r);
+
+	PG_RETURN_VECTOR_P(r);
+}
+
+PG_FUNCTION_INFO_V1(vector_mul);
+Datum
+vector_mul(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *r;
+
+	CheckVectorDims(a->dim, b->dim);
+	r = InitVector(a->dim);
+	for (int i = 0; i < a->dim; i++)
+		r->x[i] = a->x[i] * b->x[i];
+	check_result_finite(r);
+	/* like float4mul: a product of non-zero factors must not vanish */
+	for (int i = 0; i < a->dim; i++)
+		if (r->x[i] == 0 && a->x[i] != 0 && b->x[i] != 0)
+			float_underflow_error();
+
+	PG_RETURN_VECTOR_P(r);
+}
+
+PG_FUNCTION_INFO_V1(vector_concat);
+Datum
+vector_concat(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	Vector	   *r;
+
+	check_dim_count(a->dim + b->dim);
+	r = InitVector(a->dim + b->dim);
+	memcpy(r->x, a->x, sizeof(float) * a->dim);
+	memcpy(r->x + a->dim, b->x, sizeof(float) * b->dim);
+
+	PG_RETURN_VECTOR_P(r);
+}
+
+/* ---------------------------------------------------------------------
+ * Comparison (btree): element by element, then the shorter one first,
+ * as PostgreSQL orders arrays
+ * ---------------------------------------------------------------------
+ */
+
+static int
+vector_compare(const Vector *a, const Vector *b)
+{
+	int			n = Min(a->dim, b->dim);
+
+	for (int i = 0; i < n; i++)
+	{
+		if (a->x[i] < b->x[i])
+			return -1;
+		if (a->x[i] > b->x[i])
+			return 1;
+	}
+	if (a->dim != b->dim)
+		return a->dim < b->dim ? -1 : 1;
+	return 0;
+}
+
+/* defines a boolean comparison function from vector_compare */
+#define VECTOR_COMPARISON(name, op) \
+PG_FUNCTION_INFO_V1(name); \
+Datum \
+name(PG_FUNCTION_ARGS) \
+{ \
+	Vector	   *a = PG_GETARG_VECTOR_P(0); \
+	Vector	   *b = PG_GETARG_VECTOR_P(1); \
+	int			cmp = vector_compare(a, b); \
+\
+	PG_FREE_IF_COPY(a, 0); \
+	PG_FREE_IF_COPY(b, 1); \
+	PG_RETURN_BOOL(cmp op 0); \
+}
+
+VECTOR_COMPARISON(vector_lt, <)
+VECTOR_COMPARISON(vector_le, <=)
+VECTOR_COMPARISON(vector_eq, ==)
+VECTOR_COMPARISON(vector_ne, !=)
+VECTOR_COMPARISON(vector_ge, >=)
+VECTOR_COMPARISON(vector_gt, >)
+
+PG_FUNCTION_INFO_V1(vector_cmp);
+Datum
+vector_cmp(PG_FUNCTION_ARGS)
+{
+	Vector	   *a = PG_GETARG_VECTOR_P(0);
+	Vector	   *b = PG_GETARG_VECTOR_P(1);
+	int			cmp = vector_compare(a, b);
+
+	PG_FREE_IF_COPY(a, 0);
+	PG_FREE_IF_COPY(b, 1);
+	PG_RETURN_INT32(cmp);
+}
+
+/* ---------------------------------------------------------------------
+ * avg(vector): the state is a float8[] {count, sum_1, ..., sum_dim}; the
+ * initial state '{0}' has no sums yet.  sum(vector) is plain vector_add.
+ * ---------------------------------------------------------------------
+ */
+
+/* the state's values, after checking it is a state array */
+static float8 *
+state_values(ArrayType *state, const char *caller, int *dim)
+{
+	if (ARR_NDIM(state) != 1 ||
+		ARR_DIMS(state)[0] < 1 ||
+		ARR_HASNULL(state) ||
+		ARR_ELEMTYPE(state) != FLOAT8OID)
+		elog(ERROR, "%s: expected state array", caller);
+	*dim = ARR_DIMS(state)[0] - 1;
+	return (float8 *) ARR_DATA_PTR(state);
+}
+
+static ArrayType *
+make_state(const float8 *values, int dim)
+{
+	Datum	   *elems = (Datum *) palloc(sizeof(Datum) * (dim + 1));
+	ArrayType  *result;
+
+	for (int i = 0; i <= dim; i++)
+		elems[i] = Float8GetDatum(values[i]);
+	result = construct_array(elems, dim + 1, FLOAT8OID,
+							 sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	pfree(elems);
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(vector_accum);
+Datum
+vector_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	Vector	   *v = PG_GETARG_VECTOR_P(1);
+	int			dim;
+	float8	   *sums = state_values(state, "vector_accum", &dim);
+
+	if (dim == 0)
+	{
+		/* the first vector: start a state of its size */
+		float8	   *values = (float8 *) palloc(sizeof(float8) * (v->dim + 1));
+		ArrayType  *result;
+
+		values[0] = sums[0] + 1.0;
+		for (int i = 0; i < v->dim; i++)
+			values[i + 1] = (float8) v->x[i];
+		result = make_state(values, v->dim);
+		pfree(values);
+		PG_RETURN_ARRAYTYPE_P(result);
+	}
+
+	check_typmod(dim, v->dim);
+
+	/*
+	 * Inside an aggregate the state belongs to us: update it in place rather
+	 * than copying dim + 1 values per row (as float8_accum does).
+	 */
+	if (!AggCheckCallContext(fcinfo, NULL))
+		state = make_state(sums, dim);
+	sums = (float8 *) ARR_DATA_PTR(state);
+
+	sums[0] += 1.0;
+	for (int i = 0; i < dim; i++)
+	{
+		sums[i + 1] += v->x[i];
+		if (isinf(sums[i + 1]))
+			float_overflow_error();
+	}
+
+	PG_RETURN_ARRAYTYPE_P(state);
+}
+
+PG_FUNCTION_INFO_V1(vector_combine);
+Datum
+vector_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state1 = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *state2 = PG_GETARG_ARRAYTYPE_P(1);
+	int			dim1;
+	int			dim2;
+	float8	   *s1 = state_values(state1, "vector_combine", &dim1);
+	float8	   *s2 = state_values(state2, "vector_combine", &dim2);
+	float8	   *values;
+	ArrayType  *result;
+
+	/* an empty side contributes nothing */
+	if (s1[0] == 0.0)
+		PG_RETURN_ARRAYTYPE_P(make_state(s2, dim2));
+	if (s2[0] == 0.0)
+		PG_RETURN_ARRAYTYPE_P(make_state(s1, dim1));
+
+	check_typmod(dim1, dim2);
+
+	values = (float8 *) palloc(sizeof(float8) * (dim1 + 1));
+	values[0] = s1[0] + s2[0];
+	for (int i = 1; i <= dim1; i++)
+	{
+		values[i] = s1[i] + s2[i];
+		if (isinf(values[i]))
+			float_overflow_error();
+	}
+	result = make_state(values, dim1);
+	pfree(values);
+
+	PG_RETURN_ARRAYTYPE_P(result);
+}
+
+PG_FUNCTION_INFO_V1(vector_avg);
+Datum
+vector_avg(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	int			dim;
+	float8	   *s = state_values(state, "vector_avg", &dim);
+	Vector	   *result;
+
+	/* the average of no rows is NULL */
+	if (s[0] == 0.0)
+		PG_RETURN_NULL();
+
+	check_dim_count(dim);
+	result = InitVector(dim);
+	for (int i = 0; i < dim; i++)
+	{
+		result->x[i] = (float) (s[i + 1] / s[0]);
+		CheckVectorElement(result->x[i]);
+	}
+
+	PG_RETURN_VECTOR_P(result);
+}
+
+/* ---------------------------------------------------------------------
+ * Introspection
+ * ---------------------------------------------------------------------
+ */
+
+/* which distance kernels this server uses: "avx512f", "avx2+fma", "generic" */
+PG_FUNCTION_INFO_V1(hnswsearch_distance_variant);
+Datum
+hnswsearch_distance_variant(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(distance_variant()));
+}

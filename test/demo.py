@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""hnswsearch end-to-end demo: load random vectors, then run top-k searches.
+
+Connects with the libpq environment (PGHOST, PGPORT, PGUSER, PGDATABASE);
+`make demo` starts a throwaway cluster and sets them.  Vectors travel as text
+literals '[x,y,...]'::vector.
+
+Without --index every search is an exact scan.  With --index an hnsw index is
+created before loading (so the progress line measures indexing) and the
+default number of searches goes up to 1,000.
+"""
+import argparse
+import sys
+import time
+
+import numpy as np
+import psycopg
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=10_000)
+    p.add_argument("--dim", type=int, default=512)
+    p.add_argument("--batch", type=int, default=100, help="rows per INSERT")
+    p.add_argument("--queries", type=int, help="default: 100, or 1000 with --index")
+    p.add_argument("-k", type=int, default=100, help="neighbours per search")
+    p.add_argument("--index", action="store_true", help="CREATE INDEX ... USING hnsw first")
+    p.add_argument("--seed", type=int, default=42)
+    args = p.parse_args()
+    if args.queries is None:
+        args.queries = 1000 if args.index else 100
+    return args
+
+
+def literal(v):
+    """numpy row -> pgvector text literal."""
+    return "[" + ",".join(f"{x:.7g}" for x in v.tolist()) + "]"
+
+
+class Progress:
+    """One-line progress: redrawn in place on a terminal, every 10% otherwise."""
+
+    def __init__(self, label, total):
+        self.label, self.total = label, total
+        self.tty = sys.stdout.isatty()
+        self.next_pct = 10
+
+    def update(self, done):
+        if self.tty:
+            filled = 30 * done // self.total
+            bar = "#" * filled + "." * (30 - filled)
+            end = "\n" if done == self.total else ""
+            print(f"\r[{bar}] {self.label} {done}/{self.total}", end=end, flush=True)
+        elif 100 * done >= self.next_pct * self.total:
+            print(f"{self.label} {done}/{self.total}", flush=True)
+            self.next_pct = 100 * done // self.total + 10
+
+
+def setup_schema(conn, args):
+    conn.execute("CREATE EXTENSION IF NOT EXISTS hnswsearch")
+    conn.execute("DROP TABLE IF EXISTS items")
+    conn.execute(f"CREATE TABLE items (id bigserial PRIMARY KEY, embedding vector({args.dim}))")
+    if args.index:
+        conn.execute("CREATE INDEX items_embedding_idx ON items USING hnsw (embedding)")
+
+
+def load(conn, rng, args):
+    progress = Progress("indexed" if args.index else "inserted", args.rows)
+    start = time.perf_counter()
+    with conn.cursor() as cur:
+        for lo in range(0, args.rows, args.batch):
+            n = min(args.batch, args.rows - lo)
+            rows = rng.random((n, args.dim), dtype=np.float32)
+            values = ",".join(["(%s::vector)"] * n)
+            cur.execute(f"INSERT INTO items (embedding) VALUES {values}",
+                        [literal(r) for r in rows])
+            conn.commit()
+            progress.update(lo + n)
+    elapsed = time.perf_counter() - start
+    print(f"loaded {args.rows} vectors of dim {args.dim} in {elapsed:.2f} s "
+          f"({args.rows / elapsed:.0f} rows/s)")
+
+
+def search(conn, rng, args):
+    queries = rng.random((args.queries, args.dim), dtype=np.float32)
+    sql = "SELECT id FROM items ORDER BY embedding <-> %s::vector LIMIT %s"
+    start = time.perf_counter()
+    with conn.cursor() as cur:
+        for q in queries:
+            cur.execute(sql, (literal(q), args.k))
+            found = cur.fetchall()
+            if len(found) != min(args.k, args.rows):
+                sys.exit(f"search returned {len(found)} rows, expected {args.k}")
+    elapsed = time.perf_counter() - start
+    kind = "hnsw" if args.index else "exact"
+    print(f"{args.queries} {kind} top-{args.k} searches: {elapsed:.3f} s total, "
+          f"{1000 * elapsed / args.queries:.2f} ms/query")
+
+
+def main():
+    args = parse_args()
+    rng = np.random.default_rng(args.seed)
+    with psycopg.connect() as conn:  # libpq reads PG* from the environment
+        setup_schema(conn, args)
+        conn.commit()
+        load(conn, rng, args)
+        count = conn.execute("SELECT count(*) FROM items").fetchone()[0]
+        print(f"count(*) = {count}")
+        if count != args.rows:
+            sys.exit(f"expected {args.rows} rows")
+        search(conn, rng, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# test/run.sh demo|test|bench -- what `make demo|test|bench` run.
+#
+# 1. setup: install missing Debian packages (root only), build and install the
+#    extension.  As root, then re-run this script as `postgres` over a copy of
+#    the tree: initdb and PostgreSQL::Test::Cluster refuse to run as root, and
+#    pg_regress/TAP write results/ and tmp_check/ into the tree.
+# 2. start a throwaway cluster (temp dir, free port on 127.0.0.1, socket in the
+#    temp dir) and export PGHOST/PGPORT/PGUSER/PGDATABASE for it.
+# 3. demo:  /usr/bin/python3 test/demo.py
+#    test:  pg_regress (`make installcheck`) then each test/t/*.pl with prove;
+#           the last line is "N passed, N failed", counting pg_regress tests
+#           plus TAP test *files* (a file passes when all its assertions do).
+#    bench: bench/run.sh; as root, bench/out/ and bench/data/ (its cache) are
+#           copied back into the tree.
+# The EXIT trap stops the cluster and removes the temp dirs whatever happens;
+# for `test`, a failure before the summary (packages, build, cluster) still ends
+# with the summary line, as "0 passed, 1 failed".
+set -euo pipefail
+
+cmd=${1:-}
+case $cmd in demo|test|bench) ;; *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;; esac
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+tmpdirs=()
+pgdata=
+reported= # set once the summary line is printed (or left to the inner run)
+cleanup() {
+	local rc=$?
+	if [[ -n $pgdata && -f $pgdata/postmaster.pid ]]; then
+		pg_ctl -D "$pgdata" -s -m immediate stop || true
+	fi
+	if ((${#tmpdirs[@]})); then rm -rf "${tmpdirs[@]}"; fi
+	if ((rc)) && [[ $cmd == test && -z $reported ]]; then echo "0 passed, 1 failed"; fi
+}
+trap cleanup EXIT
+
+mktmp() { mktemp -d "${TMPDIR:-/tmp}/hnswsearch-$1.XXXXXX"; }
+
+# Debian packages each subcommand needs.
+packages() {
+	echo postgresql-15 postgresql-server-dev-15 libipc-run-perl
+	case $cmd in
+	demo) echo python3-numpy python3-psycopg ;;
+	bench) echo python3-numpy python3-psycopg dataset-fashion-mnist python3-hnswlib ;;
+	esac
+}
+
+install_packages() {
+	local p missing=()
+	for p in $(packages); do
+		[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	if ((EUID != 0)); then
+		echo "missing packages (run as root, or: sudo apt-get install ${missing[*]})" >&2
+		exit 1
+	fi
+	echo "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# PG_CONFIG: as given (made absolute), else the PATH one if it is v15, else Debian's v15.
+resolve_pg_config() {
+	local pc=${PG_CONFIG:-}
+	if [[ -z $pc ]]; then
+		pc=pg_config
+		[[ $(pg_config --version 2>/dev/null) == "PostgreSQL 15."* ]] || pc=/usr/lib/postgresql/15/bin/pg_config
+	fi
+	PG_CONFIG=$(command -v "$pc") || { echo "pg_config not found: $pc" >&2; exit 1; }
+	export PG_CONFIG
+	PATH=$("$PG_CONFIG" --bindir):$PATH
+}
+
+setup() {
+	install_packages
+	resolve_pg_config
+	make -s PG_CONFIG="$PG_CONFIG"
+	if ((EUID == 0)) || [[ -w $("$PG_CONFIG" --pkglibdir) ]]; then
+		make -s PG_CONFIG="$PG_CONFIG" install
+	else
+		sudo make -s PG_CONFIG="$PG_CONFIG" install
+	fi
+}
+
+# As root: copy the tree (no .git, no old test output, bench files only for
+# bench) for `postgres`, run this script there as `postgres`, and bring the
+# bench results and cache back.
+run_as_postgres() {
+	local copy d rc=0
+	local skip=(--exclude=./.git --exclude=./tmp_check --exclude=./results)
+	[[ $cmd == bench ]] || skip+=(--exclude=./bench/data --exclude=./bench/out)
+	copy=$(mktmp tree)
+	tmpdirs+=("$copy")
+	tar -C "$top" "${skip[@]}" -cf - . | tar -C "$copy" -xf -
+	chown -R postgres: "$copy"
+	reported=1 # by the inner run
+	runuser -u postgres -- env HNSWSEARCH_AS_USER=1 PG_CONFIG="$PG_CONFIG" PATH="$PATH" \
+		bash "$copy/test/run.sh" "$cmd" || rc=$?
+	for d in out data; do
+		if [[ $cmd == bench && -d $copy/bench/$d ]]; then
+			mkdir -p "$top/bench/$d"
+			cp -r "$copy/bench/$d/." "$top/bench/$d/"
+		fi
+	done
+	return $rc
+}
+
+start_cluster() {
+	local dir port
+	dir=$(mktmp pg)
+	tmpdirs+=("$dir")
+	# Ask the kernel for a free port (perl is always there: PostgreSQL needs it).
+	port=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport')
+	initdb -D "$dir/data" -A trust -E UTF8 --no-locale --no-sync >"$dir/initdb.log" ||
+		{ cat "$dir/initdb.log"; exit 1; }
+	# A throwaway cluster: durability settings off for speed.
+	cat >>"$dir/data/postgresql.conf" <<-EOF
+		port = $port
+		listen_addresses = '127.0.0.1'
+		unix_socket_directories = '$dir'
+		fsync = off
+		synchronous_commit = off
+		full_page_writes = off
+	EOF
+	pgdata=$dir/data
+	pg_ctl -D "$pgdata" -w -s -l "$dir/postgres.log" start || { cat "$dir/postgres.log"; exit 1; }
+	export PGHOST=$dir PGPORT=$port PGUSER=$(id -un) PGDATABASE=hnswsearch
+	createdb "$PGDATABASE"
+	echo "cluster: PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER PGDATABASE=$PGDATABASE"
+}
+
+run_demo() {
+	/usr/bin/python3 test/demo.py
+}
+
+run_bench() {
+	[[ -f bench/run.sh ]] || { echo "bench/run.sh does not exist yet: nothing to benchmark" >&2; exit 1; }
+	bash bench/run.sh
+}
+
+run_test() {
+	local pass=0 fail=0 n_ok n_bad t name rc
+	local pgxsdir log tap
+	pgxsdir=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
+	log=$(mktemp)
+	tap=$(mktmp tap) # TMPDIR for TAP's socket dirs, which it keeps on failure
+	tmpdirs+=("$log" "$tap")
+
+	# pg_regress against the throwaway cluster (PGHOST/PGPORT).
+	echo "=== pg_regress ==="
+	rm -rf results regression.diffs regression.out
+	rc=0
+	make -s PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$log" || rc=$?
+	n_ok=$(grep -cE '\.\.\. ok' "$log" || true)
+	n_bad=$(grep -cE '\.\.\. FAILED' "$log" || true)
+	((rc == 0 || n_bad > 0)) || n_bad=1 # pg_regress itself failed
+	pass=$((pass + n_ok)) fail=$((fail + n_bad))
+	if [[ -f regression.diffs ]] && ((n_bad)); then
+		echo "--- regression.diffs ---"
+		cat regression.diffs
+	fi
+
+	# TAP: the environment PGXS's prove_installcheck sets up; each test makes
+	# its own clusters, so it does not use the throwaway one.
+	echo "=== TAP (test/t) ==="
+	rm -rf tmp_check
+	for t in test/t/*.pl; do
+		[[ -e $t ]] || continue
+		name=$(basename "$t" .pl)
+		if TMPDIR=$tap TESTDIR=$top PG_REGRESS=$pgxsdir/src/test/regress/pg_regress PGPORT=65432 \
+			prove -I "$pgxsdir/src/test/perl" "$t"; then
+			pass=$((pass + 1))
+		else
+			fail=$((fail + 1))
+			echo "--- tail of tmp_check/log/regress_log_$name ---"
+			tail -n 40 "tmp_check/log/regress_log_$name" 2>/dev/null || true
+		fi
+	done
+
+	echo "=== summary: pg_regress tests + TAP test files ==="
+	echo "$pass passed, $fail failed"
+	reported=1
+	((fail == 0))
+}
+
+if [[ -z ${HNSWSEARCH_AS_USER:-} ]]; then
+	setup
+	if ((EUID == 0)); then
+		run_as_postgres
+		exit
+	fi
+else
+	resolve_pg_config
+fi
+start_cluster
+"run_$cmd"
