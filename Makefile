@@ -30,6 +30,7 @@ endif
 $(OBJS): $(HEADERS)
 
 # Throwaway-cluster targets; all the logic lives in test/run.sh.
+# ARGS are passed on to test/demo.py or bench/run.sh: `make demo ARGS=--index`.
 .PHONY: demo test bench
 demo test bench:
-	PG_CONFIG='$(PG_CONFIG)' bash test/run.sh $@
+	PG_CONFIG='$(PG_CONFIG)' bash test/run.sh $@ $(ARGS)

@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,10 @@ def parse_args(argv):
     p.add_argument("--insert-batch", type=int, default=100, help="rows per INSERT statement")
     p.add_argument("--insert-ef", type=int, default=100,
                    help="ef_search for the recall of the incrementally built index")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="timed passes per query measurement, best (fastest) pass is "
+                        "reported; a pass taking > --repeat-budget s is not repeated")
+    p.add_argument("--repeat-budget", type=float, default=4.0)
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 5000 base, dim 32 (clustered), 100 queries")
     p.add_argument("--no-sql", action="store_true", help="hnswlib and ground truth only")
@@ -162,6 +167,22 @@ def base_texts(ds):
     return ds.base_texts
 
 
+def best_of(a, fn):
+    """Run fn() -> (seconds, latencies, results) up to a.repeat times (fewer
+    if one pass exceeds a.repeat_budget seconds); return the fastest pass
+    plus the number of passes."""
+    best = None
+    passes = 0
+    for _ in range(max(1, a.repeat)):
+        r = fn()
+        passes += 1
+        if best is None or r[0] < best[0]:
+            best = r
+        if r[0] > a.repeat_budget:
+            break
+    return best + (passes,)
+
+
 # --------------------------------------------------------------------------
 # hnswlib
 # --------------------------------------------------------------------------
@@ -198,24 +219,32 @@ def run_hnswlib(ds, a):
         p.set_ef(max(ef, k))
         for i in range(min(20, nq)):  # warm-up
             p.knn_query(q[i:i + 1], k=k, num_threads=1)
-        lat = np.empty(nq)
-        labels = np.empty((nq, k), dtype=np.int64)
-        t0 = now()
-        for i in range(nq):
-            t1 = now()
-            lab, _ = p.knn_query(q[i:i + 1], k=k, num_threads=1)
-            lat[i] = now() - t1
-            labels[i] = lab[0]
-        loop_s = now() - t0
-        t0 = now()
-        blab, _ = p.knn_query(q, k=k, num_threads=1)
-        batch_s = now() - t0
+
+        def loop():
+            lat = np.empty(nq)
+            labels = np.empty((nq, k), dtype=np.int64)
+            t0 = now()
+            for i in range(nq):
+                t1 = now()
+                lab, _ = p.knn_query(q[i:i + 1], k=k, num_threads=1)
+                lat[i] = now() - t1
+                labels[i] = lab[0]
+            return now() - t0, lat, labels
+
+        def batch():
+            t0 = now()
+            blab, _ = p.knn_query(q, k=k, num_threads=1)
+            return now() - t0, None, blab
+
+        loop_s, lat, labels, passes = best_of(a, loop)
+        batch_s, _, blab, _ = best_of(a, batch)
         rec = D.recall(ds.base, q, ds.gt_dist, labels, k)
         brec = D.recall(ds.base, q, ds.gt_dist, blab, k)
         e = {"recall": rec, "qps": nq / loop_s, "ms_per_query": 1e3 * loop_s / nq,
              "p50_ms": 1e3 * float(np.percentile(lat, 50)),
              "p99_ms": 1e3 * float(np.percentile(lat, 99)),
-             "batch_ms_per_query": 1e3 * batch_s / nq, "batch_recall": brec}
+             "batch_ms_per_query": 1e3 * batch_s / nq, "batch_recall": brec,
+             "passes": passes}
         r["ef"][ef] = e
         log("  hnswlib: ef=%-4d recall %.4f  %.0f q/s  %.4f ms/q (batched %.4f ms/q)"
             % (ef, rec, e["qps"], e["ms_per_query"], e["batch_ms_per_query"]))
@@ -305,7 +334,7 @@ def texts_dim(texts):
 
 def explain(conn, sql, params):
     cur = conn.execute("EXPLAIN " + sql, params)
-    return "\n".join(r[0] for r in cur.fetchall())
+    return "\n".join(re.sub(r"'\[[^\]]{40,}\]'", "'[...]'", r[0]) for r in cur.fetchall())
 
 
 def run_sql(conn, ds, a, hl):
@@ -327,13 +356,15 @@ def run_sql(conn, ds, a, hl):
     # floor: primary-key lookup, same client and loop
     rng = np.random.default_rng(1)
     ids = [(str(int(i)),) for i in rng.integers(0, ds.n, size=nq)]
-    tot, lat, _ = timed_loop(conn, "SELECT id FROM %s WHERE id = %%t::int" % TABLE, ids, warmup=50)
+    tot, lat, _, _ = best_of(a, lambda: timed_loop(
+        conn, "SELECT id FROM %s WHERE id = %%t::int" % TABLE, ids, warmup=50))
     r["floor_ms"] = 1e3 * tot / nq
     r["floor_p50_ms"] = 1e3 * float(np.percentile(lat, 50))
     # floor plus sending and parsing one query vector (informational)
     ids_vec = [(i[0], ds.query_texts[j]) for j, i in enumerate(ids)]
-    tot, _, _ = timed_loop(conn, "SELECT id FROM %s WHERE id = %%t::int AND %%t::vector IS NOT NULL"
-                           % TABLE, ids_vec, warmup=50)
+    tot, _, _, _ = best_of(a, lambda: timed_loop(
+        conn, "SELECT id FROM %s WHERE id = %%t::int AND %%t::vector IS NOT NULL" % TABLE,
+        ids_vec, warmup=50))
     r["floor_vec_ms"] = 1e3 * tot / nq
     log("  SQL: floor (prepared pk lookup) %.4f ms/q (p50 %.4f); with a %d-dim vector param %.4f ms/q"
         % (r["floor_ms"], r["floor_p50_ms"], ds.dim, r["floor_vec_ms"]))
@@ -394,14 +425,16 @@ def run_sql(conn, ds, a, hl):
     r["ef"] = {}
     for ef in a.ef_search:
         conn.execute("SET hnsw.ef_search = %d" % ef)
-        tot, lat, res = timed_loop(conn, knn_sql, qparams, warmup=min(20, nq))
+        tot, lat, res, passes = best_of(
+            a, lambda: timed_loop(conn, knn_sql, qparams, warmup=min(20, nq)))
         ms = 1e3 * tot / nq
         e = {"recall": D.recall(ds.base, ds.queries, ds.gt_dist, res, k),
              "qps": nq / tot, "ms_per_query": ms,
              "index_ms_per_query": ms - r["floor_ms"],
              "p50_ms": 1e3 * float(np.percentile(lat, 50)),
              "p99_ms": 1e3 * float(np.percentile(lat, 99)),
-             "short_results": int(sum(1 for x in res if len(x) < k))}
+             "short_results": int(sum(1 for x in res if len(x) < k)),
+             "passes": passes}
         r["ef"][ef] = e
         log("  hnsw:    ef=%-4d recall %.4f  %.0f q/s  %.4f ms/q (index-side %.4f)%s"
             % (ef, e["recall"], e["qps"], ms, e["index_ms_per_query"],
@@ -589,8 +622,14 @@ def report(ds, a, hl, sq):
             % (ds.insert_n, a.insert_batch, fmt(si.get("rows_per_s") if si else None, ".0f"),
                fmt(hl.get("insert_rows_per_s") if hl else None, ".0f"),
                fmt(hl["build_rows_per_s"] if hl else None, ".0f")))
-        log("  insert rate ratio (hnsw / hnswlib)  %6s   target >= %.2f   %s"
+        log("  insert rate ratio (hnsw / hnswlib same rows+batches)  %6s   target >= %.2f   %s"
             % (fmt(ins, ".2f"), TARGET_INSERT, verdict(ins, TARGET_INSERT, le=False)))
+        ins_b = None
+        if si and "rows_per_s" in si and hl:
+            ins_b = si["rows_per_s"] / hl["build_rows_per_s"]
+        log("  insert rate ratio (hnsw / hnswlib full-build rate)    %6s   target >= %.2f   %s"
+            % (fmt(ins_b, ".2f"), TARGET_INSERT, verdict(ins_b, TARGET_INSERT, le=False)))
+        out["insert_ratio_vs_build_rate"] = ins_b
         log("  recall@%d at ef=%d of the incrementally built index: hnsw %s, hnswlib %s"
             % (k, a.insert_ef, fmt(si.get("recall") if si else None, ".4f"),
                fmt(hl.get("insert_recall") if hl else None, ".4f")))

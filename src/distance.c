@@ -76,6 +76,10 @@ fold(float *lanes, int n)
 
 /* ---------------------------------------------------------------------
  * Kernel bodies (instantiated per target below)
+ *
+ * The blocks advance the pointers rather than index with a[i + j]: under
+ * PostgreSQL's -fwrapv the compiler may not assume i + j does not wrap, and
+ * then it cannot prove the accesses contiguous and emits gathers.
  * ---------------------------------------------------------------------
  */
 

@@ -24,7 +24,7 @@ extern float vec_norm_squared(const float *a, int n);
 /* binds the pointers above; called from _PG_init, safe to call twice */
 extern void distance_init(void);
 
-/* name of the variant bound at load time, e.g. "avx512f", "avx2+fma", "scalar" */
+/* name of the variant bound at load time: "avx512f", "avx2+fma" or "generic" */
 extern const char *distance_variant(void);
 
 /*

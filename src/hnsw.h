@@ -181,6 +181,7 @@ typedef struct HnswPageGraph
 	Buffer		pinned;			/* one buffer kept pinned between accesses */
 	int			max_level;
 	BlockNumber insert_page;	/* where this backend appends next */
+	struct HnswRecentBlocks *recent;	/* see pin_block */
 } HnswPageGraph;
 
 /* hnsw_options.c */

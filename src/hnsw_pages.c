@@ -124,7 +124,9 @@ page_item(Relation index, Page page, HnswId id, Size size, uint8 type)
 	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
 		hnsw_corrupt(index, HnswIdBlock(id), off, "offset beyond the page's items");
 	iid = PageGetItemId(page, off);
-	if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < size)
+	if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < size ||
+		ItemIdGetOffset(iid) < SizeOfPageHeaderData ||
+		ItemIdGetOffset(iid) + ItemIdGetLength(iid) > BLCKSZ)
 		hnsw_corrupt(index, HnswIdBlock(id), off, "item is missing or too short");
 	item = PageGetItem(page, iid);
 	if (*(uint8 *) item != type)

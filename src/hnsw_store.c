@@ -17,6 +17,7 @@
 #include "access/generic_xlog.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "distance.h"
@@ -25,7 +26,106 @@
 
 #define PG_OF(g)	((HnswPageGraph *) (g))
 
-/* pins blkno (reusing the kept pin) and share-locks it; returns its page */
+/*
+ * Where an index's blocks were last found in shared buffers, remembered
+ * per backend across scans and inserts, so that ReadRecentBuffer can re-pin
+ * a block without the buffer-mapping lookup (a partition lock and a hash
+ * probe) that ReadBuffer costs on every access.  A page's special space is
+ * checked the first time this backend reads it; every tuple access is
+ * still checked.  Keyed by the physical file, so TRUNCATE and REINDEX start
+ * afresh.  A few indexes are remembered, replaced round robin.
+ */
+#if PG_VERSION_NUM >= 160000
+typedef RelFileLocator HnswRelFile;
+#define HNSW_RELFILE(rel)	((rel)->rd_locator)
+#else
+typedef RelFileNode HnswRelFile;
+#define HNSW_RELFILE(rel)	((rel)->rd_node)
+#endif
+
+typedef struct HnswRecentBlocks
+{
+	HnswRelFile file;
+	bool		used;
+	uint32		n;
+	Buffer	   *buffers;
+	bool	   *checked;
+} HnswRecentBlocks;
+
+#define HNSW_RECENT_INDEXES 4
+static HnswRecentBlocks recent_blocks[HNSW_RECENT_INDEXES];
+static int	recent_next = 0;
+
+static HnswRecentBlocks *
+recent_for(Relation index)
+{
+	HnswRelFile file = HNSW_RELFILE(index);
+	HnswRecentBlocks *rb;
+	int			i;
+
+	for (i = 0; i < HNSW_RECENT_INDEXES; i++)
+	{
+		rb = &recent_blocks[i];
+		if (rb->used && memcmp(&rb->file, &file, sizeof(file)) == 0)
+			return rb;
+	}
+	rb = &recent_blocks[recent_next];
+	recent_next = (recent_next + 1) % HNSW_RECENT_INDEXES;
+	if (rb->used)
+	{
+		pfree(rb->buffers);
+		pfree(rb->checked);
+	}
+	rb->file = file;
+	rb->used = true;
+	rb->n = 64;
+	rb->buffers = MemoryContextAllocZero(TopMemoryContext, sizeof(Buffer) * rb->n);
+	rb->checked = MemoryContextAllocZero(TopMemoryContext, rb->n);
+	return rb;
+}
+
+/* makes the arrays cover blkno */
+static void
+recent_grow(HnswRecentBlocks *rb, BlockNumber blkno)
+{
+	uint32		n = rb->n;
+
+	while (n <= blkno)
+		n *= 2;
+	rb->buffers = repalloc_huge(rb->buffers, sizeof(Buffer) * n);
+	rb->checked = repalloc_huge(rb->checked, n);
+	memset(rb->buffers + rb->n, 0, sizeof(Buffer) * (n - rb->n));
+	memset(rb->checked + rb->n, 0, n - rb->n);
+	rb->n = n;
+}
+
+static Buffer
+pin_block(HnswPageGraph *pg, BlockNumber blkno)
+{
+	HnswRecentBlocks *rb = pg->recent;
+	Buffer		buf;
+
+	if (blkno >= rb->n)
+		recent_grow(rb, blkno);
+#if PG_VERSION_NUM >= 140000
+	if (rb->buffers[blkno] != InvalidBuffer &&
+		ReadRecentBuffer(rb->file, MAIN_FORKNUM, blkno, rb->buffers[blkno]))
+		return rb->buffers[blkno];
+#endif
+	buf = ReadBuffer(pg->index, blkno);
+	if (rb->buffers[blkno] != buf)
+	{
+		rb->buffers[blkno] = buf;
+		rb->checked[blkno] = false;
+	}
+	return buf;
+}
+
+/*
+ * Share-locks blkno, keeping one pin between calls so consecutive reads of
+ * a page pin it once.  A page's special space is checked the first time
+ * this graph reads it.
+ */
 static Page
 lock_block(HnswPageGraph *pg, BlockNumber blkno)
 {
@@ -35,11 +135,16 @@ lock_block(HnswPageGraph *pg, BlockNumber blkno)
 	{
 		if (pg->pinned != InvalidBuffer)
 			ReleaseBuffer(pg->pinned);
-		pg->pinned = ReadBuffer(pg->index, blkno);
+		pg->pinned = InvalidBuffer;
+		pg->pinned = pin_block(pg, blkno);
 	}
 	LockBuffer(pg->pinned, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(pg->pinned);
-	hnsw_check_page(pg->index, page, blkno);
+	if (!pg->recent->checked[blkno])
+	{
+		hnsw_check_page(pg->index, page, blkno);
+		pg->recent->checked[blkno] = true;
+	}
 	return page;
 }
 
@@ -461,6 +566,7 @@ hnsw_page_graph_init(HnswPageGraph *pg, Relation index, HnswIndexInfo *info,
 	pg->pinned = InvalidBuffer;
 	pg->max_level = max_level;
 	pg->insert_page = InvalidBlockNumber;
+	pg->recent = recent_for(index);
 }
 
 void

@@ -92,7 +92,7 @@ InitVector(int dim)
 	return v;
 }
 
-/* the element-wise operators' shared checks: same dims, result finite */
+/* an arithmetic result that overflowed float4 is an error, as for float4 */
 static inline void
 check_result_finite(const Vector *r)
 {

@@ -61,7 +61,7 @@ def setup_schema(conn, args):
     conn.execute("DROP TABLE IF EXISTS items")
     conn.execute(f"CREATE TABLE items (id bigserial PRIMARY KEY, embedding vector({args.dim}))")
     if args.index:
-        conn.execute("CREATE INDEX items_embedding_idx ON items USING hnsw (embedding)")
+        conn.execute("CREATE INDEX items_embedding_idx ON items USING hnsw (embedding vector_l2_ops)")
 
 
 def load(conn, rng, args):
@@ -84,6 +84,11 @@ def load(conn, rng, args):
 def search(conn, rng, args):
     queries = rng.random((args.queries, args.dim), dtype=np.float32)
     sql = "SELECT id FROM items ORDER BY embedding <-> %s::vector LIMIT %s"
+    with conn.cursor() as cur:  # show whether the planner picks the index
+        cur.execute("EXPLAIN (COSTS OFF) " + sql, (literal(queries[0]), args.k))
+        nodes = [r[0].strip(" ->") for r in cur.fetchall() if ":" not in r[0]]
+    print("plan:", " / ".join(nodes))
+    kind = "index" if any(n.startswith("Index Scan") for n in nodes) else "exact"
     start = time.perf_counter()
     with conn.cursor() as cur:
         for q in queries:
@@ -92,7 +97,6 @@ def search(conn, rng, args):
             if len(found) != min(args.k, args.rows):
                 sys.exit(f"search returned {len(found)} rows, expected {args.k}")
     elapsed = time.perf_counter() - start
-    kind = "hnsw" if args.index else "exact"
     print(f"{args.queries} {kind} top-{args.k} searches: {elapsed:.3f} s total, "
           f"{1000 * elapsed / args.queries:.2f} ms/query")
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test/run.sh demo|test|bench -- what `make demo|test|bench` run.
+# test/run.sh demo|test|bench [ARGS...] -- what `make demo|test|bench` run;
+# ARGS go to test/demo.py or bench/run.sh (`make demo ARGS=--index`).
 #
 # 1. setup: install missing Debian packages (root only), build and install the
 #    extension.  As root, then re-run this script as `postgres` over a copy of
@@ -7,7 +8,7 @@
 #    pg_regress/TAP write results/ and tmp_check/ into the tree.
 # 2. start a throwaway cluster (temp dir, free port on 127.0.0.1, socket in the
 #    temp dir) and export PGHOST/PGPORT/PGUSER/PGDATABASE for it.
-# 3. demo:  /usr/bin/python3 test/demo.py
+# 3. demo:  /usr/bin/python3 test/demo.py "${args[@]}"
 #    test:  pg_regress (`make installcheck`) then each test/t/*.pl with prove;
 #           the last line is "N passed, N failed", counting pg_regress tests
 #           plus TAP test *files* (a file passes when all its assertions do).
@@ -19,7 +20,8 @@
 set -euo pipefail
 
 cmd=${1:-}
-case $cmd in demo|test|bench) ;; *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;; esac
+case $cmd in demo|test|bench) ;; *) echo "usage: $0 demo|test|bench [ARGS...]" >&2; exit 2 ;; esac
+args=("${@:2}")
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
@@ -78,7 +80,7 @@ resolve_pg_config() {
 setup() {
 	install_packages
 	resolve_pg_config
-	make -s PG_CONFIG="$PG_CONFIG"
+	make -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG"
 	if ((EUID == 0)) || [[ -w $("$PG_CONFIG" --pkglibdir) ]]; then
 		make -s PG_CONFIG="$PG_CONFIG" install
 	else
@@ -99,7 +101,7 @@ run_as_postgres() {
 	chown -R postgres: "$copy"
 	reported=1 # by the inner run
 	runuser -u postgres -- env HNSWSEARCH_AS_USER=1 PG_CONFIG="$PG_CONFIG" PATH="$PATH" \
-		bash "$copy/test/run.sh" "$cmd" || rc=$?
+		bash "$copy/test/run.sh" "$cmd" "${args[@]}" || rc=$?
 	for d in out data; do
 		if [[ $cmd == bench && -d $copy/bench/$d ]]; then
 			mkdir -p "$top/bench/$d"
@@ -134,12 +136,12 @@ start_cluster() {
 }
 
 run_demo() {
-	/usr/bin/python3 test/demo.py
+	/usr/bin/python3 test/demo.py "${args[@]}"
 }
 
 run_bench() {
 	[[ -f bench/run.sh ]] || { echo "bench/run.sh does not exist yet: nothing to benchmark" >&2; exit 1; }
-	bash bench/run.sh
+	bash bench/run.sh "${args[@]}"
 }
 
 run_test() {

@@ -1,0 +1,237 @@
+# HnswTest: shared helpers for the hnsw TAP tests (test/t/01*_hnsw_*.pl).
+#
+# Test files load it with
+#     use FindBin;
+#     use lib "$FindBin::Bin/../perl";
+#     use HnswTest;
+# so no PERL5LIB entry is needed.
+#
+# Data is generated server-side with SQL (fast, and reproducible with
+# setseed): a Gaussian mixture whose centers are uniform in [-1,1]^dim,
+# each coordinate of a point being center + sigma * N(0,1), with N(0,1)
+# made from random() by Box-Muller.  Ground truth is brute force: the same
+# ORDER BY ... LIMIT k with index scans disabled (a seq scan and a sort).
+package HnswTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(
+  hnsw_node
+  make_centers
+  gaussian_vector_sql
+  clustered_select
+  make_exact
+  recall_stats
+  explain_plan
+  self_nn_mismatches
+  full_scan_count
+  bg_start
+  bg_finish
+);
+
+# A started node with the extension created in database "postgres".  The
+# defaults trade durability for speed (tests need no protection against an
+# OS crash); %opts: init => {...} for $node->init, conf => [lines] appended
+# after the defaults (so they override them).
+sub hnsw_node
+{
+	my ($name, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%{ $opts{init} // {} });
+	$node->append_conf(
+		'postgresql.conf', join("\n",
+			'fsync = off',
+			'synchronous_commit = off',
+			'full_page_writes = off',
+			'autovacuum = off',
+			'max_wal_size = 2GB',
+			'checkpoint_timeout = 30min',
+			'shared_buffers = 128MB',
+			'maintenance_work_mem = 256MB',
+			'max_parallel_workers_per_gather = 0',
+			@{ $opts{conf} // [] })
+		  . "\n");
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION hnswsearch');
+	return $node;
+}
+
+# SQL creating table $name (c int, cv float8[]) with $k centers in
+# [-1,1]^$dim, after setseed($seed).
+sub make_centers
+{
+	my ($name, $k, $dim, $seed) = @_;
+	return qq{
+		SELECT setseed($seed);
+		CREATE TABLE $name AS
+			SELECT c, array_agg(random() * 2 - 1 ORDER BY j) AS cv
+			FROM generate_series(0, $k - 1) c, generate_series(1, $dim) j
+			GROUP BY c ORDER BY c;
+	};
+}
+
+# SQL expression: a vector($dim) drawn around the float8[] expression
+# $center with standard deviation $sigma per coordinate.  Evaluated once
+# per row when $center references the row.
+sub gaussian_vector_sql
+{
+	my ($center, $dim, $sigma) = @_;
+	return "(SELECT array_agg($center\[j] + $sigma * sqrt(-2 * ln(1 - random()))"
+	  . " * cos(2 * pi() * random()) ORDER BY j)"
+	  . " FROM generate_series(1, $dim) j)::vector($dim)";
+}
+
+# SQL query returning (id int, v vector(dim)) for ids first..first+n-1, each
+# drawn around a center of table $centers (made by make_centers).  assign:
+# 'block' (default) gives ids in contiguous runs of n/k to the same center,
+# so that id % 100 is independent of the cluster; 'cycle' gives id to
+# center id % k.
+sub clustered_select
+{
+	my (%o) = @_;
+	my $n = $o{n};
+	my $first = $o{first} // 1;
+	my $k = $o{clusters};
+	my $assign =
+	  ($o{assign} // 'block') eq 'cycle'
+	  ? "i % $k"
+	  : "((i - $first)::bigint * $k / $n)::int";
+	my $vec = gaussian_vector_sql('c.cv', $o{dim}, $o{sigma} // 0.3);
+	return qq{SELECT i AS id, $vec AS v
+		FROM generate_series($first, $first + $n - 1) i
+		JOIN $o{centers} c ON c.c = $assign
+		ORDER BY i};
+}
+
+# Creates table $o{into} (qid, id) with the exact top-$o{k} ids of
+# $o{table} for every row (qid, v) of $o{queries} under operator $o{op},
+# computed with a seq scan.  Returns nothing.
+sub make_exact
+{
+	my ($node, %o) = @_;
+	my $k = $o{k} // 10;
+	my $plan = explain_plan($node,
+		"SELECT id FROM $o{table} ORDER BY v $o{op} (SELECT v FROM $o{queries} LIMIT 1) LIMIT $k",
+		'SET enable_indexscan = off; SET enable_bitmapscan = off;');
+	die "brute force would use an index:\n$plan" if $plan =~ /Index/;
+	$node->safe_psql(
+		'postgres', qq{
+		SET enable_indexscan = off;
+		SET enable_bitmapscan = off;
+		CREATE TABLE $o{into} AS
+			SELECT q.qid, t.id
+			FROM $o{queries} q CROSS JOIN LATERAL
+				(SELECT id FROM $o{table} ORDER BY v $o{op} q.v LIMIT $k) t;
+	});
+	return;
+}
+
+# EXPLAIN (COSTS OFF) of $sql after the settings in $settings (SQL).
+sub explain_plan
+{
+	my ($node, $sql, $settings) = @_;
+	$settings //= '';
+	return $node->safe_psql('postgres', "$settings EXPLAIN (COSTS OFF) $sql");
+}
+
+# One statement measuring an index against the brute-force table $o{exact}
+# (from make_exact with the same queries, op and k).  Runs with
+# enable_seqscan = off so that the ORDER BY uses the index, at
+# hnsw.ef_search = $o{ef} plus the SQL in $o{settings}.  Returns a hash:
+#   recall      |index top-k ∩ exact top-k| / (k * queries)
+#   rows        rows the index queries returned in all
+#   min, max    fewest and most rows returned for one query
+#   inversions  consecutive results whose distance decreases
+#   plan        the EXPLAIN of the measured query shape
+sub recall_stats
+{
+	my ($node, %o) = @_;
+	my $k = $o{k} // 10;
+	my $settings = "SET enable_seqscan = off; SET hnsw.ef_search = $o{ef};"
+	  . ($o{settings} // '');
+	my $lateral = qq{SELECT q.qid, s.id, s.d, s.rn
+		FROM $o{queries} q CROSS JOIN LATERAL
+			(SELECT id, d, row_number() OVER () AS rn
+			 FROM (SELECT id, v $o{op} q.v AS d FROM $o{table}
+				   ORDER BY v $o{op} q.v LIMIT $k) s0) s};
+	my %r;
+	$r{plan} = explain_plan($node, $lateral, $settings);
+	my $out = $node->safe_psql(
+		'postgres', qq{$settings
+		WITH r AS MATERIALIZED ($lateral),
+		per AS (SELECT q.qid, count(r.id) AS n
+				FROM $o{queries} q LEFT JOIN r USING (qid) GROUP BY q.qid),
+		inv AS (SELECT d < lag(d) OVER (PARTITION BY qid ORDER BY rn) AS bad
+				FROM r)
+		SELECT (SELECT count(*) FROM r JOIN $o{exact} e USING (qid, id))::float8
+				 / (SELECT count(*) FROM $o{exact}),
+			   (SELECT count(*) FROM r),
+			   (SELECT min(n) FROM per), (SELECT max(n) FROM per),
+			   (SELECT count(*) FROM inv WHERE bad)});
+	@r{qw(recall rows min max inversions)} = split /\|/, $out;
+	return \%r;
+}
+
+# Rows of $table (id, v) that an index scan at ef_search $ef does not return
+# as their own nearest neighbour under $op.  Returns (count, sample ids).
+sub self_nn_mismatches
+{
+	my ($node, $table, $op, $ef) = @_;
+	my $out = $node->safe_psql(
+		'postgres', qq{
+		SET enable_seqscan = off;
+		SET hnsw.ef_search = $ef;
+		WITH m AS MATERIALIZED (
+			SELECT a.id FROM $table a
+			WHERE (SELECT b.id FROM $table b ORDER BY b.v $op a.v LIMIT 1)
+				IS DISTINCT FROM a.id)
+		SELECT count(*), coalesce((SELECT string_agg(id::text, ',' ORDER BY id)
+			FROM (SELECT id FROM m ORDER BY id LIMIT 20) s), '') FROM m});
+	my ($n, $ids) = split /\|/, $out;
+	return ($n, $ids);
+}
+
+# Rows an index scan returns for ORDER BY v $op $query with no useful LIMIT
+# (a full streaming scan), with the settings in $settings (SQL).
+sub full_scan_count
+{
+	my ($node, $table, $op, $query, $settings) = @_;
+	$settings //= '';
+	return $node->safe_psql(
+		'postgres', qq{SET enable_seqscan = off; $settings
+		SELECT count(*) FROM (SELECT id FROM $table
+			ORDER BY v $op $query LIMIT 100000000) s});
+}
+
+# Runs the SQL $sql through psql -v ON_ERROR_STOP=1 on $node in the
+# background; returns a handle for bg_finish.
+sub bg_start
+{
+	my ($node, $sql) = @_;
+	my $h = { out => '', err => '', in => $sql };
+	$h->{run} = IPC::Run::start(
+		[
+			'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1',
+			'-d', $node->connstr('postgres'), '-f', '-'
+		],
+		'<', \$h->{in}, '>', \$h->{out}, '2>', \$h->{err},
+		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+	return $h;
+}
+
+# Waits for a bg_start session; returns (exit code, stdout, stderr).
+sub bg_finish
+{
+	my ($h) = @_;
+	$h->{run}->finish;
+	return ($h->{run}->result(0), $h->{out}, $h->{err});
+}
+
+1;
