@@ -398,12 +398,21 @@ def run_sql(conn, ds, a, hl):
         log("  hnsw: not available (%s)" % msg)
         warn("%s: hnsw index not available: %s" % (ds.name, msg))
         r["hnsw_error"] = msg
+        if not a.keep_tables:
+            conn.execute("DROP TABLE IF EXISTS %s" % TABLE)
         return r
     r["hnsw_available"] = True
     r["build_s"] = now() - t0
     r["index_bytes"] = scalar(conn, "SELECT pg_relation_size(%t::regclass)", (idx,))
     log("  SQL: CREATE INDEX %.2fs; index %.1f MB (%.0f bytes/vector)"
         % (r["build_s"], r["index_bytes"] / 2**20, r["index_bytes"] / ds.n))
+
+    sb = scalar(conn, "SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'")
+    if sb and r["index_bytes"] + r["table_bytes"] > sb:
+        warn("%s: index + table (%.0f MB) exceed shared_buffers (%.0f MB): query times include "
+             "buffer misses served from the OS page cache" % (
+                 ds.name, (r["index_bytes"] + r["table_bytes"]) / 2**20, sb / 2**20))
+    r["shared_buffers_bytes"] = sb
 
     # make sure the queries use the index
     conn.execute("SET hnsw.ef_search = %d" % max(a.ef_search))
@@ -700,6 +709,13 @@ def main(argv):
         % (",".join(names), a.k, a.m, a.ef_construction, ",".join(map(str, a.ef_search)),
            " (quick)" if a.quick else ""))
 
+    load0 = os.getloadavg()
+    results["loadavg_start"] = load0
+    log("load average at start: %.2f %.2f %.2f on %d CPUs" % (load0 + (os.cpu_count(),)))
+    if load0[0] > 0.5 * (os.cpu_count() or 1):
+        warn("machine is busy (1-min load %.2f on %d CPUs): timings will be noisy"
+             % (load0[0], os.cpu_count()))
+
     conn = None
     sql_failed = None
     if not a.no_sql:
@@ -746,6 +762,9 @@ def main(argv):
             "insert_n": ds.insert_n, "hnswlib": hl, "sql": sq, "summary": summary}
 
     results["elapsed_s"] = now() - t_start
+    results["loadavg_end"] = os.getloadavg()
+    log("")
+    log("load average at end: %.2f %.2f %.2f" % results["loadavg_end"])
     results["warnings"] = WARNINGS
     os.makedirs(OUT_DIR, exist_ok=True)
     path = a.json or os.path.join(

@@ -289,3 +289,17 @@ CREATE OPERATOR CLASS vector_l1_ops
 	FOR TYPE vector USING hnsw AS
 	OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
 	FUNCTION 1 l1_distance(vector, vector);
+
+-- status and verification (src/README.md lists the invariants checked)
+
+CREATE FUNCTION hnsw_index_info(index regclass,
+	OUT count_indexed bigint, OUT count_deleted bigint, OUT count_active bigint,
+	OUT heap_tids bigint, OUT dimensions integer, OUT m integer,
+	OUT ef_construction integer, OUT max_level integer, OUT pages bigint,
+	OUT bytes bigint, OUT format_version integer)
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION hnsw_index_check(index regclass,
+	OUT elements bigint, OUT active bigint, OUT deleted bigint,
+	OUT edges bigint, OUT reachable bigint, OUT pages bigint)
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;

@@ -49,10 +49,19 @@
 /* tuple kinds */
 #define HNSW_TUPLE_ELEMENT		1
 #define HNSW_TUPLE_NEIGHBORS	2
+#define HNSW_TUPLE_FREE_NEIGHBORS	3	/* an unused neighbour tuple */
 
 /* element flags */
 #define HNSW_ELEMENT_DEAD		0x01	/* hint: all heap tuples are dead */
 #define HNSW_ELEMENT_DELETED	0x02	/* no heap tuples: VACUUM removed them */
+#define HNSW_ELEMENT_FREE		0x04	/* deleted and unlinked: slot reusable */
+#define HNSW_ELEMENT_GONE	(HNSW_ELEMENT_DEAD | HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE)
+
+/* free-space-map value for a page with reusable element slots */
+#define HNSW_FSM_FREE_SLOTS		(BLCKSZ / 4)
+
+/* heavyweight page lock: inserts hold it shared, VACUUM waits them out */
+#define HNSW_INSERT_LOCK		0
 
 /* build phases for pg_stat_progress_create_index */
 #define PROGRESS_HNSW_PHASE_LOAD	2
@@ -187,7 +196,7 @@ typedef struct HnswPageGraph
 /* hnsw_options.c */
 extern void hnsw_init_options(void);
 extern bytea *hnswoptions(Datum reloptions, bool validate);
-extern void hnsw_index_info(Relation index, HnswIndexInfo *info);
+extern void hnsw_get_info(Relation index, HnswIndexInfo *info);
 extern int	hnsw_level_cap(int m);
 
 /* hnsw_pages.c */
@@ -199,17 +208,22 @@ extern void hnsw_check_page(Relation index, Page page, BlockNumber blkno);
 extern HnswElementTuple hnsw_page_element(Relation index, Page page, HnswId id);
 extern HnswNeighborTuple hnsw_page_neighbors(Relation index, Page page,
 											 HnswId id, int m);
+extern HnswNeighborTuple hnsw_page_neighbors_any(Relation index, Page page,
+												 HnswId id);
 extern Size hnsw_item_space(Size size);
 extern Size hnsw_page_capacity(void);
 extern Buffer hnsw_new_buffer(Relation index, ForkNumber fork);
 extern void hnsw_corrupt(Relation index, BlockNumber blkno, OffsetNumber off,
 						 const char *what) pg_attribute_noreturn();
 
-/* hnsw_store.c */
+/* hnsw_store.c and hnsw_place.c */
 extern void hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
-								 HnswIndexInfo *info, int dim, int max_level);
+								 HnswIndexInfo *info,
+								 const HnswMetaPageData *meta);
 extern void hnsw_page_graph_release(HnswPageGraph *pg);
 extern int	hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out);
+extern void hnsw_mark_dead(HnswPageGraph *pg, HnswId id,
+						   const ItemPointerData *tids, int ntids);
 extern int	hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno,
 							ItemPointerData *out);
 extern HnswId hnsw_place_element(Relation index, BlockNumber *hint,
@@ -221,6 +235,8 @@ extern HnswNeighborTuple hnsw_form_neighbors(int m, int level, HnswEdge **lists,
 											 const int *counts, Size *size);
 extern void hnsw_update_meta(Relation index, HnswId entry, int level,
 							 BlockNumber insert_page);
+extern HnswId hnsw_reuse_slot(Relation index, HnswElementTuple etup, Size esize,
+							  HnswNeighborTuple ntup, Size nsize);
 extern bool hnsw_prepare_vector(HnswIndexInfo *info, Datum value, float *out,
 								int dim);
 
@@ -233,7 +249,7 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull,
 #endif
 					   IndexInfo *indexInfo);
 extern void hnsw_insert_datum(Relation index, HnswIndexInfo *info,
-							  Datum value, ItemPointer tid);
+							  Datum value, ItemPointer tid, bool unchanged);
 
 /* hnsw_build.c */
 extern IndexBuildResult *hnswbuild(Relation heap, Relation index,
@@ -254,6 +270,9 @@ extern IndexBulkDeleteResult *hnswbulkdelete(IndexVacuumInfo *info,
 											 void *callback_state);
 extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info,
 												IndexBulkDeleteResult *stats);
+
+/* hnsw_inspect.c */
+extern Relation hnsw_open_for_inspection(Oid indexoid, LOCKMODE lockmode);
 
 /* hnsw_am.c */
 extern void hnswcostestimate(PlannerInfo *root, IndexPath *path,

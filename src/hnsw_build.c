@@ -402,6 +402,21 @@ write_element(HnswBuildState *bs, Page page, BlockNumber *cur, HnswId id,
 	write_tuple(bs, page, cur, eid[id], (Item) etup, esize);
 }
 
+/* makes every element reachable at layer 0 before the graph is written */
+static void
+reconnect_all(HnswBuildState *bs)
+{
+	HnswId	   *ids = palloc_extended(sizeof(HnswId) * bs->n, MCXT_ALLOC_HUGE);
+	bool	   *gone = palloc_extended(bs->n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	uint32		i;
+
+	for (i = 0; i < bs->n; i++)
+		ids[i] = i + 1;
+	(void) hnsw_reconnect(&bs->g, ids, gone, bs->n, bs->entry);
+	pfree(ids);
+	pfree(gone);
+}
+
 /*
  * Writes the in-memory graph after the pages already in the index and
  * points the metapage at it.
@@ -426,6 +441,7 @@ write_graph(HnswBuildState *bs)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 PROGRESS_HNSW_PHASE_WRITE);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, bs->n);
+	reconnect_all(bs);
 	order = layout_order(bs);
 	eid = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);
 	nid = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);
@@ -522,7 +538,7 @@ mem_add(HnswBuildState *bs, Datum value, ItemPointer tid)
 	if (!mem_reserve(bs))
 	{
 		spill_to_pages(bs);
-		hnsw_insert_datum(bs->index, &bs->info, value, tid);
+		hnsw_insert_datum(bs->index, &bs->info, value, tid, false);
 		return;
 	}
 	level = hnsw_random_level(bs->info.m, bs->max_level);
@@ -551,7 +567,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		return;
 	old = MemoryContextSwitchTo(bs->tmpctx);
 	if (bs->ondisk)
-		hnsw_insert_datum(index, &bs->info, values[0], tid);
+		hnsw_insert_datum(index, &bs->info, values[0], tid, false);
 	else
 		mem_add(bs, values[0], tid);
 	MemoryContextSwitchTo(old);
@@ -608,7 +624,7 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	memset(&bs, 0, sizeof(bs));
 	bs.heap = heap;
 	bs.index = index;
-	hnsw_index_info(index, &bs.info);
+	hnsw_get_info(index, &bs.info);
 	bs.dim = check_build(index, &bs.info);
 	bs.max_level = hnsw_level_cap(bs.info.m);
 	bs.mem_limit = (Size) maintenance_work_mem * 1024;
@@ -644,7 +660,7 @@ hnswbuildempty(Relation index)
 	HnswIndexInfo info;
 	int			dim;
 
-	hnsw_index_info(index, &info);
+	hnsw_get_info(index, &info);
 	dim = check_build(index, &info);
 	write_metapage(index, INIT_FORKNUM, &info, dim);
 }

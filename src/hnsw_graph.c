@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "hnsw_graph.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 
 #if PG_VERSION_NUM >= 150000
@@ -85,8 +86,8 @@ heap_pop(HnswHeap *h)
  * Visited set: open addressing over non-zero ids, cleared per search.
  * ---------------------------------------------------------------------
  */
-static void
-visited_init(HnswVisited *v, uint32 size)
+void
+hnsw_idset_init(HnswVisited *v, uint32 size)
 {
 	v->keys = palloc0(sizeof(HnswId) * size);
 	v->mask = size - 1;
@@ -135,8 +136,8 @@ visited_grow(HnswVisited *v)
 }
 
 /* add id; true if it was not there before */
-static inline bool
-visited_add(HnswVisited *v, HnswId id)
+bool
+hnsw_idset_add(HnswVisited *v, HnswId id)
 {
 	uint32		s;
 
@@ -154,6 +155,21 @@ visited_add(HnswVisited *v, HnswId id)
 	return true;
 }
 
+/* true if id is in the set */
+bool
+hnsw_idset_contains(const HnswVisited *v, HnswId id)
+{
+	uint32		s = visited_slot(id, v->mask);
+
+	while (v->keys[s] != HNSW_INVALID_ID)
+	{
+		if (v->keys[s] == id)
+			return true;
+		s = (s + 1) & v->mask;
+	}
+	return false;
+}
+
 /* ---------------------------------------------------------------------
  * Set-up
  * ---------------------------------------------------------------------
@@ -164,7 +180,7 @@ search_init(HnswSearch *s, int ef)
 	heap_init(&s->cand, Max(ef, 64));
 	heap_init(&s->top, Max(ef, 64) + 1);
 	heap_init(&s->pending, 64);
-	visited_init(&s->visited, 1024);
+	hnsw_idset_init(&s->visited, 1024);
 	s->ndistances = 0;
 }
 
@@ -202,6 +218,9 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	g->merged = palloc(sizeof(HnswEdge) * maxlist);
 	g->fresh = palloc(sizeof(HnswEdge) * maxlist);
 	g->vecs = palloc(sizeof(float) * dim * maxlist);
+	g->qvec = palloc(sizeof(float) * dim);
+	g->cands = NULL;
+	g->hop = NULL;
 	g->selvecs = palloc(sizeof(float *) * maxlist);
 	g->batch = palloc(sizeof(HnswId) * maxlist);
 	g->batchdist = palloc(sizeof(float) * maxlist);
@@ -242,7 +261,7 @@ fetch_unvisited(HnswGraph *g, HnswSearch *s, HnswId id)
 
 	for (i = 0; i < n; i++)
 	{
-		if (visited_add(&s->visited, g->nbrs[i].id))
+		if (hnsw_idset_add(&s->visited, g->nbrs[i].id))
 			g->batch[k++] = g->nbrs[i].id;
 	}
 	if (k > 0)
@@ -306,7 +325,7 @@ search_run(HnswGraph *g, HnswSearch *s, int ef, bool strict)
 /* start a search from the given entry points */
 static void
 search_start(HnswSearch *s, const float *q, int level, bool stream,
-			 const HnswEdge *eps, int neps)
+			 const HnswEdge *eps, int neps, bool eps_skip)
 {
 	int			i;
 
@@ -320,9 +339,11 @@ search_start(HnswSearch *s, const float *q, int level, bool stream,
 	visited_clear(&s->visited);
 	for (i = 0; i < neps; i++)
 	{
-		if (!visited_add(&s->visited, eps[i].id))
+		if (!hnsw_idset_add(&s->visited, eps[i].id))
 			continue;
 		heap_push(&s->cand, eps[i].id, eps[i].dist);
+		if (eps_skip)
+			continue;
 		heap_push(&s->top, eps[i].id, -eps[i].dist);
 		if (stream)
 			heap_push(&s->pending, eps[i].id, eps[i].dist);
@@ -332,11 +353,12 @@ search_start(HnswSearch *s, const float *q, int level, bool stream,
 /*
  * Greedy descent: from entry at from_level down to (excluding) to_level,
  * move to the nearest neighbour while it improves.  Returns the element to
- * start the search at to_level from.
+ * start the search at to_level from; *skip says it is not a result
+ * (deleted), so the search there only traverses it.
  */
 HnswEdge
 hnsw_descend(HnswGraph *g, const float *q, HnswId entry, int from_level,
-			 int to_level)
+			 int to_level, bool *skip)
 {
 	HnswEdge	cur;
 	uint8		flags;
@@ -344,6 +366,7 @@ hnsw_descend(HnswGraph *g, const float *q, HnswId entry, int from_level,
 
 	cur.id = entry;
 	g->ops->distances(g, q, &entry, 1, &cur.dist, &flags);
+	*skip = (flags & HNSW_SKIP_RESULT) != 0;
 	for (level = from_level; level > to_level; level--)
 	{
 		bool		changed = true;
@@ -365,6 +388,7 @@ hnsw_descend(HnswGraph *g, const float *q, HnswId entry, int from_level,
 				{
 					cur.id = g->batch[i];
 					cur.dist = g->batchdist[i];
+					*skip = (g->batchflags[i] & HNSW_SKIP_RESULT) != 0;
 					changed = true;
 				}
 			}
@@ -379,13 +403,13 @@ hnsw_descend(HnswGraph *g, const float *q, HnswId entry, int from_level,
  */
 int
 hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps, int neps,
-				  int ef, int level, HnswEdge *out)
+				  bool eps_skip, int ef, int level, HnswEdge *out)
 {
 	HnswSearch *s = &g->search;
 	int			n;
 	int			i;
 
-	search_start(s, q, level, false, eps, neps);
+	search_start(s, q, level, false, eps, neps, eps_skip);
 	while (s->top.count > ef)
 		(void) heap_pop(&s->top);
 	search_run(g, s, ef, false);
@@ -494,6 +518,28 @@ link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level)
 }
 
 /*
+ * An identical vector already in the graph takes the heap TID instead of a
+ * new element.  Identical vectors are at the vector's distance to itself
+ * (0 for L2 and L1, 1 - |v|^2 for inner product), computed by the same
+ * kernel on the same floats, so comparing distances finds them; the
+ * storage compares the vectors themselves before attaching.
+ */
+static bool
+attach_duplicate(HnswGraph *g, const float *vec, ItemPointer tid, int nfound)
+{
+	float		self = g->dist(vec, vec, g->dim);
+	int			i;
+
+	for (i = 0; i < nfound && g->found[i].dist <= self; i++)
+	{
+		if (g->found[i].dist == self &&
+			g->ops->add_heaptid(g, g->found[i].id, vec, tid))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Inserts vec (heap tuple tid) at the given level into a non-empty graph
  * whose entry point is entry at entry_level.  Returns the new element's id,
  * or HNSW_INVALID_ID when the tid was attached to an identical element.
@@ -504,7 +550,8 @@ HnswId
 hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 			HnswId entry, int entry_level)
 {
-	HnswEdge	ep = hnsw_descend(g, vec, entry, entry_level, level);
+	bool		skip;
+	HnswEdge	ep = hnsw_descend(g, vec, entry, entry_level, level, &skip);
 	int			top = Min(level, entry_level);
 	int			neps = 1;
 	HnswId		id;
@@ -513,16 +560,19 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 	g->eps[0] = ep;
 	for (l = top; l >= 0; l--)
 	{
-		int			nfound = hnsw_search_layer(g, vec, g->eps, neps,
+		int			nfound = hnsw_search_layer(g, vec, g->eps, neps, skip,
 											   g->ef_construction, l, g->found);
 
-		if (l == 0 && nfound > 0 && g->found[0].dist == 0 &&
-			g->ops->add_heaptid(g, g->found[0].id, vec, tid))
+		if (l == 0 && attach_duplicate(g, vec, tid, nfound))
 			return HNSW_INVALID_ID;
 		g->counts[l] = hnsw_select_neighbors(g, g->found, nfound, g->m,
 											 g->lists[l]);
-		memcpy(g->eps, g->found, sizeof(HnswEdge) * nfound);
-		neps = nfound;
+		if (nfound > 0)
+		{
+			memcpy(g->eps, g->found, sizeof(HnswEdge) * nfound);
+			neps = nfound;
+			skip = false;
+		}
 	}
 	for (l = top + 1; l <= level; l++)
 		g->counts[l] = 0;
@@ -539,6 +589,299 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 	return id;
 }
 
+/*
+ * For an UPDATE that kept the vector: a narrow search for an element with
+ * exactly this vector, and the heap TID attached to it if it has room.
+ * Much cheaper than an insertion; false means insert normally.
+ */
+bool
+hnsw_attach_duplicate(HnswGraph *g, const float *vec, ItemPointer tid,
+					  HnswId entry, int entry_level)
+{
+	bool		skip;
+	HnswEdge	ep = hnsw_descend(g, vec, entry, entry_level, 0, &skip);
+	int			n = hnsw_search_layer(g, vec, &ep, 1, skip, g->m, 0, g->found);
+
+	return attach_duplicate(g, vec, tid, n);
+}
+
+static int
+edge_cmp(const void *a, const void *b)
+{
+	float		da = ((const HnswEdge *) a)->dist;
+	float		db = ((const HnswEdge *) b)->dist;
+
+	return (da > db) - (da < db);
+}
+
+/* true if list[0..n) holds id */
+static bool list_contains(const HnswEdge *list, int n, HnswId id);
+
+/* appends to g->hop the neighbours of r at level that are new candidates */
+static int
+gather_two_hop(HnswGraph *g, HnswId id, HnswId r, int level,
+			   const HnswVisited *removed, int ncand, int nhop)
+{
+	int			n = g->ops->neighbors(g, r, level, g->nbrs);
+	int			i;
+	int			j;
+
+	for (i = 0; i < n; i++)
+	{
+		HnswId		x = g->nbrs[i].id;
+		bool		seen = x == id || hnsw_idset_contains(removed, x) ||
+			list_contains(g->cands, ncand, x);
+
+		for (j = 0; j < nhop && !seen; j++)
+			seen = g->hop[j] == x;
+		if (!seen)
+			g->hop[nhop++] = x;
+	}
+	return nhop;
+}
+
+/*
+ * VACUUM's local repair: drops id's edges at level to removed elements and
+ * refills the list from the removed elements' own neighbours (two hops),
+ * choosing with the selection heuristic -- no search from the entry point.
+ * Retries when an insert changed the list meanwhile.
+ */
+void
+hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswVisited *removed)
+{
+	int			cap = level == 0 ? 2 * g->m : g->m;
+	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
+
+	if (g->cands == NULL)
+	{
+		g->cands = MemoryContextAlloc(GetMemoryChunkContext(g->vecs),
+									  sizeof(HnswEdge) * maxcand);
+		g->hop = MemoryContextAlloc(GetMemoryChunkContext(g->vecs),
+									sizeof(HnswId) * maxcand);
+	}
+	for (;;)
+	{
+		int			nold = g->ops->neighbors(g, id, level, g->old);
+		int			ncand = 0;
+		int			nhop = 0;
+		int			i;
+		int			n;
+
+		for (i = 0; i < nold; i++)
+			if (!hnsw_idset_contains(removed, g->old[i].id))
+				g->cands[ncand++] = g->old[i];
+		if (ncand == nold)
+			return;
+		for (i = 0; i < nold; i++)
+			if (hnsw_idset_contains(removed, g->old[i].id))
+				nhop = gather_two_hop(g, id, g->old[i].id, level, removed,
+									  ncand, nhop);
+		if (nhop > 0)
+		{
+			const float *v = g->ops->vector(g, id, g->qvec);
+
+			if (v != g->qvec)
+				memcpy(g->qvec, v, sizeof(float) * g->dim);
+		}
+		for (i = 0; i < nhop; i += n)
+		{
+			int			k;
+
+			n = Min(nhop - i, 2 * g->m);
+			g->ops->distances(g, g->qvec, g->hop + i, n, g->batchdist,
+							  g->batchflags);
+			for (k = 0; k < n; k++)
+			{
+				if (g->batchflags[k] & HNSW_SKIP_RESULT)
+					continue;
+				g->cands[ncand].id = g->hop[i + k];
+				g->cands[ncand++].dist = g->batchdist[k];
+			}
+		}
+		qsort(g->cands, ncand, sizeof(HnswEdge), edge_cmp);
+		n = hnsw_select_neighbors(g, g->cands, ncand, cap, g->fresh);
+		if (g->ops->replace_neighbors(g, id, level, g->old, nold, g->fresh, n))
+			return;
+	}
+}
+
+/* position of id in the sorted ids[0..n), or -1 */
+static int64
+id_index(const HnswId *ids, int64 n, HnswId id)
+{
+	int64		lo = 0;
+	int64		hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = (lo + hi) / 2;
+
+		if (ids[mid] == id)
+			return mid;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* marks everything reachable at layer 0 from ids[start] */
+static void
+mark_reachable(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
+			   int64 start, bool *reach, int64 *queue)
+{
+	int64		head = 0;
+	int64		tail = 0;
+
+	if (reach[start])
+		return;
+	reach[start] = true;
+	queue[tail++] = start;
+	while (head < tail)
+	{
+		int			k = g->ops->neighbors(g, ids[queue[head++]], 0, g->nbrs);
+		int			i;
+
+		for (i = 0; i < k; i++)
+		{
+			int64		t = id_index(ids, n, g->nbrs[i].id);
+
+			if (t >= 0 && !gone[t] && !reach[t])
+			{
+				reach[t] = true;
+				queue[tail++] = t;
+			}
+		}
+	}
+}
+
+/*
+ * Adds the edge r -> x at layer 0: appended if r's list has room, else in
+ * place of r's farthest neighbour that other elements also point to (so
+ * that no element loses its last way in).  False if there is none.
+ */
+static bool
+force_edge(HnswGraph *g, const HnswId *ids, int64 n, int32 *indeg,
+		   HnswId r, HnswEdge x)
+{
+	for (;;)
+	{
+		int			nold = g->ops->neighbors(g, r, 0, g->old);
+		int			nnew;
+		int64		drop = -1;
+		int			i;
+		int			j;
+
+		if (list_contains(g->old, nold, x.id))
+			return true;
+		if (nold == 2 * g->m)
+		{
+			for (i = nold - 1; i >= 0 && drop < 0; i--)
+			{
+				int64		t = id_index(ids, n, g->old[i].id);
+
+				if (t >= 0 && indeg[t] > 1)
+					drop = i;
+			}
+			if (drop < 0)
+				return false;
+		}
+		for (i = 0, j = 0; i < nold; i++)
+			if (i != drop)
+				g->fresh[j++] = g->old[i];
+		/* insert x in distance order */
+		for (i = j; i > 0 && g->fresh[i - 1].dist > x.dist; i--)
+			g->fresh[i] = g->fresh[i - 1];
+		g->fresh[i] = x;
+		nnew = j + 1;
+		if (g->ops->replace_neighbors(g, r, 0, g->old, nold, g->fresh, nnew))
+		{
+			if (drop >= 0)
+				indeg[id_index(ids, n, g->old[drop].id)]--;
+			return true;
+		}
+	}
+}
+
+/*
+ * Makes every element of ids (sorted; gone[] ones excluded) reachable at
+ * layer 0 from entry.  The neighbour heuristic can, rarely, prune the
+ * last edge into an element; each such element gets an edge from its
+ * nearest reachable neighbour (or the entry point).  Run at the end of a
+ * build and by VACUUM.  Returns the number of edges added.
+ */
+int64
+hnsw_reconnect(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
+			   HnswId entry)
+{
+	int32	   *indeg = palloc0(sizeof(int32) * Max(n, 1));
+	bool	   *reach = palloc0(sizeof(bool) * Max(n, 1));
+	int64	   *queue = palloc(sizeof(int64) * Max(n, 1));
+	int64		start = id_index(ids, n, entry);
+	int64		added = 0;
+	int64		i;
+
+	if (start < 0)
+		return 0;
+	for (i = 0; i < n; i++)
+	{
+		int			k;
+		int			e;
+
+		if (gone[i])
+			continue;
+		k = g->ops->neighbors(g, ids[i], 0, g->nbrs);
+		for (e = 0; e < k; e++)
+		{
+			int64		t = id_index(ids, n, g->nbrs[e].id);
+
+			if (t >= 0)
+				indeg[t]++;
+		}
+	}
+	mark_reachable(g, ids, gone, n, start, reach, queue);
+	for (i = 0; i < n; i++)
+	{
+		int			k;
+		int			e;
+		bool		linked = false;
+
+		if (gone[i] || reach[i])
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		k = g->ops->neighbors(g, ids[i], 0, g->nbrs);
+		memcpy(g->merged, g->nbrs, sizeof(HnswEdge) * k);
+		for (e = 0; e < k && !linked; e++)
+		{
+			int64		t = id_index(ids, n, g->merged[e].id);
+			HnswEdge	x = {ids[i], g->merged[e].dist};
+
+			if (t >= 0 && reach[t] && !gone[t])
+				linked = force_edge(g, ids, n, indeg, g->merged[e].id, x);
+		}
+		if (!linked)
+		{
+			HnswEdge	x = {ids[i], 0};
+			uint8		flags;
+
+			g->ops->distances(g, g->ops->vector(g, entry, g->qvec), &ids[i], 1,
+							  &x.dist, &flags);
+			linked = force_edge(g, ids, n, indeg, entry, x);
+		}
+		if (linked)
+		{
+			indeg[i]++;
+			added++;
+			mark_reachable(g, ids, gone, n, i, reach, queue);
+		}
+	}
+	pfree(indeg);
+	pfree(reach);
+	pfree(queue);
+	return added;
+}
+
 /* ---------------------------------------------------------------------
  * Streaming search, for scans that return results a few at a time
  * ---------------------------------------------------------------------
@@ -546,10 +889,11 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 
 /* begin a level-0 streaming search at start (from hnsw_descend) */
 void
-hnsw_stream_begin(HnswGraph *g, HnswSearch *s, const float *q, HnswEdge start)
+hnsw_stream_begin(HnswGraph *g, HnswSearch *s, const float *q, HnswEdge start,
+				  bool skip)
 {
 	search_init(s, 64);
-	search_start(s, q, 0, true, &start, 1);
+	search_start(s, q, 0, true, &start, 1, skip);
 	s->top.count = 0;
 }
 

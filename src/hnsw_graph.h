@@ -119,6 +119,9 @@ struct HnswGraph
 	HnswEdge   *merged;			/* back-link: old plus the new edge */
 	HnswEdge   *fresh;			/* back-link: the list to write */
 	float	   *vecs;			/* neighbour selection: candidate vectors */
+	float	   *qvec;			/* repair: the vector of the element repaired */
+	HnswEdge   *cands;			/* repair: candidates, (2m + 1)^2 */
+	HnswId	   *hop;			/* repair: two-hop ids */
 	const float **selvecs;
 	HnswId	   *batch;
 	float	   *batchdist;
@@ -130,17 +133,31 @@ extern void hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim,
 							float (*dist) (const float *, const float *, int));
 extern int	hnsw_random_level(int m, int max_level);
 extern HnswEdge hnsw_descend(HnswGraph *g, const float *q, HnswId entry,
-							 int from_level, int to_level);
+							 int from_level, int to_level, bool *skip);
 extern int	hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps,
-							  int neps, int ef, int level, HnswEdge *out);
+							  int neps, bool eps_skip, int ef, int level,
+							  HnswEdge *out);
 extern int	hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n,
 								  int max, HnswEdge *out);
+extern void hnsw_repair(HnswGraph *g, HnswId id, int level,
+						const HnswVisited *removed);
+extern int64 hnsw_reconnect(HnswGraph *g, const HnswId *ids, const bool *gone,
+							int64 n, HnswId entry);
+extern bool hnsw_attach_duplicate(HnswGraph *g, const float *vec,
+								  ItemPointer tid, HnswId entry,
+								  int entry_level);
+
+/* id sets (the visited set's table, also used by VACUUM) */
+extern void hnsw_idset_init(HnswVisited *v, uint32 size);
+extern bool hnsw_idset_add(HnswVisited *v, HnswId id);
+extern bool hnsw_idset_contains(const HnswVisited *v, HnswId id);
+
 extern HnswId hnsw_insert(HnswGraph *g, const float *vec, int level,
 						  ItemPointer tid, HnswId entry, int entry_level);
 
 /* streaming search, for scans */
 extern void hnsw_stream_begin(HnswGraph *g, HnswSearch *s, const float *q,
-							  HnswEdge start);
+							  HnswEdge start, bool skip);
 extern void hnsw_stream_expand(HnswGraph *g, HnswSearch *s, int ef, bool strict);
 extern bool hnsw_stream_next(HnswSearch *s, HnswEdge *out);
 extern bool hnsw_stream_exhausted(HnswSearch *s);

@@ -12,11 +12,15 @@
  */
 #include "postgres.h"
 
+#include "storage/lmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "hnsw.h"
 #include "vector.h"
+
+static void insert_datum(Relation index, HnswIndexInfo *info, Datum value,
+						 ItemPointer tid, bool unchanged);
 
 /*
  * Places the first element of an empty index, under the metapage lock.
@@ -39,7 +43,7 @@ insert_first(Relation index, HnswIndexInfo *info, Datum value, ItemPointer tid)
 	{
 		int			dim = meta->dim ? meta->dim : DatumGetVector(value)->dim;
 		float	   *vec;
-		int			level = hnsw_random_level(info->m, meta->max_level);
+		int			level = hnsw_random_level(meta->m, meta->max_level);
 		BlockNumber hint = meta->insert_page;
 		HnswElementTuple etup;
 		HnswNeighborTuple ntup;
@@ -56,7 +60,7 @@ insert_first(Relation index, HnswIndexInfo *info, Datum value, ItemPointer tid)
 		if (hnsw_prepare_vector(info, value, vec, dim))
 		{
 			etup = hnsw_form_element(vec, dim, level, tid, &esize);
-			ntup = hnsw_form_neighbors(info->m, level, NULL, NULL, &nsize);
+			ntup = hnsw_form_neighbors(meta->m, level, NULL, NULL, &nsize);
 			id = hnsw_place_element(index, &hint, etup, esize, ntup, nsize);
 
 			state = GenericXLogStart(index);
@@ -77,11 +81,24 @@ insert_first(Relation index, HnswIndexInfo *info, Datum value, ItemPointer tid)
 /*
  * Inserts one vector datum.  Used by aminsert and by a build that outgrew
  * maintenance_work_mem.  Runs in a short-lived memory context of the
- * caller's.
+ * caller's.  With unchanged (an UPDATE that kept the vector), a narrow
+ * search first tries to attach the TID to the existing element.
+ *
+ * The insert lock is held shared throughout, so that VACUUM can wait for
+ * inserts that might link to an element it is about to free.
  */
 void
 hnsw_insert_datum(Relation index, HnswIndexInfo *info, Datum value,
-				  ItemPointer tid)
+				  ItemPointer tid, bool unchanged)
+{
+	LockPage(index, HNSW_INSERT_LOCK, ShareLock);
+	insert_datum(index, info, value, tid, unchanged);
+	UnlockPage(index, HNSW_INSERT_LOCK, ShareLock);
+}
+
+static void
+insert_datum(Relation index, HnswIndexInfo *info, Datum value,
+			 ItemPointer tid, bool unchanged)
 {
 	HnswMetaPageData meta;
 	HnswPageGraph pg;
@@ -101,8 +118,14 @@ hnsw_insert_datum(Relation index, HnswIndexInfo *info, Datum value,
 	if (!hnsw_prepare_vector(info, value, vec, meta.dim))
 		return;
 
-	hnsw_page_graph_init(&pg, index, info, meta.dim, meta.max_level);
+	hnsw_page_graph_init(&pg, index, info, &meta);
 	pg.insert_page = meta.insert_page;
+	if (unchanged &&
+		hnsw_attach_duplicate(&pg.g, vec, tid, meta.entry, meta.entry_level))
+	{
+		hnsw_page_graph_release(&pg);
+		return;
+	}
 	level = hnsw_random_level(info->m, meta.max_level);
 	id = hnsw_insert(&pg.g, vec, level, tid, meta.entry, meta.entry_level);
 	hnsw_page_graph_release(&pg);
@@ -128,8 +151,12 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw insert",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(ctx);
-	hnsw_index_info(index, &info);
-	hnsw_insert_datum(index, &info, values[0], heap_tid);
+	hnsw_get_info(index, &info);
+#if PG_VERSION_NUM >= 140000
+	hnsw_insert_datum(index, &info, values[0], heap_tid, indexUnchanged);
+#else
+	hnsw_insert_datum(index, &info, values[0], heap_tid, false);
+#endif
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);
 	return false;

@@ -116,7 +116,7 @@ l1_kernel(const float *a, const float *b, int n)
  * of going through fmgr for every distance.
  */
 void
-hnsw_index_info(Relation index, HnswIndexInfo *info)
+hnsw_get_info(Relation index, HnswIndexInfo *info)
 {
 	HnswOptions *opts = (HnswOptions *) index->rd_options;
 	FmgrInfo   *proc = index_getprocinfo(index, 1, HNSW_DISTANCE_PROC);

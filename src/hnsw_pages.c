@@ -159,6 +159,15 @@ hnsw_page_neighbors(Relation index, Page page, HnswId id, int m)
 	return ntup;
 }
 
+/* a neighbour tuple whose level is not known yet (size checked by caller) */
+HnswNeighborTuple
+hnsw_page_neighbors_any(Relation index, Page page, HnswId id)
+{
+	return (HnswNeighborTuple) page_item(index, page, id,
+										 offsetof(HnswNeighborTupleData, edges),
+										 HNSW_TUPLE_NEIGHBORS);
+}
+
 /* page space an item of size takes, line pointer included */
 Size
 hnsw_item_space(Size size)

@@ -41,6 +41,8 @@ typedef struct HnswScanOpaqueData
 	ItemPointerData *tids;		/* heap TIDs to return before moving on */
 	int			ntids;
 	int			itid;
+	HnswId		cur;			/* the element the TIDs are from */
+	int			nkilled;		/* of them, found dead to everyone */
 } HnswScanOpaqueData;
 
 typedef HnswScanOpaqueData *HnswScanOpaque;
@@ -69,6 +71,8 @@ scan_reset(HnswScanOpaque so)
 	so->started = false;
 	so->done = false;
 	so->ntids = so->itid = 0;
+	so->cur = HNSW_INVALID_ID;
+	so->nkilled = 0;
 }
 
 /* amrescan */
@@ -93,12 +97,12 @@ scan_start(IndexScanDesc scan)
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 	ScanKey		key = &scan->orderByData[0];
 	HnswEdge	start;
+	bool		skip;
 
 	so->started = true;
-	hnsw_index_info(scan->indexRelation, &so->info);
+	hnsw_get_info(scan->indexRelation, &so->info);
 	hnsw_read_meta(scan->indexRelation, &so->meta);
-	hnsw_page_graph_init(&so->pg, scan->indexRelation, &so->info,
-						 so->meta.dim, so->meta.max_level);
+	hnsw_page_graph_init(&so->pg, scan->indexRelation, &so->info, &so->meta);
 	so->tids = palloc(sizeof(ItemPointerData) *
 					  HNSW_MAX_ITEMS_PER_PAGE * HNSW_HEAPTIDS);
 	if (so->meta.entry == HNSW_INVALID_ID)
@@ -116,8 +120,8 @@ scan_start(IndexScanDesc scan)
 	}
 	so->unordered = false;
 	start = hnsw_descend(&so->pg.g, so->q, so->meta.entry,
-						 so->meta.entry_level, 0);
-	hnsw_stream_begin(&so->pg.g, &so->search, so->q, start);
+						 so->meta.entry_level, 0, &skip);
+	hnsw_stream_begin(&so->pg.g, &so->search, so->q, start, skip);
 	so->rounds = 0;
 	so->round_left = 0;
 	so->draining = false;
@@ -134,8 +138,10 @@ may_expand(HnswScanOpaque so)
 
 	if (hnsw_stream_exhausted(s))
 		return false;
+	if (so->rounds == 0)
+		return true;			/* the bounds apply to continuing only */
 	if (hnsw_iterative_scan == HNSW_ITERATIVE_OFF)
-		return so->rounds == 0;
+		return false;
 	return s->visited.count < (uint32) hnsw_max_scan_tuples &&
 		bytes < (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
 }
@@ -177,6 +183,10 @@ next_tids(IndexScanDesc scan)
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 	HnswEdge	e;
 
+	if (so->cur != HNSW_INVALID_ID && so->ntids > 0 && so->nkilled == so->ntids)
+		hnsw_mark_dead(&so->pg, so->cur, so->tids, so->ntids);
+	so->cur = HNSW_INVALID_ID;
+	so->nkilled = 0;
 	so->itid = 0;
 	so->ntids = 0;
 	while (so->ntids == 0)
@@ -192,6 +202,7 @@ next_tids(IndexScanDesc scan)
 			if (!next_result(so, &e))
 				return false;
 			so->ntids = hnsw_element_tids(&so->pg, e.id, so->tids);
+			so->cur = e.id;
 		}
 	}
 	return true;
@@ -207,6 +218,8 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 
 	if (!so->started)
 		scan_start(scan);
+	else if (scan->kill_prior_tuple)
+		so->nkilled++;
 	if (!so->done && (so->itid < so->ntids || next_tids(scan)))
 	{
 		scan->xs_heaptid = so->tids[so->itid++];

@@ -203,8 +203,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 			HnswElementTuple etup = element_on(pg, page, ids[k]);
 
 			dist[k] = g->dist(q, etup->vec, g->dim);
-			flags[k] = (etup->flags & (HNSW_ELEMENT_DEAD | HNSW_ELEMENT_DELETED)) ?
-				HNSW_SKIP_RESULT : 0;
+			flags[k] = (etup->flags & HNSW_ELEMENT_GONE) ? HNSW_SKIP_RESULT : 0;
 		}
 		unlock_block(pg);
 	}
@@ -317,174 +316,6 @@ page_vector(HnswGraph *g, HnswId id, float *scratch)
 	return scratch;
 }
 
-/* builds an element tuple for vec at level holding tid */
-HnswElementTuple
-hnsw_form_element(const float *vec, int dim, int level, ItemPointer tid,
-				  Size *size)
-{
-	HnswElementTuple etup;
-	int			i;
-
-	*size = HNSW_ELEMENT_SIZE(dim);
-	etup = palloc0(*size);
-	etup->type = HNSW_TUPLE_ELEMENT;
-	etup->level = level;
-	for (i = 0; i < HNSW_HEAPTIDS; i++)
-		ItemPointerSetInvalid(&etup->heaptids[i]);
-	if (tid)
-		etup->heaptids[0] = *tid;
-	memcpy(etup->vec, vec, sizeof(float) * dim);
-	return etup;
-}
-
-/* builds a neighbour tuple holding lists[l][0..counts[l]) for l <= level */
-HnswNeighborTuple
-hnsw_form_neighbors(int m, int level, HnswEdge **lists, const int *counts,
-					Size *size)
-{
-	HnswNeighborTuple ntup;
-	int			l;
-
-	*size = HNSW_NEIGHBOR_SIZE(m, level);
-	ntup = palloc0(*size);
-	ntup->type = HNSW_TUPLE_NEIGHBORS;
-	ntup->level = level;
-	for (l = 0; l <= level && lists; l++)
-		memcpy(ntup->edges + HNSW_LIST_OFFSET(m, l), lists[l],
-			   sizeof(HnswEdge) * counts[l]);
-	return ntup;
-}
-
-/*
- * Returns an exclusively locked buffer with room for items of the given
- * total space: the hinted page if it has room, else a new page (*isnew).
- */
-static Buffer
-buffer_with_room(Relation index, BlockNumber hint, Size space, int nitems,
-				 bool *isnew)
-{
-	*isnew = false;
-	if (hint != InvalidBlockNumber &&
-		hint < RelationGetNumberOfBlocks(index))
-	{
-		Buffer		buf = ReadBuffer(index, hint);
-		Page		page;
-
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buf);
-		hnsw_check_page(index, page, hint);
-		if (PageGetExactFreeSpace(page) >= space &&
-			PageGetMaxOffsetNumber(page) + nitems <= HNSW_MAX_ITEMS_PER_PAGE)
-			return buf;
-		UnlockReleaseBuffer(buf);
-	}
-	*isnew = true;
-	return hnsw_new_buffer(index, MAIN_FORKNUM);
-}
-
-/* PageAddItem that treats failure as the bug it would be */
-static OffsetNumber
-add_item(Relation index, Page page, Item item, Size size)
-{
-	OffsetNumber off = PageAddItem(page, item, size, InvalidOffsetNumber,
-								   false, false);
-
-	if (off == InvalidOffsetNumber)
-		elog(ERROR, "failed to add tuple to index \"%s\"",
-			 RelationGetRelationName(index));
-	return off;
-}
-
-/*
- * Appends ntup then etup (either may be NULL) to one page in one WAL
- * record; when both, etup->nbrs is set to ntup's id.  Updates *hint to the
- * page used.  Returns the id of the last tuple added.
- */
-static HnswId
-append_tuples(Relation index, BlockNumber *hint, HnswNeighborTuple ntup,
-			  Size nsize, HnswElementTuple etup, Size esize)
-{
-	Size		space = (ntup ? hnsw_item_space(nsize) : 0) +
-		(etup ? hnsw_item_space(esize) : 0);
-	bool		isnew;
-	Buffer		buf = buffer_with_room(index, *hint, space,
-									   (ntup != NULL) + (etup != NULL), &isnew);
-	BlockNumber blkno = BufferGetBlockNumber(buf);
-	GenericXLogState *state = GenericXLogStart(index);
-	Page		page = GenericXLogRegisterBuffer(state, buf,
-												 isnew ? GENERIC_XLOG_FULL_IMAGE : 0);
-	OffsetNumber off = InvalidOffsetNumber;
-
-	if (isnew)
-		hnsw_init_page(page, HNSW_PAGE_GRAPH);
-	if (ntup)
-		off = add_item(index, page, (Item) ntup, nsize);
-	if (etup)
-	{
-		if (ntup)
-			etup->nbrs = HnswIdMake(blkno, off);
-		off = add_item(index, page, (Item) etup, esize);
-	}
-	GenericXLogFinish(state);
-	UnlockReleaseBuffer(buf);
-	*hint = blkno;
-	return HnswIdMake(blkno, off);
-}
-
-/*
- * Places a new element and its neighbour tuple: on one page when both fit
- * on an empty page, else each on its own.  *hint is the page to try first
- * and becomes the page last used.  Returns the element's id.
- */
-HnswId
-hnsw_place_element(Relation index, BlockNumber *hint, HnswElementTuple etup,
-				   Size esize, HnswNeighborTuple ntup, Size nsize)
-{
-	if (hnsw_item_space(esize) + hnsw_item_space(nsize) <= hnsw_page_capacity())
-		return append_tuples(index, hint, ntup, nsize, etup, esize);
-	etup->nbrs = append_tuples(index, hint, ntup, nsize, NULL, 0);
-	return append_tuples(index, hint, NULL, 0, etup, esize);
-}
-
-/*
- * Raises the entry point to (entry, level) if level is above the current
- * one, and moves insert_page forward; both under the metapage's lock.
- */
-void
-hnsw_update_meta(Relation index, HnswId entry, int level,
-				 BlockNumber insert_page)
-{
-	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
-	GenericXLogState *state;
-	Page		page;
-	HnswMetaPage meta;
-	bool		newentry;
-	bool		newpage;
-
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	hnsw_check_meta(index, BufferGetPage(buf));
-	meta = HnswPageGetMeta(BufferGetPage(buf));
-	newentry = entry != HNSW_INVALID_ID &&
-		(meta->entry == HNSW_INVALID_ID || level > meta->entry_level);
-	newpage = insert_page != InvalidBlockNumber &&
-		(meta->insert_page == InvalidBlockNumber || insert_page > meta->insert_page);
-	if (newentry || newpage)
-	{
-		state = GenericXLogStart(index);
-		page = GenericXLogRegisterBuffer(state, buf, 0);
-		meta = HnswPageGetMeta(page);
-		if (newentry)
-		{
-			meta->entry = entry;
-			meta->entry_level = level;
-		}
-		if (newpage)
-			meta->insert_page = insert_page;
-		GenericXLogFinish(state);
-	}
-	UnlockReleaseBuffer(buf);
-}
-
 /* HnswGraphOps.place: form both tuples and append them */
 static HnswId
 page_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
@@ -498,6 +329,9 @@ page_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
 	BlockNumber hint = pg->insert_page;
 	HnswId		id;
 
+	id = hnsw_reuse_slot(pg->index, etup, esize, ntup, nsize);
+	if (id != HNSW_INVALID_ID)
+		return id;
 	id = hnsw_place_element(pg->index, &hint, etup, esize, ntup, nsize);
 	if (hint != pg->insert_page)
 		hnsw_update_meta(pg->index, HNSW_INVALID_ID, 0, hint);
@@ -527,7 +361,7 @@ page_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
 	state = GenericXLogStart(pg->index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
 	etup = element_on(pg, page, id);
-	if ((etup->flags & (HNSW_ELEMENT_DEAD | HNSW_ELEMENT_DELETED)) == 0 &&
+	if ((etup->flags & HNSW_ELEMENT_GONE) == 0 &&
 		memcmp(etup->vec, vec, sizeof(float) * g->dim) == 0)
 	{
 		for (i = 0; i < HNSW_HEAPTIDS && !added; i++)
@@ -558,9 +392,14 @@ static const HnswGraphOps page_ops = {
 
 void
 hnsw_page_graph_init(HnswPageGraph *pg, Relation index, HnswIndexInfo *info,
-					 int dim, int max_level)
+					 const HnswMetaPageData *meta)
 {
-	hnsw_graph_init(&pg->g, &page_ops, dim, info->m, info->ef_construction,
+	int			max_level = meta->max_level;
+
+	/* the graph's shape is what it was built with, whatever ALTER INDEX set */
+	info->m = meta->m;
+	info->ef_construction = meta->ef_construction;
+	hnsw_graph_init(&pg->g, &page_ops, meta->dim, info->m, info->ef_construction,
 					max_level, info->dist);
 	pg->index = index;
 	pg->pinned = InvalidBuffer;
@@ -612,7 +451,7 @@ copy_tids(HnswElementTuple etup, ItemPointerData *out)
 	int			n = 0;
 	int			i;
 
-	if (etup->flags & (HNSW_ELEMENT_DEAD | HNSW_ELEMENT_DELETED))
+	if (etup->flags & HNSW_ELEMENT_GONE)
 		return 0;
 	for (i = 0; i < HNSW_HEAPTIDS; i++)
 		if (ItemPointerIsValid(&etup->heaptids[i]))
@@ -654,4 +493,28 @@ hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno, ItemPointerData *out)
 	}
 	unlock_block(pg);
 	return n;
+}
+
+/*
+ * Marks element id DEAD, as a hint, when a scan learned that all the heap
+ * tuples it returned for it are dead to everyone (kill_prior_tuple).  Like
+ * nbtree's LP_DEAD bits: set under a share lock, not WAL-logged.  Only if
+ * the element still holds exactly those TIDs, so a slot VACUUM freed and an
+ * insert reused is never marked.
+ */
+void
+hnsw_mark_dead(HnswPageGraph *pg, HnswId id, const ItemPointerData *tids,
+			   int ntids)
+{
+	Page		page = lock_block(pg, HnswIdBlock(id));
+	HnswElementTuple etup = element_on(pg, page, id);
+	ItemPointerData cur[HNSW_HEAPTIDS];
+
+	if (copy_tids(etup, cur) == ntids &&
+		memcmp(cur, tids, sizeof(ItemPointerData) * ntids) == 0)
+	{
+		etup->flags |= HNSW_ELEMENT_DEAD;
+		MarkBufferDirtyHint(pg->pinned, true);
+	}
+	unlock_block(pg);
 }

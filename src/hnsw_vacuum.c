@@ -1,11 +1,19 @@
 /*
  * hnsw_vacuum.c
- *		ambulkdelete and amvacuumcleanup.
+ *		ambulkdelete and amvacuumcleanup: remove dead heap TIDs, repair the
+ *		graph around deleted elements, and free their slots for reuse.
  *
- * Dead heap TIDs are removed from their elements; an element left with no
- * TID is marked deleted.  A deleted element stays in the graph as a
- * waypoint: searches traverse it but never return it, so the graph stays
- * connected.
+ * Four passes (src/README.md has the concurrency argument):
+ *  1. every page: drop dead TIDs; an element left with none is marked
+ *     DELETED.  Searches now traverse it but never return it, and new
+ *     inserts never link to it.
+ *  2. wait for inserts that started before pass 1 marked it (they may be
+ *     about to link to a DELETED element): take the insert lock
+ *     exclusively, once.  Then every other element's lists lose their
+ *     edges to DELETED elements, refilled from two hops (hnsw_repair).
+ *  3. a DELETED entry point is replaced by the highest live element.
+ *  4. DELETED elements become FREE and their pages go into the free space
+ *     map; inserts overwrite FREE slots in place.
  */
 #include "postgres.h"
 
@@ -13,18 +21,48 @@
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "hnsw.h"
 
+typedef struct HnswVacuum
+{
+	IndexVacuumInfo *info;
+	Relation	index;
+	IndexBulkDeleteResult *stats;
+	IndexBulkDeleteCallback callback;
+	void	   *callback_state;
+	HnswVisited removed;		/* DELETED elements this VACUUM frees */
+	HnswId		best;			/* highest-level element staying */
+	int			best_level;
+	HnswId	   *staying;		/* pass 2: every staying element, in order */
+	int64		nstaying;
+	int64		capstaying;
+} HnswVacuum;
+
+/* reads block blkno for VACUUM, with its strategy, locked as asked */
+static Buffer
+vacuum_buffer(HnswVacuum *vac, BlockNumber blkno, int mode)
+{
+	Buffer		buf;
+
+	vacuum_delay_point();
+	buf = ReadBufferExtended(vac->index, MAIN_FORKNUM, blkno, RBM_NORMAL,
+							 vac->info->strategy);
+	LockBuffer(buf, mode);
+	hnsw_check_page(vac->index, BufferGetPage(buf), blkno);
+	return buf;
+}
+
 /*
- * Removes the TIDs callback reports dead from the element; returns how
- * many remain, and whether anything changed.
+ * Drops the TIDs the callback reports dead; marks the element DELETED when
+ * none is left.  Returns the number of live TIDs.
  */
 static int
-vacuum_element(HnswElementTuple etup, IndexBulkDeleteCallback callback,
-			   void *callback_state, IndexBulkDeleteResult *stats,
-			   bool *changed)
+vacuum_element(HnswVacuum *vac, HnswElementTuple etup, bool *changed)
 {
 	int			live = 0;
 	int			i;
@@ -33,10 +71,10 @@ vacuum_element(HnswElementTuple etup, IndexBulkDeleteCallback callback,
 	{
 		if (!ItemPointerIsValid(&etup->heaptids[i]))
 			continue;
-		if (callback(&etup->heaptids[i], callback_state))
+		if (vac->callback(&etup->heaptids[i], vac->callback_state))
 		{
 			ItemPointerSetInvalid(&etup->heaptids[i]);
-			stats->tuples_removed++;
+			vac->stats->tuples_removed++;
 			*changed = true;
 		}
 		else
@@ -50,22 +88,137 @@ vacuum_element(HnswElementTuple etup, IndexBulkDeleteCallback callback,
 	return live;
 }
 
-/* one graph page under an exclusive lock, WAL-logged if it changed */
+/* pass 1 on one page */
 static void
-vacuum_page(Relation index, Buffer buf, IndexBulkDeleteCallback callback,
-			void *callback_state, IndexBulkDeleteResult *stats)
+remove_dead_tids(HnswVacuum *vac, BlockNumber blkno)
 {
-	GenericXLogState *state;
-	Page		page;
+	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_EXCLUSIVE);
+	GenericXLogState *state = GenericXLogStart(vac->index);
+	Page		page = GenericXLogRegisterBuffer(state, buf, 0);
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 	OffsetNumber off;
-	OffsetNumber maxoff;
 	bool		changed = false;
 
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		iid = PageGetItemId(page, off);
+		HnswElementTuple etup;
+
+		if (!ItemIdIsNormal(iid))
+			continue;
+		etup = (HnswElementTuple) PageGetItem(page, iid);
+		if (etup->type != HNSW_TUPLE_ELEMENT || (etup->flags & HNSW_ELEMENT_FREE))
+			continue;
+		vac->stats->num_index_tuples += vacuum_element(vac, etup, &changed);
+		if (etup->flags & HNSW_ELEMENT_DELETED)
+			hnsw_idset_add(&vac->removed, HnswIdMake(blkno, off));
+	}
+	if (changed)
+		GenericXLogFinish(state);
+	else
+		GenericXLogAbort(state);
+	UnlockReleaseBuffer(buf);
+}
+
+/* pass 2 on one page: repair every staying element's lists */
+static void
+repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
+{
+	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_SHARE);
+	Page		page = BufferGetPage(buf);
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	HnswId		ids[HNSW_MAX_ITEMS_PER_PAGE];
+	int			levels[HNSW_MAX_ITEMS_PER_PAGE];
+	int			n = 0;
+	OffsetNumber off;
+	int			i;
+
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		iid = PageGetItemId(page, off);
+		HnswElementTuple etup;
+
+		if (!ItemIdIsNormal(iid))
+			continue;
+		etup = (HnswElementTuple) PageGetItem(page, iid);
+		if (etup->type != HNSW_TUPLE_ELEMENT ||
+			(etup->flags & (HNSW_ELEMENT_FREE | HNSW_ELEMENT_DELETED)))
+			continue;
+		ids[n] = HnswIdMake(blkno, off);
+		levels[n++] = etup->level;
+		if (vac->nstaying == vac->capstaying)
+		{
+			vac->capstaying *= 2;
+			vac->staying = repalloc_huge(vac->staying,
+										 sizeof(HnswId) * vac->capstaying);
+		}
+		vac->staying[vac->nstaying++] = HnswIdMake(blkno, off);
+		if (etup->level > vac->best_level)
+		{
+			vac->best = HnswIdMake(blkno, off);
+			vac->best_level = etup->level;
+		}
+	}
+	UnlockReleaseBuffer(buf);
+
+	for (i = 0; i < n; i++)
+	{
+		int			level;
+
+		for (level = 0; level <= levels[i]; level++)
+			hnsw_repair(&pg->g, ids[i], level, &vac->removed);
+	}
+}
+
+/* pass 3: a deleted entry point gives way to the highest staying element */
+static void
+replace_entry(HnswVacuum *vac)
+{
+	Buffer		buf = ReadBuffer(vac->index, HNSW_METAPAGE_BLKNO);
+	HnswMetaPage meta;
+
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	hnsw_check_page(index, BufferGetPage(buf), BufferGetBlockNumber(buf));
-	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
-	maxoff = PageGetMaxOffsetNumber(page);
+	hnsw_check_meta(vac->index, BufferGetPage(buf));
+	meta = HnswPageGetMeta(BufferGetPage(buf));
+	if (meta->entry != HNSW_INVALID_ID &&
+		hnsw_idset_contains(&vac->removed, meta->entry))
+	{
+		GenericXLogState *state = GenericXLogStart(vac->index);
+		Page		page = GenericXLogRegisterBuffer(state, buf, 0);
+
+		meta = HnswPageGetMeta(page);
+		meta->entry = vac->best;
+		meta->entry_level = vac->best == HNSW_INVALID_ID ? -1 : vac->best_level;
+		GenericXLogFinish(state);
+	}
+	UnlockReleaseBuffer(buf);
+}
+
+/* pass 3b: every staying element reachable from the (new) entry point */
+static void
+reconnect(HnswVacuum *vac, HnswPageGraph *pg)
+{
+	HnswMetaPageData meta;
+	bool	   *gone = palloc0(Max(vac->nstaying, 1));
+
+	hnsw_read_meta(vac->index, &meta);
+	if (meta.entry != HNSW_INVALID_ID)
+		(void) hnsw_reconnect(&pg->g, vac->staying, gone, vac->nstaying,
+							  meta.entry);
+	pfree(gone);
+}
+
+/* pass 4 on one page: DELETED elements in the removed set become FREE */
+static void
+free_page_slots(HnswVacuum *vac, BlockNumber blkno)
+{
+	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_EXCLUSIVE);
+	GenericXLogState *state = GenericXLogStart(vac->index);
+	Page		page = GenericXLogRegisterBuffer(state, buf, 0);
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	OffsetNumber off;
+	int			nfree = 0;
+
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		ItemId		iid = PageGetItemId(page, off);
@@ -76,14 +229,81 @@ vacuum_page(Relation index, Buffer buf, IndexBulkDeleteCallback callback,
 		etup = (HnswElementTuple) PageGetItem(page, iid);
 		if (etup->type != HNSW_TUPLE_ELEMENT)
 			continue;
-		stats->num_index_tuples +=
-			vacuum_element(etup, callback, callback_state, stats, &changed);
+		if (hnsw_idset_contains(&vac->removed, HnswIdMake(blkno, off)))
+			etup->flags = HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE;
+		if (etup->flags & HNSW_ELEMENT_FREE)
+			nfree++;
 	}
-	if (changed)
-		GenericXLogFinish(state);
-	else
-		GenericXLogAbort(state);
+	GenericXLogFinish(state);
 	UnlockReleaseBuffer(buf);
+	RecordPageWithFreeSpace(vac->index, blkno, nfree > 0 ? HNSW_FSM_FREE_SLOTS : 0);
+}
+
+static int
+block_cmp(const void *a, const void *b)
+{
+	BlockNumber x = *(const BlockNumber *) a;
+	BlockNumber y = *(const BlockNumber *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* the distinct blocks holding removed elements, sorted */
+static int
+removed_blocks(HnswVacuum *vac, BlockNumber **out)
+{
+	BlockNumber *blocks = palloc(sizeof(BlockNumber) * Max(vac->removed.count, 1));
+	uint32		i;
+	int			n = 0;
+	int			k = 0;
+
+	for (i = 0; i <= vac->removed.mask; i++)
+		if (vac->removed.keys[i] != HNSW_INVALID_ID)
+			blocks[n++] = HnswIdBlock(vac->removed.keys[i]);
+	qsort(blocks, n, sizeof(BlockNumber), block_cmp);
+	for (i = 0; i < (uint32) n; i++)
+		if (k == 0 || blocks[k - 1] != blocks[i])
+			blocks[k++] = blocks[i];
+	*out = blocks;
+	return k;
+}
+
+/* passes 2 to 4, when pass 1 found deleted elements */
+static void
+repair_and_free(HnswVacuum *vac)
+{
+	HnswIndexInfo info;
+	HnswMetaPageData meta;
+	HnswPageGraph pg;
+	BlockNumber nblocks;
+	BlockNumber blkno;
+	BlockNumber *blocks;
+	int			nb;
+	int			i;
+
+	/* inserts that may have chosen a now-DELETED neighbour finish first */
+	LockPage(vac->index, HNSW_INSERT_LOCK, ExclusiveLock);
+	UnlockPage(vac->index, HNSW_INSERT_LOCK, ExclusiveLock);
+
+	hnsw_get_info(vac->index, &info);
+	hnsw_read_meta(vac->index, &meta);
+	hnsw_page_graph_init(&pg, vac->index, &info, &meta);
+	nblocks = RelationGetNumberOfBlocks(vac->index);
+	vac->capstaying = 1024;
+	vac->nstaying = 0;
+	vac->staying = palloc(sizeof(HnswId) * vac->capstaying);
+	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+		repair_page(vac, &pg, blkno);
+
+	replace_entry(vac);
+	reconnect(vac, &pg);
+	hnsw_page_graph_release(&pg);
+
+	nb = removed_blocks(vac, &blocks);
+	for (i = 0; i < nb; i++)
+		free_page_slots(vac, blocks[i]);
+	FreeSpaceMapVacuum(vac->index);
+	pfree(blocks);
 }
 
 /* ambulkdelete */
@@ -91,23 +311,34 @@ IndexBulkDeleteResult *
 hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			   IndexBulkDeleteCallback callback, void *callback_state)
 {
-	Relation	index = info->index;
-	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	HnswVacuum	vac;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(info->index);
 	BlockNumber blkno;
+	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext,
+											  "hnsw vacuum",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(ctx);
 
 	if (stats == NULL)
-		stats = palloc0(sizeof(IndexBulkDeleteResult));
+		stats = MemoryContextAllocZero(old, sizeof(IndexBulkDeleteResult));
 	stats->num_index_tuples = 0;
-	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
-	{
-		Buffer		buf;
+	vac.info = info;
+	vac.index = info->index;
+	vac.stats = stats;
+	vac.callback = callback;
+	vac.callback_state = callback_state;
+	vac.best = HNSW_INVALID_ID;
+	vac.best_level = -1;
+	hnsw_idset_init(&vac.removed, 1024);
 
-		vacuum_delay_point();
-		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL,
-								 info->strategy);
-		vacuum_page(index, buf, callback, callback_state, stats);
-	}
-	stats->num_pages = nblocks;
+	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+		remove_dead_tids(&vac, blkno);
+	if (vac.removed.count > 0)
+		repair_and_free(&vac);
+
+	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
 	return stats;
 }
 

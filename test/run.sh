@@ -8,10 +8,12 @@
 #    pg_regress/TAP write results/ and tmp_check/ into the tree.
 # 2. start a throwaway cluster (temp dir, free port on 127.0.0.1, socket in the
 #    temp dir) and export PGHOST/PGPORT/PGUSER/PGDATABASE for it.
-# 3. demo:  /usr/bin/python3 test/demo.py "${args[@]}"
+# 3. demo:  /usr/bin/python3 test/demo.py
 #    test:  pg_regress (`make installcheck`) then each test/t/*.pl with prove;
 #           the last line is "N passed, N failed", counting pg_regress tests
-#           plus TAP test *files* (a file passes when all its assertions do).
+#           plus TAP test *files* (a file passes when all its assertions do);
+#           a sql/X.sql without expected/X.out counts as one failed test.
+#           TAP tests may `use` modules from test/perl.
 #    bench: bench/run.sh; as root, bench/out/ and bench/data/ (its cache) are
 #           copied back into the tree.
 # The EXIT trap stops the cluster and removes the temp dirs whatever happens;
@@ -130,8 +132,7 @@ start_cluster() {
 	EOF
 	pgdata=$dir/data
 	pg_ctl -D "$pgdata" -w -s -l "$dir/postgres.log" start || { cat "$dir/postgres.log"; exit 1; }
-	export PGHOST=$dir PGPORT=$port PGUSER=$(id -un) PGDATABASE=hnswsearch
-	createdb "$PGDATABASE"
+	export PGHOST=$dir PGPORT=$port PGUSER=$(id -un) PGDATABASE=postgres
 	echo "cluster: PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER PGDATABASE=$PGDATABASE"
 }
 
@@ -140,23 +141,36 @@ run_demo() {
 }
 
 run_bench() {
-	[[ -f bench/run.sh ]] || { echo "bench/run.sh does not exist yet: nothing to benchmark" >&2; exit 1; }
 	bash bench/run.sh "${args[@]}"
 }
 
 run_test() {
-	local pass=0 fail=0 n_ok n_bad t name rc
+	local pass=0 fail=0 n_ok n_bad t name rc tests=()
 	local pgxsdir log tap
 	pgxsdir=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
 	log=$(mktemp)
 	tap=$(mktmp tap) # TMPDIR for TAP's socket dirs, which it keeps on failure
 	tmpdirs+=("$log" "$tap")
 
-	# pg_regress against the throwaway cluster (PGHOST/PGPORT).
+	# pg_regress against the throwaway cluster (PGHOST/PGPORT).  It aborts the
+	# whole run on a missing expected file: count such a test as failed instead.
 	echo "=== pg_regress ==="
+	for t in sql/*.sql; do
+		name=$(basename "$t" .sql)
+		[[ $name != hnswsearch--* ]] || continue
+		if [[ -f expected/$name.out ]]; then
+			tests+=("$name")
+		else
+			echo "test $name ... FAILED: expected/$name.out is missing"
+			fail=$((fail + 1))
+		fi
+	done
 	rm -rf results regression.diffs regression.out
 	rc=0
-	make -s PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$log" || rc=$?
+	: >"$log"
+	if ((${#tests[@]})); then
+		make -s PG_CONFIG="$PG_CONFIG" REGRESS="${tests[*]}" installcheck 2>&1 | tee "$log" || rc=$?
+	fi
 	n_ok=$(grep -cE '\.\.\. ok' "$log" || true)
 	n_bad=$(grep -cE '\.\.\. FAILED' "$log" || true)
 	((rc == 0 || n_bad > 0)) || n_bad=1 # pg_regress itself failed
@@ -174,7 +188,7 @@ run_test() {
 		[[ -e $t ]] || continue
 		name=$(basename "$t" .pl)
 		if TMPDIR=$tap TESTDIR=$top PG_REGRESS=$pgxsdir/src/test/regress/pg_regress PGPORT=65432 \
-			prove -I "$pgxsdir/src/test/perl" "$t"; then
+			prove -I "$pgxsdir/src/test/perl" -I test/perl "$t"; then
 			pass=$((pass + 1))
 		else
 			fail=$((fail + 1))
@@ -189,6 +203,10 @@ run_test() {
 	((fail == 0))
 }
 
+if [[ $cmd == bench && ! -f bench/run.sh ]]; then
+	echo "bench/run.sh does not exist yet: nothing to benchmark" >&2
+	exit 1
+fi
 if [[ -z ${HNSWSEARCH_AS_USER:-} ]]; then
 	setup
 	if ((EUID == 0)); then

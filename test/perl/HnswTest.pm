@@ -26,6 +26,7 @@ our @EXPORT = qw(
   hnsw_node
   make_centers
   gaussian_vector_sql
+  random_vector_sql
   clustered_select
   make_exact
   recall_stats
@@ -86,6 +87,18 @@ sub gaussian_vector_sql
 	return "(SELECT array_agg($center\[j] + $sigma * sqrt(-2 * ln(1 - random()))"
 	  . " * cos(2 * pi() * random()) ORDER BY j)"
 	  . " FROM generate_series(1, $dim) j)::vector($dim)";
+}
+
+# SQL expression: a vector($dim) of uniform random() coordinates.  With
+# $outer (a column of the enclosing query) the subquery is correlated, so
+# that it is evaluated for each row; without it, it is evaluated once per
+# statement (as in a one-row INSERT).
+sub random_vector_sql
+{
+	my ($dim, $outer) = @_;
+	my $where = defined $outer ? " WHERE $outer IS NOT NULL" : '';
+	return "(SELECT array_agg(random())::vector($dim)"
+	  . " FROM generate_series(1, $dim)$where)";
 }
 
 # SQL query returning (id int, v vector(dim)) for ids first..first+n-1, each
