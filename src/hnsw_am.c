@@ -5,6 +5,7 @@
 #include "postgres.h"
 
 #include <float.h>
+#include <math.h>
 
 #include "access/amapi.h"
 #include "access/amvalidate.h"
@@ -12,6 +13,7 @@
 #include "catalog/pg_opclass.h"
 #include "commands/progress.h"
 #include "commands/vacuum.h"
+#include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "utils/float.h"
 #include "utils/guc.h"
@@ -67,10 +69,12 @@ hnswvalidate(Oid opclassoid)
 }
 
 /*
- * A search expands about ef_search elements at layer 0 and computes the
- * distance to each of their up to 2m neighbours: that, not the table size,
- * is the work, and it is all done before the first row comes out.  Without
- * an ORDER BY the index is useless, so the path is priced out.
+ * What a scan costs.  A search computes distances to about ef_search * 2m
+ * elements (plus a few per upper level) before its first row; every row
+ * after that costs a little more search.  Pages are priced as cached when
+ * effective_cache_size holds the index, since a graph search revisits the
+ * same hot pages; otherwise the uncached share is priced as random reads.
+ * Without an ORDER BY the index is useless, so the path is priced out.
  */
 void
 hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
@@ -78,10 +82,16 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				 Selectivity *indexSelectivity, double *indexCorrelation,
 				 double *indexPages)
 {
-	GenericCosts costs;
-	Relation	index;
+	IndexOptInfo *index = path->indexinfo;
+	double		tuples = Max(index->tuples, 1);
+	double		pages = Max(index->pages, 1);
+	Relation	rel;
 	int			m;
+	int			dim;
 	double		visits;
+	double		per_visit;
+	double		touched;
+	double		cached;
 
 	if (path->indexorderbys == NIL)
 	{
@@ -92,22 +102,26 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		*indexPages = 0;
 		return;
 	}
-	index = index_open(path->indexinfo->indexoid, NoLock);
-	m = index->rd_options ? ((HnswOptions *) index->rd_options)->m : HNSW_DEFAULT_M;
-	index_close(index, NoLock);
+	rel = index_open(index->indexoid, NoLock);
+	m = rel->rd_options ? ((HnswOptions *) rel->rd_options)->m : HNSW_DEFAULT_M;
+	dim = TupleDescAttr(RelationGetDescr(rel), 0)->atttypmod;
+	index_close(rel, NoLock);
+	if (dim <= 0)
+		dim = 128;
 
-	visits = (double) hnsw_ef_search * 2 * m;
-	MemSet(&costs, 0, sizeof(costs));
-	costs.numIndexTuples = Min(visits, Max(path->indexinfo->tuples, 1));
-	genericcostestimate(root, path, loop_count, &costs);
+	visits = Min(tuples, (double) hnsw_ef_search * 2 * m +
+				 2.0 * m * log(tuples) / log((double) m));
+	per_visit = cpu_index_tuple_cost + cpu_operator_cost * Max(dim / 64.0, 1.0);
+	touched = Min(pages, visits * pages / tuples);
+	cached = Min(1.0, (double) effective_cache_size / pages);
 
-	*indexStartupCost = costs.indexTotalCost +
-		costs.numIndexTuples * cpu_operator_cost * 4;
-	*indexTotalCost = *indexStartupCost +
-		path->indexinfo->tuples * cpu_index_tuple_cost;
+	*indexStartupCost = visits * per_visit + touched * cpu_tuple_cost +
+		touched * (1.0 - cached) * random_page_cost;
+	*indexTotalCost = *indexStartupCost + (tuples - visits) * per_visit +
+		(pages - touched) * (cpu_tuple_cost + (1.0 - cached) * random_page_cost);
 	*indexSelectivity = 1.0;
 	*indexCorrelation = 0;
-	*indexPages = costs.numIndexPages;
+	*indexPages = touched;
 }
 
 Datum

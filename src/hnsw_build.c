@@ -402,7 +402,11 @@ write_element(HnswBuildState *bs, Page page, BlockNumber *cur, HnswId id,
 	write_tuple(bs, page, cur, eid[id], (Item) etup, esize);
 }
 
-/* makes every element reachable at layer 0 before the graph is written */
+/*
+ * Makes every element reachable at layer 0 before the graph is written.
+ * Not for inner product: there, elements of small norm are nobody's
+ * nearest neighbour by design, and forcing edges to them costs recall.
+ */
 static void
 reconnect_all(HnswBuildState *bs)
 {
@@ -441,7 +445,8 @@ write_graph(HnswBuildState *bs)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 PROGRESS_HNSW_PHASE_WRITE);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, bs->n);
-	reconnect_all(bs);
+	if (bs->info.metric != HNSW_METRIC_IP)
+		reconnect_all(bs);
 	order = layout_order(bs);
 	eid = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);
 	nid = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);
@@ -495,6 +500,10 @@ spill_to_pages(HnswBuildState *bs)
 			 errdetail("The remaining rows are inserted into the index pages one by one, which is slower."),
 			 errhint("Raise maintenance_work_mem to build in memory.")));
 	write_graph(bs);
+	/* the inserts that follow are WAL-logged deltas against these pages */
+	if (RelationNeedsWAL(bs->index))
+		log_newpage_range(bs->index, MAIN_FORKNUM, 0,
+						  RelationGetNumberOfBlocks(bs->index), true);
 	MemoryContextReset(bs->graphctx);
 	bs->ondisk = true;
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
@@ -598,16 +607,22 @@ check_build(Relation index, HnswIndexInfo *info)
 	return typmod > 0 ? typmod : 0;
 }
 
-/* writes an initialised metapage as block 0 of fork */
+/*
+ * Writes an initialised metapage as block 0 of fork, WAL-logged as a full
+ * page.  Not through GenericXLog: that writes no WAL for an unlogged
+ * index, whose init fork must nevertheless survive a crash.
+ */
 static void
 write_metapage(Relation index, ForkNumber fork, HnswIndexInfo *info, int dim)
 {
 	Buffer		buf = hnsw_new_buffer(index, fork);
-	GenericXLogState *state = GenericXLogStart(index);
-	Page		page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
 
-	hnsw_init_metapage(page, dim, info->m, info->ef_construction);
-	GenericXLogFinish(state);
+	START_CRIT_SECTION();
+	hnsw_init_metapage(BufferGetPage(buf), dim, info->m, info->ef_construction);
+	MarkBufferDirty(buf);
+	if (fork == INIT_FORKNUM || RelationNeedsWAL(index))
+		log_newpage_buffer(buf, true);
+	END_CRIT_SECTION();
 	UnlockReleaseBuffer(buf);
 }
 
@@ -639,11 +654,12 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
 										  build_callback, (void *) &bs, NULL);
 	if (!bs.ondisk)
+	{
 		write_graph(&bs);
-
-	if (RelationNeedsWAL(index))
-		log_newpage_range(index, MAIN_FORKNUM, 0,
-						  RelationGetNumberOfBlocks(index), true);
+		if (RelationNeedsWAL(index))
+			log_newpage_range(index, MAIN_FORKNUM, 0,
+							  RelationGetNumberOfBlocks(index), true);
+	}
 
 	MemoryContextDelete(bs.graphctx);
 	MemoryContextDelete(bs.tmpctx);

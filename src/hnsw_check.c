@@ -48,6 +48,7 @@ typedef struct Checker
 	int64		ntcap;
 	int64		edges;
 	int64		active;
+	HnswMetric	metric;
 } Checker;
 
 static void
@@ -123,6 +124,12 @@ collect_page(Checker *ck, BlockNumber blkno)
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
+	if (PageIsNew(page))
+	{
+		/* an extension that crashed before initialising it: unused */
+		UnlockReleaseBuffer(buf);
+		return;
+	}
 	hnsw_check_page(ck->index, page, blkno);
 	maxoff = PageGetMaxOffsetNumber(page);
 	if (maxoff > HNSW_MAX_ITEMS_PER_PAGE)
@@ -248,17 +255,12 @@ check_lists(Checker *ck, HnswPageGraph *pg, CheckElem *e, HnswEdge *list)
 	}
 }
 
-/* the entry point is a staying element at the top level */
+/* the entry point is an element in use, at the level the metapage says */
 static void
 check_entry(Checker *ck)
 {
-	int64		i;
-	int			top = -1;
 	int64		t;
 
-	for (i = 0; i < ck->nelems; i++)
-		if (!(ck->elems[i].flags & HNSW_ELEMENT_FREE))
-			top = Max(top, ck->elems[i].level);
 	if (ck->meta.entry == HNSW_INVALID_ID)
 	{
 		if (ck->active > 0)
@@ -270,10 +272,10 @@ check_entry(Checker *ck)
 	if (t < 0 || (ck->elems[t].flags & HNSW_ELEMENT_FREE))
 		hnsw_corrupt(ck->index, HNSW_METAPAGE_BLKNO, 0,
 					 "entry point is not an element in use");
-	if (ck->elems[t].level != ck->meta.entry_level || top > ck->meta.entry_level)
+	if (ck->elems[t].level != ck->meta.entry_level)
 		hnsw_corrupt(ck->index, HNSW_METAPAGE_BLKNO, 0,
-					 psprintf("entry level %d, entry element level %d, highest level %d",
-							  ck->meta.entry_level, ck->elems[t].level, top));
+					 psprintf("entry level %d, but the entry element has level %d",
+							  ck->meta.entry_level, ck->elems[t].level));
 }
 
 /* pass 3: breadth-first walk of layer 0; returns live elements reached */
@@ -302,6 +304,8 @@ check_reachable(Checker *ck, HnswPageGraph *pg, HnswEdge *list)
 		{
 			int64		t = find_elem(ck, list[i].id);
 
+			if (t < 0)
+				violation(ck, e->id, "layer-0 edge to an id that is not an element");
 			if (!seen[t])
 			{
 				seen[t] = true;
@@ -309,7 +313,7 @@ check_reachable(Checker *ck, HnswPageGraph *pg, HnswEdge *list)
 			}
 		}
 	}
-	if (reached < ck->active)
+	if (reached < ck->active && ck->metric != HNSW_METRIC_IP)
 	{
 		for (i = 0; i < ck->nelems; i++)
 			if (!seen[i] && !(ck->elems[i].flags & HNSW_ELEMENT_GONE))
@@ -359,6 +363,7 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	check_entry(&ck);
 
 	hnsw_get_info(ck.index, &info);
+	ck.metric = info.metric;
 	hnsw_page_graph_init(&pg, ck.index, &info, &ck.meta);
 	list = palloc(sizeof(HnswEdge) * 2 * ck.meta.m);
 	for (i = 0; i < ck.nelems; i++)

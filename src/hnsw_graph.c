@@ -811,9 +811,31 @@ force_edge(HnswGraph *g, const HnswId *ids, int64 n, int32 *indeg,
  * nearest reachable neighbour (or the entry point).  Run at the end of a
  * build and by VACUUM.  Returns the number of edges added.
  */
+static int64 reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone,
+							 int64 n, HnswId entry);
+
 int64
 hnsw_reconnect(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 			   HnswId entry)
+{
+	int64		total = 0;
+	int			round;
+
+	/* an edge given up for one element can, rarely, strand another */
+	for (round = 0; round < 4; round++)
+	{
+		int64		added = reconnect_round(g, ids, gone, n, entry);
+
+		total += added;
+		if (added == 0)
+			break;
+	}
+	return total;
+}
+
+static int64
+reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
+				HnswId entry)
 {
 	int32	   *indeg = palloc0(sizeof(int32) * Max(n, 1));
 	bool	   *reach = palloc0(sizeof(bool) * Max(n, 1));

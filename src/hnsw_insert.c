@@ -2,13 +2,15 @@
  * hnsw_insert.c
  *		aminsert: one heap tuple into the on-page graph.
  *
- * An insert holds no index-wide lock.  It reads the metapage, searches the
- * graph page by page, appends its element (with its neighbour lists already
- * filled, so it is never visible half-linked), then adds the back-links
- * one list at a time, and finally raises the entry point if its level is
- * the new maximum.  Only the very first element of an empty index is placed
- * under the metapage's exclusive lock, so two first inserts cannot both
- * become entry points of separate graphs.
+ * An insert takes no lock that excludes other inserts.  It holds the
+ * heavyweight insert lock in share mode (only VACUUM's barrier waits for
+ * it), reads the metapage, searches the graph page by page, appends its
+ * element (with its neighbour lists already filled, so it is never visible
+ * half-linked), then adds the back-links one list at a time, and finally
+ * raises the entry point if its level is the new maximum.  Only the very
+ * first element of an empty index is placed under the metapage's
+ * exclusive lock, so two first inserts cannot both become entry points of
+ * separate graphs.
  */
 #include "postgres.h"
 

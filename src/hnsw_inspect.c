@@ -73,6 +73,11 @@ count_page(Relation index, BlockNumber blkno, HnswCounts *c)
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
+	if (PageIsNew(page))
+	{
+		UnlockReleaseBuffer(buf);
+		return;
+	}
 	hnsw_check_page(index, page, blkno);
 	maxoff = PageGetMaxOffsetNumber(page);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)

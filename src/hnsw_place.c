@@ -71,6 +71,11 @@ buffer_with_room(Relation index, BlockNumber hint, Size space, int nitems,
 
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
+		if (PageIsNew(page))
+		{
+			*isnew = true;		/* extended, never initialised: take it */
+			return buf;
+		}
 		hnsw_check_page(index, page, hint);
 		if (PageGetExactFreeSpace(page) >= space &&
 			PageGetMaxOffsetNumber(page) + nitems <= HNSW_MAX_ITEMS_PER_PAGE)

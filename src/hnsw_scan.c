@@ -4,13 +4,15 @@
  *
  * The scan descends the upper layers greedily, then runs a streaming
  * layer-0 search (hnsw_stream_*): each round widens the beam to the
- * ef_search nearest results not yet returned and hands them out nearest
- * first.  When the executor wants more rows than a round gave (a LIMIT
+ * ef_search nearest results not yet returned and hands out the nearer half
+ * of it, nearest first; the farther half stays open, so that the next
+ * round can still find elements between them (a find nearer than a row
+ * already returned would have to be dropped to keep the order).  When the executor wants more rows than a round gave (a LIMIT
  * above ef_search, rows removed by a filter, dead heap tuples), the next
  * round continues from where the search stopped, until the reachable graph
  * is exhausted or hnsw.max_scan_tuples elements have been visited (or the
  * memory bound is hit), after which the results already found are returned
- * in order and the scan ends.  With hnsw.iterative_scan = off the scan
+ * (in order, except late finds under relaxed_order) and the scan ends.  With hnsw.iterative_scan = off the scan
  * stops after the first round, as pgvector's does by default.
  */
 #include "postgres.h"
@@ -103,6 +105,12 @@ scan_start(IndexScanDesc scan)
 	hnsw_get_info(scan->indexRelation, &so->info);
 	hnsw_read_meta(scan->indexRelation, &so->meta);
 	hnsw_page_graph_init(&so->pg, scan->indexRelation, &so->info, &so->meta);
+	/*
+	 * DEAD hints were set for snapshots on the primary; a hot standby's
+	 * older snapshot may still see those rows (as nbtree's LP_DEAD rule).
+	 */
+	if (scan->xactStartedInRecovery)
+		so->pg.skip_flags &= ~HNSW_ELEMENT_DEAD;
 	so->tids = palloc(sizeof(ItemPointerData) *
 					  HNSW_MAX_ITEMS_PER_PAGE * HNSW_HEAPTIDS);
 	if (so->meta.entry == HNSW_INVALID_ID)
@@ -172,7 +180,9 @@ next_result(HnswScanOpaque so, HnswEdge *e)
 		hnsw_stream_expand(&so->pg.g, &so->search, hnsw_ef_search,
 						   hnsw_iterative_scan != HNSW_ITERATIVE_RELAXED);
 		so->rounds++;
-		so->round_left = hnsw_ef_search;
+		/* off: no later round, so the whole beam is final */
+		so->round_left = hnsw_iterative_scan == HNSW_ITERATIVE_OFF ?
+			hnsw_ef_search : Max(hnsw_ef_search / 2, 1);
 	}
 }
 

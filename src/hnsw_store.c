@@ -3,12 +3,12 @@
  *		The on-page graph: HnswGraphOps over the index's buffers, and the
  *		placement of new elements.
  *
- * Locking protocol (src/README.md has the argument): every access takes one
- * buffer content lock at a time, copies what it needs, and releases it; no
- * path holds two graph-page locks at once.  The only nesting is metapage
- * before a graph page, when the first element of an empty index is placed.
- * One buffer stays pinned between accesses so that consecutive reads of
- * the same page skip the buffer-mapping lookup.
+ * Locking protocol (src/README.md has the argument): writers hold one
+ * graph-page lock at a time (the only nesting is metapage before a graph
+ * page, when the first element of an empty index is placed); readers copy
+ * what they need and release, except page_distances, which share-locks up
+ * to HNSW_BATCH_BLOCKS pages in ascending block order.  Since no writer
+ * waits for a lock while holding one, this cannot deadlock.
  */
 #include "postgres.h"
 
@@ -16,6 +16,7 @@
 
 #include "access/generic_xlog.h"
 #include "miscadmin.h"
+#include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -148,6 +149,23 @@ lock_block(HnswPageGraph *pg, BlockNumber blkno)
 	return page;
 }
 
+/* pins and share-locks blkno in a buffer of the caller's, checked once */
+static Page
+pin_and_lock(HnswPageGraph *pg, BlockNumber blkno, Buffer *buf)
+{
+	Page		page;
+
+	*buf = pin_block(pg, blkno);
+	LockBuffer(*buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(*buf);
+	if (!pg->recent->checked[blkno])
+	{
+		hnsw_check_page(pg->index, page, blkno);
+		pg->recent->checked[blkno] = true;
+	}
+	return page;
+}
+
 static void
 unlock_block(HnswPageGraph *pg)
 {
@@ -168,8 +186,36 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
 }
 
 /*
+ * Asks the CPU to start loading what reading element id will touch first:
+ * its buffer header, its page header and its line pointer, at the buffer
+ * where the block was last seen.  A stale guess costs nothing but the load.
+ */
+static inline void
+prefetch_element(HnswPageGraph *pg, HnswId id)
+{
+	BlockNumber blkno = HnswIdBlock(id);
+	Buffer		buf;
+	char	   *page;
+
+	if (blkno >= pg->recent->n || (buf = pg->recent->buffers[blkno]) <= 0)
+		return;
+	page = (char *) BufferGetPage(buf);
+	__builtin_prefetch(GetBufferDescriptor(buf - 1));
+	__builtin_prefetch(page);
+	__builtin_prefetch(page + SizeOfPageHeaderData +
+					   (HnswIdOffset(id) - 1) * sizeof(ItemIdData));
+}
+
+/* blocks share-locked at once while a batch's distances are computed */
+#define HNSW_BATCH_BLOCKS	16
+
+/*
  * Distances from q to a batch of elements.  The batch is visited block by
- * block, so elements sharing a page cost one lock.
+ * block, so elements sharing a page cost one lock.  Up to
+ * HNSW_BATCH_BLOCKS pages are locked together: first every element's
+ * vector is located and prefetched, then the distances are computed, so
+ * the cache misses of different elements overlap instead of queueing.
+ * Holding several share locks is safe: writers hold one lock at a time.
  */
 static void
 page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
@@ -177,6 +223,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 {
 	HnswPageGraph *pg = PG_OF(g);
 	int			order[2 * HNSW_MAX_M + 2];
+	HnswElementTuple etups[2 * HNSW_MAX_M + 2];
 	int			i;
 
 	Assert(n <= lengthof(order));
@@ -184,6 +231,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 	{
 		int			j = i;
 
+		prefetch_element(pg, ids[i]);
 		while (j > 0 && ids[order[j - 1]] > ids[i])
 		{
 			order[j] = order[j - 1];
@@ -194,18 +242,32 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 	i = 0;
 	while (i < n)
 	{
-		BlockNumber blkno = HnswIdBlock(ids[order[i]]);
-		Page		page = lock_block(pg, blkno);
+		Buffer		bufs[HNSW_BATCH_BLOCKS];
+		int			nbufs = 0;
+		int			start = i;
+		int			j;
 
-		for (; i < n && HnswIdBlock(ids[order[i]]) == blkno; i++)
+		while (i < n && nbufs < HNSW_BATCH_BLOCKS)
 		{
-			int			k = order[i];
-			HnswElementTuple etup = element_on(pg, page, ids[k]);
+			BlockNumber blkno = HnswIdBlock(ids[order[i]]);
+			Page		page = pin_and_lock(pg, blkno, &bufs[nbufs++]);
 
-			dist[k] = g->dist(q, etup->vec, g->dim);
-			flags[k] = (etup->flags & HNSW_ELEMENT_GONE) ? HNSW_SKIP_RESULT : 0;
+			for (; i < n && HnswIdBlock(ids[order[i]]) == blkno; i++)
+			{
+				etups[i] = element_on(pg, page, ids[order[i]]);
+				__builtin_prefetch(etups[i]->vec);
+				__builtin_prefetch((char *) etups[i]->vec + 64);
+			}
 		}
-		unlock_block(pg);
+		for (j = start; j < i; j++)
+		{
+			int			k = order[j];
+
+			dist[k] = g->dist(q, etups[j]->vec, g->dim);
+			flags[k] = (etups[j]->flags & pg->skip_flags) ? HNSW_SKIP_RESULT : 0;
+		}
+		for (j = 0; j < nbufs; j++)
+			UnlockReleaseBuffer(bufs[j]);
 	}
 }
 
@@ -222,9 +284,13 @@ lock_neighbors(HnswPageGraph *pg, HnswId id, int level, HnswId *nidp)
 	int			elevel = etup->level;
 	HnswNeighborTuple ntup;
 
+	/*
+	 * An id held across a slot's reuse may name an element of a lower
+	 * level now: it has no edges there.  (hnsw_index_check reports such an
+	 * edge in a stored list as corruption.)
+	 */
 	if (level > elevel)
-		hnsw_corrupt(pg->index, HnswIdBlock(id), HnswIdOffset(id),
-					 "edge to an element below the edge's level");
+		return NULL;
 	if (HnswIdBlock(nid) != HnswIdBlock(id))
 	{
 		unlock_block(pg);
@@ -255,9 +321,16 @@ page_neighbors(HnswGraph *g, HnswId id, int level, HnswEdge *out)
 	HnswPageGraph *pg = PG_OF(g);
 	HnswId		nid;
 	HnswNeighborTuple ntup = lock_neighbors(pg, id, level, &nid);
-	HnswEdge   *list = ntup->edges + HNSW_LIST_OFFSET(g->m, level);
-	int			n = list_count(list, HNSW_LIST_CAP(g->m, level));
+	HnswEdge   *list;
+	int			n;
 
+	if (ntup == NULL)
+	{
+		unlock_block(pg);
+		return 0;
+	}
+	list = ntup->edges + HNSW_LIST_OFFSET(g->m, level);
+	n = list_count(list, HNSW_LIST_CAP(g->m, level));
 	memcpy(out, list, sizeof(HnswEdge) * n);
 	unlock_block(pg);
 	return n;
@@ -281,7 +354,11 @@ page_replace_neighbors(HnswGraph *g, HnswId id, int level,
 	HnswEdge   *list;
 	int			cap = HNSW_LIST_CAP(g->m, level);
 
-	(void) lock_neighbors(pg, id, level, &nid);
+	if (lock_neighbors(pg, id, level, &nid) == NULL)
+	{
+		unlock_block(pg);
+		return true;			/* the element was replaced: nothing to do */
+	}
 	buf = pg->pinned;
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 
@@ -399,6 +476,8 @@ hnsw_page_graph_init(HnswPageGraph *pg, Relation index, HnswIndexInfo *info,
 	/* the graph's shape is what it was built with, whatever ALTER INDEX set */
 	info->m = meta->m;
 	info->ef_construction = meta->ef_construction;
+	pg->info_metric = info->metric;
+	pg->skip_flags = HNSW_ELEMENT_GONE;
 	hnsw_graph_init(&pg->g, &page_ops, meta->dim, info->m, info->ef_construction,
 					max_level, info->dist);
 	pg->index = index;
@@ -444,14 +523,14 @@ hnsw_prepare_vector(HnswIndexInfo *info, Datum value, float *out, int dim)
 	return true;
 }
 
-/* copies the heap TIDs of a live element into out; returns how many */
+/* copies the heap TIDs of an element that is a result into out; count */
 static int
-copy_tids(HnswElementTuple etup, ItemPointerData *out)
+copy_tids(HnswElementTuple etup, uint8 skip_flags, ItemPointerData *out)
 {
 	int			n = 0;
 	int			i;
 
-	if (etup->flags & HNSW_ELEMENT_GONE)
+	if (etup->flags & skip_flags)
 		return 0;
 	for (i = 0; i < HNSW_HEAPTIDS; i++)
 		if (ItemPointerIsValid(&etup->heaptids[i]))
@@ -464,7 +543,7 @@ int
 hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out)
 {
 	Page		page = lock_block(pg, HnswIdBlock(id));
-	int			n = copy_tids(element_on(pg, page, id), out);
+	int			n = copy_tids(element_on(pg, page, id), pg->skip_flags, out);
 
 	unlock_block(pg);
 	return n;
@@ -478,20 +557,30 @@ hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out)
 int
 hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno, ItemPointerData *out)
 {
-	Page		page = lock_block(pg, blkno);
-	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	Buffer		buf = ReadBuffer(pg->index, blkno);
+	Page		page;
+	OffsetNumber maxoff;
 	OffsetNumber off;
 	int			n = 0;
 
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (!PageIsNew(page))
 	{
-		ItemId		iid = PageGetItemId(page, off);
+		hnsw_check_page(pg->index, page, blkno);
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		iid = PageGetItemId(page, off);
 
-		if (ItemIdIsNormal(iid) &&
-			*(uint8 *) PageGetItem(page, iid) == HNSW_TUPLE_ELEMENT)
-			n += copy_tids(element_on(pg, page, HnswIdMake(blkno, off)), out + n);
+			if (ItemIdIsNormal(iid) &&
+				*(uint8 *) PageGetItem(page, iid) == HNSW_TUPLE_ELEMENT)
+				n += copy_tids(hnsw_page_element(pg->index, page,
+												 HnswIdMake(blkno, off)),
+							   pg->skip_flags, out + n);
+		}
 	}
-	unlock_block(pg);
+	UnlockReleaseBuffer(buf);
 	return n;
 }
 
@@ -510,7 +599,7 @@ hnsw_mark_dead(HnswPageGraph *pg, HnswId id, const ItemPointerData *tids,
 	HnswElementTuple etup = element_on(pg, page, id);
 	ItemPointerData cur[HNSW_HEAPTIDS];
 
-	if (copy_tids(etup, cur) == ntids &&
+	if (copy_tids(etup, pg->skip_flags, cur) == ntids &&
 		memcmp(cur, tids, sizeof(ItemPointerData) * ntids) == 0)
 	{
 		etup->flags |= HNSW_ELEMENT_DEAD;

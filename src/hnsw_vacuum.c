@@ -5,13 +5,15 @@
  *
  * Four passes (src/README.md has the concurrency argument):
  *  1. every page: drop dead TIDs; an element left with none is marked
- *     DELETED.  Searches now traverse it but never return it, and new
- *     inserts never link to it.
- *  2. wait for inserts that started before pass 1 marked it (they may be
- *     about to link to a DELETED element): take the insert lock
- *     exclusively, once.  Then every other element's lists lose their
- *     edges to DELETED elements, refilled from two hops (hnsw_repair).
- *  3. a DELETED entry point is replaced by the highest live element.
+ *     DELETED.  Searches now traverse it but never return it, and inserts
+ *     that start from now on never link to it.
+ *  2. wait, by taking the insert lock exclusively once, for every insert
+ *     in progress (any may have chosen a now-DELETED neighbour before pass
+ *     1 marked it).  Then every other element's lists lose their edges to
+ *     DELETED elements, refilled from two hops (hnsw_repair).
+ *  3. a DELETED entry point is replaced by the highest-level element pass
+ *     2 saw; then every element pass 2 saw is made reachable at layer 0
+ *     from the entry point (hnsw_reconnect; not for inner product).
  *  4. DELETED elements become FREE and their pages go into the free space
  *     map; inserts overwrite FREE slots in place.
  */
@@ -43,7 +45,10 @@ typedef struct HnswVacuum
 	int64		capstaying;
 } HnswVacuum;
 
-/* reads block blkno for VACUUM, with its strategy, locked as asked */
+/*
+ * Reads block blkno for VACUUM, with its strategy, locked as asked;
+ * InvalidBuffer for a never-initialised page.
+ */
 static Buffer
 vacuum_buffer(HnswVacuum *vac, BlockNumber blkno, int mode)
 {
@@ -53,6 +58,12 @@ vacuum_buffer(HnswVacuum *vac, BlockNumber blkno, int mode)
 	buf = ReadBufferExtended(vac->index, MAIN_FORKNUM, blkno, RBM_NORMAL,
 							 vac->info->strategy);
 	LockBuffer(buf, mode);
+	/* a page added by an extension that crashed before initialising it */
+	if (PageIsNew(BufferGetPage(buf)))
+	{
+		UnlockReleaseBuffer(buf);
+		return InvalidBuffer;
+	}
 	hnsw_check_page(vac->index, BufferGetPage(buf), blkno);
 	return buf;
 }
@@ -85,6 +96,12 @@ vacuum_element(HnswVacuum *vac, HnswElementTuple etup, bool *changed)
 		etup->flags |= HNSW_ELEMENT_DELETED;
 		*changed = true;
 	}
+	/* a DEAD hint with live TIDs left is stale: the element is a result */
+	if (live > 0 && (etup->flags & HNSW_ELEMENT_DEAD))
+	{
+		etup->flags &= ~HNSW_ELEMENT_DEAD;
+		*changed = true;
+	}
 	return live;
 }
 
@@ -93,11 +110,18 @@ static void
 remove_dead_tids(HnswVacuum *vac, BlockNumber blkno)
 {
 	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_EXCLUSIVE);
-	GenericXLogState *state = GenericXLogStart(vac->index);
-	Page		page = GenericXLogRegisterBuffer(state, buf, 0);
-	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	GenericXLogState *state;
+	Page		page;
+	OffsetNumber maxoff;
 	OffsetNumber off;
 	bool		changed = false;
+	int			nfree = 0;
+
+	if (buf == InvalidBuffer)
+		return;
+	state = GenericXLogStart(vac->index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	maxoff = PageGetMaxOffsetNumber(page);
 
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
@@ -107,8 +131,13 @@ remove_dead_tids(HnswVacuum *vac, BlockNumber blkno)
 		if (!ItemIdIsNormal(iid))
 			continue;
 		etup = (HnswElementTuple) PageGetItem(page, iid);
-		if (etup->type != HNSW_TUPLE_ELEMENT || (etup->flags & HNSW_ELEMENT_FREE))
+		if (etup->type != HNSW_TUPLE_ELEMENT)
 			continue;
+		if (etup->flags & HNSW_ELEMENT_FREE)
+		{
+			nfree++;
+			continue;
+		}
 		vac->stats->num_index_tuples += vacuum_element(vac, etup, &changed);
 		if (etup->flags & HNSW_ELEMENT_DELETED)
 			hnsw_idset_add(&vac->removed, HnswIdMake(blkno, off));
@@ -118,6 +147,9 @@ remove_dead_tids(HnswVacuum *vac, BlockNumber blkno)
 	else
 		GenericXLogAbort(state);
 	UnlockReleaseBuffer(buf);
+	/* the free space map is not crash-safe: refresh it from the pages */
+	if (nfree > 0)
+		RecordPageWithFreeSpace(vac->index, blkno, HNSW_FSM_FREE_SLOTS);
 }
 
 /* pass 2 on one page: repair every staying element's lists */
@@ -125,14 +157,18 @@ static void
 repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 {
 	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_SHARE);
-	Page		page = BufferGetPage(buf);
-	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	Page		page;
+	OffsetNumber maxoff;
 	HnswId		ids[HNSW_MAX_ITEMS_PER_PAGE];
 	int			levels[HNSW_MAX_ITEMS_PER_PAGE];
 	int			n = 0;
 	OffsetNumber off;
 	int			i;
 
+	if (buf == InvalidBuffer)
+		return;
+	page = BufferGetPage(buf);
+	maxoff = PageGetMaxOffsetNumber(page);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		ItemId		iid = PageGetItemId(page, off);
@@ -202,7 +238,7 @@ reconnect(HnswVacuum *vac, HnswPageGraph *pg)
 	bool	   *gone = palloc0(Max(vac->nstaying, 1));
 
 	hnsw_read_meta(vac->index, &meta);
-	if (meta.entry != HNSW_INVALID_ID)
+	if (meta.entry != HNSW_INVALID_ID && pg->info_metric != HNSW_METRIC_IP)
 		(void) hnsw_reconnect(&pg->g, vac->staying, gone, vac->nstaying,
 							  meta.entry);
 	pfree(gone);
@@ -213,11 +249,17 @@ static void
 free_page_slots(HnswVacuum *vac, BlockNumber blkno)
 {
 	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_EXCLUSIVE);
-	GenericXLogState *state = GenericXLogStart(vac->index);
-	Page		page = GenericXLogRegisterBuffer(state, buf, 0);
-	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	GenericXLogState *state;
+	Page		page;
+	OffsetNumber maxoff;
 	OffsetNumber off;
 	int			nfree = 0;
+
+	if (buf == InvalidBuffer)
+		return;
+	state = GenericXLogStart(vac->index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	maxoff = PageGetMaxOffsetNumber(page);
 
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{

@@ -22,6 +22,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+# relative tolerance when checking that distances are non-decreasing
+our $INVERSION_SLACK = 1e-6;
+
 our @EXPORT = qw(
   hnsw_node
   make_centers
@@ -33,8 +36,10 @@ our @EXPORT = qw(
   explain_plan
   self_nn_mismatches
   full_scan_count
+  index_check
   bg_start
   bg_finish
+  $INVERSION_SLACK
 );
 
 # A started node with the extension created in database "postgres".  The
@@ -54,7 +59,7 @@ sub hnsw_node
 			'autovacuum = off',
 			'max_wal_size = 2GB',
 			'checkpoint_timeout = 30min',
-			'shared_buffers = 128MB',
+			'shared_buffers = 256MB',
 			'maintenance_work_mem = 256MB',
 			'max_parallel_workers_per_gather = 0',
 			@{ $opts{conf} // [] })
@@ -161,7 +166,10 @@ sub explain_plan
 #   recall      |index top-k ∩ exact top-k| / (k * queries)
 #   rows        rows the index queries returned in all
 #   min, max    fewest and most rows returned for one query
-#   inversions  consecutive results whose distance decreases
+#   inversions  consecutive results whose distance decreases (by more than
+#               $INVERSION_SLACK relative: the index may compute a distance
+#               with other float rounding than the SQL operator, e.g. cosine
+#               on vectors it normalised)
 #   plan        the EXPLAIN of the measured query shape
 sub recall_stats
 {
@@ -181,8 +189,9 @@ sub recall_stats
 		WITH r AS MATERIALIZED ($lateral),
 		per AS (SELECT q.qid, count(r.id) AS n
 				FROM $o{queries} q LEFT JOIN r USING (qid) GROUP BY q.qid),
-		inv AS (SELECT d < lag(d) OVER (PARTITION BY qid ORDER BY rn) AS bad
-				FROM r)
+		inv AS (SELECT d < p - $INVERSION_SLACK * abs(p) AS bad FROM
+				(SELECT d, lag(d) OVER (PARTITION BY qid ORDER BY rn) AS p
+				 FROM r) x)
 		SELECT (SELECT count(*) FROM r JOIN $o{exact} e USING (qid, id))::float8
 				 / (SELECT count(*) FROM $o{exact}),
 			   (SELECT count(*) FROM r),
@@ -208,7 +217,28 @@ sub self_nn_mismatches
 		SELECT count(*), coalesce((SELECT string_agg(id::text, ',' ORDER BY id)
 			FROM (SELECT id FROM m ORDER BY id LIMIT 20) s), '') FROM m});
 	my ($n, $ids) = split /\|/, $out;
-	return ($n, $ids);
+	return ($n, $ids) if $n == 0;
+
+	# For the report: which of the (first 20) missed rows a wider search
+	# (ef_search = 400) finds, and which a full relaxed scan (every element
+	# reachable from the entry point) returns.
+	my $wide = $node->safe_psql(
+		'postgres', qq{
+		SET enable_seqscan = off;
+		SET hnsw.ef_search = 400;
+		SELECT coalesce(string_agg(a.id::text, ','), 'none') FROM $table a
+		WHERE a.id IN ($ids)
+		  AND (SELECT b.id FROM $table b ORDER BY b.v $op a.v LIMIT 1) = a.id});
+	my $reach = $node->safe_psql(
+		'postgres', qq{
+		SET enable_seqscan = off;
+		SET hnsw.iterative_scan = relaxed_order;
+		SET hnsw.max_scan_tuples = 100000000;
+		SELECT coalesce(string_agg(id::text, ','), 'none') FROM
+			(SELECT id FROM $table ORDER BY v $op (SELECT v FROM $table LIMIT 1)
+			 LIMIT 100000000) s WHERE id IN ($ids)});
+	my $detail = "found at ef_search=400: $wide; reachable by a full scan: $reach";
+	return ($n, "$ids\n$detail");
 }
 
 # Rows an index scan returns for ORDER BY v $op $query with no useful LIMIT
@@ -221,6 +251,33 @@ sub full_scan_count
 		'postgres', qq{SET enable_seqscan = off; $settings
 		SELECT count(*) FROM (SELECT id FROM $table
 			ORDER BY v $op $query LIMIT 100000000) s});
+}
+
+# Runs hnsw_index_check($index) on $node (it raises an ERROR naming the
+# first broken invariant, an unreachable live element included) and tests
+# that it passes and that every active element was reached (not for the
+# inner-product opclass, which the function does not hold to reachability:
+# pass $ip true).  Returns the
+# hash of its counts (elements active deleted edges reachable pages), or
+# undef if it failed.
+sub index_check
+{
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my ($node, $index, $what, $ip) = @_;
+	my ($out, $err) = ('', '');
+	my $rc = $node->psql(
+		'postgres',
+		"SELECT elements, active, deleted, edges, reachable, pages FROM hnsw_index_check('$index')",
+		stdout => \$out,
+		stderr => \$err);
+	is($rc, 0, "$what: hnsw_index_check('$index') passes") or diag($err);
+	return undef if $rc != 0;
+	my %c;
+	@c{qw(elements active deleted edges reachable pages)} = split /\|/, $out;
+	is($c{reachable}, $c{active},
+		"$what: hnsw_index_check reaches all $c{active} active elements")
+	  unless $ip;
+	return \%c;
 }
 
 # Runs the SQL $sql through psql -v ON_ERROR_STOP=1 on $node in the

@@ -86,6 +86,7 @@ for my $oc (@opclasses)
 		queries => 'queries',
 		k => $K);
 }
+note sprintf('brute force done at %d s', time - $t0);
 for my $oc (@opclasses)
 {
 	my ($name, $opclass) = @$oc;
@@ -94,46 +95,57 @@ for my $oc (@opclasses)
 		CREATE INDEX build_${name}_idx ON items
 			USING hnsw (v $opclass) WITH (m = 16, ef_construction = 64)});
 }
+note sprintf('CREATE INDEX done at %d s', time - $t0);
+
+# The checks of one index: hnsw_index_check, then recall, row counts and
+# order over the 100 queries at ef_search = 100.
+sub check_index
+{
+	my ($name, $op, $how, $table, $index) = @_;
+	my $what = "$name ($how)";
+	my $c = index_check($node, $index, $what, $name eq 'ip');
+	is($c->{active}, $N, "$what: $N active elements") if $c;
+
+	my $r = recall_stats(
+		$node,
+		table => $table,
+		op => $op,
+		queries => 'queries',
+		exact => "exact_$name",
+		k => $K,
+		ef => 100);
+	like($r->{plan}, qr/Index Scan using $index on $table/,
+		"$what: query uses $index");
+	cmp_ok($r->{recall}, '>=', $MIN_RECALL,
+		"$what: recall\@$K at ef_search=100 >= $MIN_RECALL");
+	is($r->{rows}, $NQ * $K, "$what: $NQ queries return $NQ*$K rows");
+	is($r->{min}, $K, "$what: fewest rows for a query is $K");
+	is($r->{max}, $K, "$what: most rows for a query is $K");
+	is($r->{inversions}, 0, "$what: distances are non-decreasing");
+	diag(sprintf('%s: recall@%d at ef_search=100: %.3f', $what, $K, $r->{recall}));
+	return;
+}
+
+# The built indexes while the insertion sessions still run ...
+for my $oc (@opclasses)
+{
+	my ($name, $opclass, $op) = @$oc;
+	check_index($name, $op, 'build', 'items', "build_${name}_idx");
+}
+
+# ... then the inserted ones.
 for my $h (@bg)
 {
 	my ($rc, $out, $err) = bg_finish($h);
 	is($rc, 0, 'insertion session succeeded') or diag($err);
 }
-for my $oc (@opclasses)
-{
-	is($node->safe_psql('postgres', "SELECT count(*) FROM ins_$oc->[0]"),
-		$N, "ins_$oc->[0] holds $N rows");
-}
-note sprintf('setup took %d s', time - $t0);
-
+note sprintf('insertion sessions done at %d s', time - $t0);
 for my $oc (@opclasses)
 {
 	my ($name, $opclass, $op) = @$oc;
-	for my $mode ([ 'build', 'items' ], [ 'insert', "ins_$name" ])
-	{
-		my ($how, $table) = @$mode;
-		my $index = "${how}_${name}_idx";
-		$index = "ins_${name}_idx" if $how eq 'insert';
-		my $what = "$name ($how)";
-		my $r = recall_stats(
-			$node,
-			table => $table,
-			op => $op,
-			queries => 'queries',
-			exact => "exact_$name",
-			k => $K,
-			ef => 100);
-		like($r->{plan}, qr/Index Scan using $index on $table/,
-			"$what: query uses $index");
-		cmp_ok($r->{recall}, '>=', $MIN_RECALL,
-			"$what: recall\@$K at ef_search=100 >= $MIN_RECALL");
-		is($r->{rows}, $NQ * $K, "$what: $NQ queries return $NQ*$K rows");
-		is($r->{min}, $K, "$what: fewest rows for a query is $K");
-		is($r->{max}, $K, "$what: most rows for a query is $K");
-		is($r->{inversions}, 0, "$what: distances are non-decreasing");
-		diag(sprintf('%s: recall@%d at ef_search=100: %.3f',
-			$what, $K, $r->{recall}));
-	}
+	is($node->safe_psql('postgres', "SELECT count(*) FROM ins_$name"),
+		$N, "ins_$name holds $N rows");
+	check_index($name, $op, 'insert', "ins_$name", "ins_${name}_idx");
 }
 
 $node->stop;

@@ -81,6 +81,9 @@ is( full_scan_count(
 	$n,
 	'full index scan returns every row');
 
+my $c = index_check($node, 't_v_idx', 'after concurrent inserts');
+is($c->{active}, $n, "$n active elements") if $c;
+
 my ($mismatch, $ids) = self_nn_mismatches($node, 't', '<->', 100);
 is($mismatch, 0, 'every row is its own nearest neighbour via the index (ef_search=100)')
   or diag("rows not found as their own nearest neighbour (first 20): $ids");

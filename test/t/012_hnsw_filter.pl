@@ -85,8 +85,9 @@ sub run_queries
 		WITH r AS MATERIALIZED ($lateral),
 		per AS (SELECT q.qid, count(r.id) AS n
 				FROM queries q LEFT JOIN r USING (qid) GROUP BY q.qid),
-		inv AS (SELECT d < lag(d) OVER (PARTITION BY qid ORDER BY rn) AS bad
-				FROM r)
+		inv AS (SELECT d < p - $INVERSION_SLACK * abs(p) AS bad FROM
+				(SELECT d, lag(d) OVER (PARTITION BY qid ORDER BY rn) AS p
+				 FROM r) x)
 		SELECT (SELECT count(*) FROM r), (SELECT min(n) FROM per),
 			   (SELECT max(n) FROM per),
 			   (SELECT count(*) FROM r WHERE category <> $CAT),
