@@ -244,7 +244,10 @@ check_lists(Checker *ck, HnswPageGraph *pg, CheckElem *e, HnswEdge *list)
 			if (ck->elems[t].level < level)
 				violation(ck, e->id, psprintf("edge at level %d to an element of level %d",
 											  level, ck->elems[t].level));
-			if (isnan(list[i].dist) || (i > 0 && list[i].dist < list[i - 1].dist))
+			/* sorted, up to the protected-edge bit (hnsw_graph.h) */
+			if (isnan(list[i].dist) ||
+				(i > 0 && hnsw_edge_dist(list[i].dist, false) <
+				 hnsw_edge_dist(list[i - 1].dist, false)))
 				violation(ck, e->id, psprintf("neighbour list at level %d not sorted by distance",
 											  level));
 			for (j = 0; j < i; j++)

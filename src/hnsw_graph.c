@@ -221,6 +221,7 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	g->qvec = palloc(sizeof(float) * dim);
 	g->cands = NULL;
 	g->hop = NULL;
+	g->keep = palloc(Max(ef_construction, maxlist * maxlist));
 	g->selvecs = palloc(sizeof(float *) * maxlist);
 	g->batch = palloc(sizeof(HnswId) * maxlist);
 	g->batchdist = palloc(sizeof(float) * maxlist);
@@ -436,6 +437,7 @@ hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n, int max,
 					  HnswEdge *out)
 {
 	int			nsel = 0;
+	int			nout = 0;
 	int			i;
 
 	if (n <= max)
@@ -443,13 +445,27 @@ hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n, int max,
 		memcpy(out, cands, sizeof(HnswEdge) * n);
 		return n;
 	}
+	/* protected (tree) edges first: they keep every element reachable */
+	for (i = 0; i < n; i++)
+	{
+		g->keep[i] = false;
+		if (hnsw_edge_protected(cands[i]) && nsel < max)
+		{
+			g->selvecs[nsel] = g->ops->vector(g, cands[i].id,
+											  g->vecs + (Size) nsel * g->dim);
+			nsel++;
+			g->keep[i] = true;
+		}
+	}
 	for (i = 0; i < n && nsel < max; i++)
 	{
-		const float *v = g->ops->vector(g, cands[i].id,
-										g->vecs + (Size) nsel * g->dim);
+		const float *v;
 		bool		keep = true;
 		int			j;
 
+		if (g->keep[i] || hnsw_edge_protected(cands[i]))
+			continue;
+		v = g->ops->vector(g, cands[i].id, g->vecs + (Size) nsel * g->dim);
 		for (j = 0; j < nsel; j++)
 		{
 			if (g->dist(v, g->selvecs[j], g->dim) < cands[i].dist)
@@ -460,11 +476,14 @@ hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n, int max,
 		}
 		if (keep)
 		{
-			g->selvecs[nsel] = v;
-			out[nsel++] = cands[i];
+			g->selvecs[nsel++] = v;
+			g->keep[i] = true;
 		}
 	}
-	return nsel;
+	for (i = 0; i < n; i++)
+		if (g->keep[i])
+			out[nout++] = cands[i];
+	return nout;
 }
 
 /* true if list[0..n) holds id */
@@ -481,11 +500,15 @@ list_contains(const HnswEdge *list, int n, HnswId id)
 
 /*
  * Adds the edge (nb -> id) at level, pruning nb's list with the heuristic
- * when it is full.  Retries when the storage reports a concurrent change.
+ * when it is full.  A protected edge (a tree edge) is never pruned.
+ * Retries when the storage reports a concurrent change.  Returns whether
+ * nb's list holds the edge.
  */
-static void
-link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level)
+static bool
+link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect)
 {
+	float		dist = hnsw_edge_dist(nb.dist, protect);
+
 	int			cap = level == 0 ? 2 * g->m : g->m;
 
 	for (;;)
@@ -495,25 +518,27 @@ link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level)
 		int			i;
 		int			j;
 
-		if (list_contains(g->old, nold, id))
-			return;
-		/* merge the new edge into the sorted list */
-		for (i = 0, j = 0; i < nold && g->old[i].dist <= nb.dist; i++)
-			g->merged[j++] = g->old[i];
+		if (list_contains(g->old, nold, id) && !protect)
+			return true;
+		/* merge the new edge into the sorted list (replacing an old one) */
+		for (i = 0, j = 0; i < nold && g->old[i].dist <= dist; i++)
+			if (g->old[i].id != id)
+				g->merged[j++] = g->old[i];
 		g->merged[j].id = id;
-		g->merged[j++].dist = nb.dist;
+		g->merged[j++].dist = dist;
 		for (; i < nold; i++)
-			g->merged[j++] = g->old[i];
+			if (g->old[i].id != id)
+				g->merged[j++] = g->old[i];
 
-		if (nold < cap)
+		if (j <= cap)
 			nnew = hnsw_select_neighbors(g, g->merged, j, j, g->fresh);
 		else
 			nnew = hnsw_select_neighbors(g, g->merged, j, cap, g->fresh);
 		if (nnew == nold && memcmp(g->fresh, g->old, sizeof(HnswEdge) * nold) == 0)
-			return;
+			return list_contains(g->fresh, nnew, id);
 		if (g->ops->replace_neighbors(g, nb.id, level, g->old, nold,
 									  g->fresh, nnew))
-			return;
+			return list_contains(g->fresh, nnew, id);
 	}
 }
 
@@ -556,6 +581,7 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 	int			neps = 1;
 	HnswId		id;
 	int			l;
+	int			i;
 
 	g->eps[0] = ep;
 	for (l = top; l >= 0; l--)
@@ -567,6 +593,9 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 			return HNSW_INVALID_ID;
 		g->counts[l] = hnsw_select_neighbors(g, g->found, nfound, g->m,
 											 g->lists[l]);
+		for (i = 0; i < g->counts[l]; i++)
+			g->lists[l][i].dist = hnsw_edge_dist(g->lists[l][i].dist,
+												 l == 0 && i == 0);
 		if (nfound > 0)
 		{
 			memcpy(g->eps, g->found, sizeof(HnswEdge) * nfound);
@@ -579,14 +608,21 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 
 	id = g->ops->place(g, vec, level, g->lists, g->counts, tid);
 
+	/* the nearest neighbour at level 0 is the parent: a tree edge */
 	for (l = top; l >= 0; l--)
-	{
-		int			i;
-
 		for (i = 0; i < g->counts[l]; i++)
-			link_back(g, id, g->lists[l][i], l);
-	}
+			(void) link_back(g, id, g->lists[l][i], l, l == 0 && i == 0);
 	return id;
+}
+
+/* tree edges both ways between x and its new parent p (p.dist: x to p) */
+static void
+link_tree(HnswGraph *g, HnswId x, HnswEdge p)
+{
+	HnswEdge	up = {x, p.dist};
+
+	(void) link_back(g, x, p, 0, true);		/* p -> x */
+	(void) link_back(g, p.id, up, 0, true);	/* x -> p */
 }
 
 /*
@@ -664,12 +700,17 @@ hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswVisited *removed)
 		int			nold = g->ops->neighbors(g, id, level, g->old);
 		int			ncand = 0;
 		int			nhop = 0;
+		bool		lost_tree = false;
 		int			i;
 		int			n;
 
 		for (i = 0; i < nold; i++)
+		{
 			if (!hnsw_idset_contains(removed, g->old[i].id))
 				g->cands[ncand++] = g->old[i];
+			else
+				lost_tree |= hnsw_edge_protected(g->old[i]);
+		}
 		if (ncand == nold)
 			return;
 		for (i = 0; i < nold; i++)
@@ -695,13 +736,21 @@ hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswVisited *removed)
 				if (g->batchflags[k] & HNSW_SKIP_RESULT)
 					continue;
 				g->cands[ncand].id = g->hop[i + k];
-				g->cands[ncand++].dist = g->batchdist[k];
+				g->cands[ncand++].dist = hnsw_edge_dist(g->batchdist[k], false);
 			}
 		}
 		qsort(g->cands, ncand, sizeof(HnswEdge), edge_cmp);
 		n = hnsw_select_neighbors(g, g->cands, ncand, cap, g->fresh);
-		if (g->ops->replace_neighbors(g, id, level, g->old, nold, g->fresh, n))
-			return;
+		if (!g->ops->replace_neighbors(g, id, level, g->old, nold, g->fresh, n))
+			continue;
+
+		/*
+		 * A tree edge went with a removed element: the nearest remaining
+		 * neighbour becomes a new parent, with tree edges both ways.
+		 */
+		if (lost_tree && level == 0 && n > 0)
+			link_tree(g, id, g->fresh[0]);
+		return;
 	}
 }
 
@@ -757,54 +806,6 @@ mark_reachable(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 }
 
 /*
- * Adds the edge r -> x at layer 0: appended if r's list has room, else in
- * place of r's farthest neighbour that other elements also point to (so
- * that no element loses its last way in).  False if there is none.
- */
-static bool
-force_edge(HnswGraph *g, const HnswId *ids, int64 n, int32 *indeg,
-		   HnswId r, HnswEdge x)
-{
-	for (;;)
-	{
-		int			nold = g->ops->neighbors(g, r, 0, g->old);
-		int			nnew;
-		int64		drop = -1;
-		int			i;
-		int			j;
-
-		if (list_contains(g->old, nold, x.id))
-			return true;
-		if (nold == 2 * g->m)
-		{
-			for (i = nold - 1; i >= 0 && drop < 0; i--)
-			{
-				int64		t = id_index(ids, n, g->old[i].id);
-
-				if (t >= 0 && indeg[t] > 1)
-					drop = i;
-			}
-			if (drop < 0)
-				return false;
-		}
-		for (i = 0, j = 0; i < nold; i++)
-			if (i != drop)
-				g->fresh[j++] = g->old[i];
-		/* insert x in distance order */
-		for (i = j; i > 0 && g->fresh[i - 1].dist > x.dist; i--)
-			g->fresh[i] = g->fresh[i - 1];
-		g->fresh[i] = x;
-		nnew = j + 1;
-		if (g->ops->replace_neighbors(g, r, 0, g->old, nold, g->fresh, nnew))
-		{
-			if (drop >= 0)
-				indeg[id_index(ids, n, g->old[drop].id)]--;
-			return true;
-		}
-	}
-}
-
-/*
  * Makes every element of ids (sorted; gone[] ones excluded) reachable at
  * layer 0 from entry.  The neighbour heuristic can, rarely, prune the
  * last edge into an element; each such element gets an edge from its
@@ -837,7 +838,6 @@ static int64
 reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 				HnswId entry)
 {
-	int32	   *indeg = palloc0(sizeof(int32) * Max(n, 1));
 	bool	   *reach = palloc0(sizeof(bool) * Max(n, 1));
 	int64	   *queue = palloc(sizeof(int64) * Max(n, 1));
 	int64		start = id_index(ids, n, entry);
@@ -846,59 +846,37 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 
 	if (start < 0)
 		return 0;
-	for (i = 0; i < n; i++)
-	{
-		int			k;
-		int			e;
-
-		if (gone[i])
-			continue;
-		k = g->ops->neighbors(g, ids[i], 0, g->nbrs);
-		for (e = 0; e < k; e++)
-		{
-			int64		t = id_index(ids, n, g->nbrs[e].id);
-
-			if (t >= 0)
-				indeg[t]++;
-		}
-	}
 	mark_reachable(g, ids, gone, n, start, reach, queue);
 	for (i = 0; i < n; i++)
 	{
+		HnswEdge	p = {HNSW_INVALID_ID, 0};
 		int			k;
 		int			e;
-		bool		linked = false;
 
 		if (gone[i] || reach[i])
 			continue;
 		CHECK_FOR_INTERRUPTS();
+		/* its nearest reachable neighbour, else the entry point */
 		k = g->ops->neighbors(g, ids[i], 0, g->nbrs);
-		memcpy(g->merged, g->nbrs, sizeof(HnswEdge) * k);
-		for (e = 0; e < k && !linked; e++)
+		for (e = 0; e < k && p.id == HNSW_INVALID_ID; e++)
 		{
-			int64		t = id_index(ids, n, g->merged[e].id);
-			HnswEdge	x = {ids[i], g->merged[e].dist};
+			int64		t = id_index(ids, n, g->nbrs[e].id);
 
 			if (t >= 0 && reach[t] && !gone[t])
-				linked = force_edge(g, ids, n, indeg, g->merged[e].id, x);
+				p = g->nbrs[e];
 		}
-		if (!linked)
+		if (p.id == HNSW_INVALID_ID)
 		{
-			HnswEdge	x = {ids[i], 0};
 			uint8		flags;
 
+			p.id = entry;
 			g->ops->distances(g, g->ops->vector(g, entry, g->qvec), &ids[i], 1,
-							  &x.dist, &flags);
-			linked = force_edge(g, ids, n, indeg, entry, x);
+							  &p.dist, &flags);
 		}
-		if (linked)
-		{
-			indeg[i]++;
-			added++;
-			mark_reachable(g, ids, gone, n, i, reach, queue);
-		}
+		link_tree(g, ids[i], p);
+		added++;
+		mark_reachable(g, ids, gone, n, i, reach, queue);
 	}
-	pfree(indeg);
 	pfree(reach);
 	pfree(queue);
 	return added;

@@ -32,6 +32,35 @@ typedef struct HnswEdge
 	float		dist;
 } HnswEdge;
 
+/*
+ * Tree edges.  Every element's level-0 list holds a protected edge to the
+ * neighbour it was linked under (its parent), and the parent's list holds
+ * a protected edge back.  Neighbour selection never drops a protected
+ * edge (unless an element has more protected edges than room), so pruning
+ * cannot cut an element off: through the tree every element stays
+ * reachable.  The flag is the lowest bit of the stored distance, which is
+ * cleared in every other stored edge: a distance moves by at most one ulp.
+ */
+static inline bool
+hnsw_edge_protected(HnswEdge e)
+{
+	uint32		bits;
+
+	memcpy(&bits, &e.dist, sizeof(bits));
+	return (bits & 1) != 0;
+}
+
+static inline float
+hnsw_edge_dist(float dist, bool protect)
+{
+	uint32		bits;
+
+	memcpy(&bits, &dist, sizeof(bits));
+	bits = (bits & ~(uint32) 1) | (protect ? 1 : 0);
+	memcpy(&dist, &bits, sizeof(bits));
+	return dist;
+}
+
 /* per-id flags reported by the distances callback */
 #define HNSW_SKIP_RESULT	0x01	/* traverse through it, never return it */
 
@@ -121,6 +150,7 @@ struct HnswGraph
 	float	   *vecs;			/* neighbour selection: candidate vectors */
 	float	   *qvec;			/* repair: the vector of the element repaired */
 	HnswEdge   *cands;			/* repair: candidates, (2m + 1)^2 */
+	bool	   *keep;			/* neighbour selection: per candidate */
 	HnswId	   *hop;			/* repair: two-hop ids */
 	const float **selvecs;
 	HnswId	   *batch;
