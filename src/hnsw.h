@@ -191,6 +191,7 @@ typedef struct HnswPageGraph
 	int			max_level;
 	BlockNumber insert_page;	/* where this backend appends next */
 	struct HnswRecentBlocks *recent;	/* see pin_block */
+	BlockNumber nblocks;		/* the index's size, as last looked up */
 	HnswMetric	info_metric;
 	uint8		skip_flags;		/* element flags that mean "not a result" */
 } HnswPageGraph;

@@ -486,6 +486,20 @@ hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n, int max,
 	return nout;
 }
 
+static bool link_tree(HnswGraph *g, HnswId x, HnswEdge p);
+
+/* protected edges in list[0..n), other than one to id */
+static int
+count_protected(const HnswEdge *list, int n, HnswId id)
+{
+	int			k = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		k += hnsw_edge_protected(list[i]) && list[i].id != id;
+	return k;
+}
+
 /* true if list[0..n) holds id */
 static bool
 list_contains(const HnswEdge *list, int n, HnswId id)
@@ -520,6 +534,8 @@ link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect)
 
 		if (list_contains(g->old, nold, id) && !protect)
 			return true;
+		if (protect && count_protected(g->old, nold, id) >= g->m)
+			return false;		/* at most m tree edges: room for the rest */
 		/* merge the new edge into the sorted list (replacing an old one) */
 		for (i = 0, j = 0; i < nold && g->old[i].dist <= dist; i++)
 			if (g->old[i].id != id)
@@ -565,6 +581,38 @@ attach_duplicate(HnswGraph *g, const float *vec, ItemPointer tid, int nfound)
 }
 
 /*
+ * Adds the new element's level-0 back-links.  Its parent is the nearest
+ * neighbour whose list takes a protected edge to it (a list already full
+ * of protected edges, as among many identical vectors, refuses); the
+ * element's own edge to its parent is protected too.
+ */
+static void
+link_parent(HnswGraph *g, HnswId id, int nfound)
+{
+	bool		parented = false;
+	int			i;
+
+	for (i = 0; i < g->counts[0]; i++)
+	{
+		HnswEdge	nb = g->lists[0][i];
+		bool		linked = link_back(g, id, nb, 0, !parented);
+
+		if (!parented && linked)
+		{
+			HnswEdge	up = {id, nb.dist};
+
+			parented = true;
+			if (i > 0)
+				(void) link_back(g, nb.id, up, 0, true);
+		}
+	}
+	/* every chosen neighbour is full of tree edges: try the other finds */
+	for (i = 0; i < nfound && !parented; i++)
+		if (!list_contains(g->lists[0], g->counts[0], g->found[i].id))
+			parented = link_tree(g, id, g->found[i]);
+}
+
+/*
  * Inserts vec (heap tuple tid) at the given level into a non-empty graph
  * whose entry point is entry at entry_level.  Returns the new element's id,
  * or HNSW_INVALID_ID when the tid was attached to an identical element.
@@ -582,6 +630,7 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 	HnswId		id;
 	int			l;
 	int			i;
+	int			nfound0 = 0;
 
 	g->eps[0] = ep;
 	for (l = top; l >= 0; l--)
@@ -591,6 +640,8 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 
 		if (l == 0 && attach_duplicate(g, vec, tid, nfound))
 			return HNSW_INVALID_ID;
+		if (l == 0)
+			nfound0 = nfound;
 		g->counts[l] = hnsw_select_neighbors(g, g->found, nfound, g->m,
 											 g->lists[l]);
 		for (i = 0; i < g->counts[l]; i++)
@@ -608,21 +659,26 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 
 	id = g->ops->place(g, vec, level, g->lists, g->counts, tid);
 
-	/* the nearest neighbour at level 0 is the parent: a tree edge */
-	for (l = top; l >= 0; l--)
+	for (l = top; l > 0; l--)
 		for (i = 0; i < g->counts[l]; i++)
-			(void) link_back(g, id, g->lists[l][i], l, l == 0 && i == 0);
+			(void) link_back(g, id, g->lists[l][i], l, false);
+	link_parent(g, id, nfound0);
 	return id;
 }
 
-/* tree edges both ways between x and its new parent p (p.dist: x to p) */
-static void
+/*
+ * Tree edges both ways between x and a new parent p (p.dist: x to p).
+ * False if p's list is too full of protected edges to take x.
+ */
+static bool
 link_tree(HnswGraph *g, HnswId x, HnswEdge p)
 {
 	HnswEdge	up = {x, p.dist};
 
-	(void) link_back(g, x, p, 0, true);		/* p -> x */
-	(void) link_back(g, p.id, up, 0, true);	/* x -> p */
+	if (!link_back(g, x, p, 0, true))	/* p -> x */
+		return false;
+	(void) link_back(g, p.id, up, 0, true); /* x -> p */
+	return true;
 }
 
 /*
@@ -652,6 +708,20 @@ edge_cmp(const void *a, const void *b)
 
 /* true if list[0..n) holds id */
 static bool list_contains(const HnswEdge *list, int n, HnswId id);
+
+/* scratch for repair and reconnection, (2m + 1)^2 candidates */
+static void
+alloc_repair_scratch(HnswGraph *g)
+{
+	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
+
+	if (g->cands != NULL)
+		return;
+	g->cands = MemoryContextAlloc(GetMemoryChunkContext(g->vecs),
+								  sizeof(HnswEdge) * maxcand);
+	g->hop = MemoryContextAlloc(GetMemoryChunkContext(g->vecs),
+								sizeof(HnswId) * maxcand);
+}
 
 /* appends to g->hop the neighbours of r at level that are new candidates */
 static int
@@ -686,15 +756,8 @@ void
 hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswVisited *removed)
 {
 	int			cap = level == 0 ? 2 * g->m : g->m;
-	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
 
-	if (g->cands == NULL)
-	{
-		g->cands = MemoryContextAlloc(GetMemoryChunkContext(g->vecs),
-									  sizeof(HnswEdge) * maxcand);
-		g->hop = MemoryContextAlloc(GetMemoryChunkContext(g->vecs),
-									sizeof(HnswId) * maxcand);
-	}
+	alloc_repair_scratch(g);
 	for (;;)
 	{
 		int			nold = g->ops->neighbors(g, id, level, g->old);
@@ -748,8 +811,13 @@ hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswVisited *removed)
 		 * A tree edge went with a removed element: the nearest remaining
 		 * neighbour becomes a new parent, with tree edges both ways.
 		 */
-		if (lost_tree && level == 0 && n > 0)
-			link_tree(g, id, g->fresh[0]);
+		if (lost_tree && level == 0)
+		{
+			memcpy(g->merged, g->fresh, sizeof(HnswEdge) * n);
+			for (i = 0; i < n; i++)
+				if (link_tree(g, id, g->merged[i]))
+					break;
+		}
 		return;
 	}
 }
@@ -846,34 +914,39 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 
 	if (start < 0)
 		return 0;
+	alloc_repair_scratch(g);
 	mark_reachable(g, ids, gone, n, start, reach, queue);
 	for (i = 0; i < n; i++)
 	{
-		HnswEdge	p = {HNSW_INVALID_ID, 0};
+		HnswEdge	p;
+		bool		linked = false;
 		int			k;
 		int			e;
 
 		if (gone[i] || reach[i])
 			continue;
 		CHECK_FOR_INTERRUPTS();
-		/* its nearest reachable neighbour, else the entry point */
+		/* the nearest reachable neighbour that takes it, else the entry */
 		k = g->ops->neighbors(g, ids[i], 0, g->nbrs);
-		for (e = 0; e < k && p.id == HNSW_INVALID_ID; e++)
+		memcpy(g->cands, g->nbrs, sizeof(HnswEdge) * k);
+		for (e = 0; e < k && !linked; e++)
 		{
-			int64		t = id_index(ids, n, g->nbrs[e].id);
+			int64		t = id_index(ids, n, g->cands[e].id);
 
 			if (t >= 0 && reach[t] && !gone[t])
-				p = g->nbrs[e];
+				linked = link_tree(g, ids[i], g->cands[e]);
 		}
-		if (p.id == HNSW_INVALID_ID)
+		if (!linked)
 		{
 			uint8		flags;
 
 			p.id = entry;
 			g->ops->distances(g, g->ops->vector(g, entry, g->qvec), &ids[i], 1,
 							  &p.dist, &flags);
+			linked = link_tree(g, ids[i], p);
 		}
-		link_tree(g, ids[i], p);
+		if (!linked)
+			continue;
 		added++;
 		mark_reachable(g, ids, gone, n, i, reach, queue);
 	}

@@ -242,7 +242,7 @@ reuse_neighbors(Page page, OffsetNumber oldoff, HnswNeighborTuple ntup,
  */
 static HnswId
 reuse_on_page(Relation index, Buffer buf, HnswElementTuple etup, Size esize,
-			  HnswNeighborTuple ntup, Size nsize)
+			  HnswNeighborTuple ntup, Size nsize, bool *anyfree)
 {
 	BlockNumber blkno = BufferGetBlockNumber(buf);
 	GenericXLogState *state = GenericXLogStart(index);
@@ -259,8 +259,10 @@ reuse_on_page(Relation index, Buffer buf, HnswElementTuple etup, Size esize,
 		if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) != esize)
 			continue;
 		old = (HnswElementTuple) PageGetItem(page, iid);
-		if (old->type != HNSW_TUPLE_ELEMENT || !(old->flags & HNSW_ELEMENT_FREE) ||
-			HnswIdBlock(old->nbrs) != blkno)
+		if (old->type != HNSW_TUPLE_ELEMENT || !(old->flags & HNSW_ELEMENT_FREE))
+			continue;
+		*anyfree = true;
+		if (HnswIdBlock(old->nbrs) != blkno)
 			continue;
 		(void) hnsw_page_neighbors_any(index, page, old->nbrs);
 		noff = reuse_neighbors(page, HnswIdOffset(old->nbrs), ntup, nsize);
@@ -291,6 +293,7 @@ hnsw_reuse_slot(Relation index, HnswElementTuple etup, Size esize,
 		BlockNumber blkno = GetPageWithFreeSpace(index, HNSW_FSM_FREE_SLOTS);
 		Buffer		buf;
 		HnswId		id;
+		bool		anyfree = false;
 
 		if (blkno == InvalidBlockNumber)
 			return HNSW_INVALID_ID;
@@ -303,11 +306,15 @@ hnsw_reuse_slot(Relation index, HnswElementTuple etup, Size esize,
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		hnsw_check_page(index, BufferGetPage(buf), blkno);
-		id = reuse_on_page(index, buf, etup, esize, ntup, nsize);
+		id = reuse_on_page(index, buf, etup, esize, ntup, nsize, &anyfree);
 		UnlockReleaseBuffer(buf);
 		if (id != HNSW_INVALID_ID)
 			return id;
-		RecordPageWithFreeSpace(index, blkno, 0);
+		/* free slots this element cannot use stay known for others */
+		if (!anyfree)
+			RecordPageWithFreeSpace(index, blkno, 0);
+		else
+			break;
 	}
 	return HNSW_INVALID_ID;
 }

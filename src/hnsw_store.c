@@ -106,6 +106,13 @@ pin_block(HnswPageGraph *pg, BlockNumber blkno)
 	HnswRecentBlocks *rb = pg->recent;
 	Buffer		buf;
 
+	/* an id beyond the index's end is corruption, not a read error */
+	if (blkno >= pg->nblocks)
+	{
+		pg->nblocks = RelationGetNumberOfBlocks(pg->index);
+		if (blkno >= pg->nblocks)
+			hnsw_corrupt(pg->index, blkno, 0, "reference to a block beyond the end of the index");
+	}
 	if (blkno >= rb->n)
 		recent_grow(rb, blkno);
 #if PG_VERSION_NUM >= 140000
@@ -485,6 +492,7 @@ hnsw_page_graph_init(HnswPageGraph *pg, Relation index, HnswIndexInfo *info,
 	pg->max_level = max_level;
 	pg->insert_page = InvalidBlockNumber;
 	pg->recent = recent_for(index);
+	pg->nblocks = 0;
 }
 
 void
