@@ -514,28 +514,30 @@ list_contains(const HnswEdge *list, int n, HnswId id)
 
 /*
  * Adds the edge (nb -> id) at level, pruning nb's list with the heuristic
- * when it is full.  A protected edge (a tree edge) is never pruned.
- * Retries when the storage reports a concurrent change.  Returns whether
- * nb's list holds the edge.
+ * when it is full.  A protected edge (a tree edge) is never pruned; a
+ * list that already holds HNSW_TREE_EDGES of them takes the edge
+ * unprotected.  Retries when the storage reports a concurrent change.
+ * Returns whether nb's list holds the edge, and protected if asked.
  */
 static bool
 link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect)
 {
-	float		dist = hnsw_edge_dist(nb.dist, protect);
+	float		dist;
 
 	int			cap = level == 0 ? 2 * g->m : g->m;
 
 	for (;;)
 	{
 		int			nold = g->ops->neighbors(g, nb.id, level, g->old);
+		bool		tree = protect &&
+			count_protected(g->old, nold, id) < HNSW_TREE_EDGES(g->m);
 		int			nnew;
 		int			i;
 		int			j;
 
-		if (list_contains(g->old, nold, id) && !protect)
-			return true;
-		if (protect && count_protected(g->old, nold, id) >= g->m)
-			return false;		/* at most m tree edges: room for the rest */
+		if (list_contains(g->old, nold, id) && !tree)
+			return !protect;
+		dist = hnsw_edge_dist(nb.dist, tree);
 		/* merge the new edge into the sorted list (replacing an old one) */
 		for (i = 0, j = 0; i < nold && g->old[i].dist <= dist; i++)
 			if (g->old[i].id != id)
@@ -551,10 +553,10 @@ link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect)
 		else
 			nnew = hnsw_select_neighbors(g, g->merged, j, cap, g->fresh);
 		if (nnew == nold && memcmp(g->fresh, g->old, sizeof(HnswEdge) * nold) == 0)
-			return list_contains(g->fresh, nnew, id);
+			return list_contains(g->fresh, nnew, id) && tree == protect;
 		if (g->ops->replace_neighbors(g, nb.id, level, g->old, nold,
 									  g->fresh, nnew))
-			return list_contains(g->fresh, nnew, id);
+			return list_contains(g->fresh, nnew, id) && tree == protect;
 	}
 }
 
@@ -642,6 +644,9 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 			return HNSW_INVALID_ID;
 		if (l == 0)
 			nfound0 = nfound;
+		/* search results carry raw distances: clear the tree-edge bit */
+		for (i = 0; i < nfound; i++)
+			g->found[i].dist = hnsw_edge_dist(g->found[i].dist, false);
 		g->counts[l] = hnsw_select_neighbors(g, g->found, nfound, g->m,
 											 g->lists[l]);
 		for (i = 0; i < g->counts[l]; i++)
@@ -808,14 +813,31 @@ hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswVisited *removed)
 			continue;
 
 		/*
+		 * Like an insertion, each new neighbour gets the edge back: the
+		 * edges a deleted element held into this neighbourhood are gone,
+		 * and without this, elements would only ever lose ways in.
+		 */
+		memcpy(g->cands, g->fresh, sizeof(HnswEdge) * n);
+		for (i = 0; i < nold; i++)
+			g->hop[i] = g->old[i].id;
+		for (i = 0; i < n; i++)
+		{
+			int			k;
+
+			for (k = 0; k < nold && g->hop[k] != g->cands[i].id; k++)
+				;
+			if (k == nold)
+				(void) link_back(g, id, g->cands[i], level, false);
+		}
+
+		/*
 		 * A tree edge went with a removed element: the nearest remaining
 		 * neighbour becomes a new parent, with tree edges both ways.
 		 */
 		if (lost_tree && level == 0)
 		{
-			memcpy(g->merged, g->fresh, sizeof(HnswEdge) * n);
 			for (i = 0; i < n; i++)
-				if (link_tree(g, id, g->merged[i]))
+				if (link_tree(g, id, g->cands[i]))
 					break;
 		}
 		return;

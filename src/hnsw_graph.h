@@ -41,6 +41,9 @@ typedef struct HnswEdge
  * reachable.  The flag is the lowest bit of the stored distance, which is
  * cleared in every other stored edge: a distance moves by at most one ulp.
  */
+/* at most this many protected edges in one list */
+#define HNSW_TREE_EDGES(m)	Max(2, (m) / 4)
+
 static inline bool
 hnsw_edge_protected(HnswEdge e)
 {

@@ -191,49 +191,24 @@ hnsw_update_meta(Relation index, HnswId entry, int level,
 
 
 /*
- * Reuses, on a page already locked exclusively, the neighbour tuple of a
- * freed element for a new neighbour tuple of size nsize: in place when the
- * sizes (levels) match, else a free neighbour tuple of that size on the
- * page, else new space on the page.  Returns its offset, or
- * InvalidOffsetNumber when the page has no room.  The old tuple, if not
- * reused, is marked free.
+ * Overwrites, on a page already locked exclusively, the neighbour tuple of
+ * a freed element with a new one of size nsize: in place when the levels
+ * match, else resized in place (PageIndexTupleOverwrite moves the other
+ * tuples' data, never their line pointers, so every id stays valid).
+ * False when the page has no room to grow it.
  */
-static OffsetNumber
+static bool
 reuse_neighbors(Page page, OffsetNumber oldoff, HnswNeighborTuple ntup,
 				Size nsize)
 {
 	ItemId		oldiid = PageGetItemId(page, oldoff);
-	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
-	OffsetNumber off;
 
 	if (ItemIdGetLength(oldiid) == nsize)
 	{
 		memcpy(PageGetItem(page, oldiid), ntup, nsize);
-		return oldoff;
+		return true;
 	}
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
-	{
-		ItemId		iid = PageGetItemId(page, off);
-
-		if (ItemIdIsNormal(iid) && ItemIdGetLength(iid) == nsize &&
-			*(uint8 *) PageGetItem(page, iid) == HNSW_TUPLE_FREE_NEIGHBORS)
-			break;
-	}
-	if (off > maxoff)
-	{
-		if (PageGetExactFreeSpace(page) < hnsw_item_space(nsize) ||
-			maxoff >= HNSW_MAX_ITEMS_PER_PAGE)
-			return InvalidOffsetNumber;
-		off = PageAddItem(page, (Item) ntup, nsize, InvalidOffsetNumber,
-						  false, false);
-		if (off == InvalidOffsetNumber)
-			return InvalidOffsetNumber;
-	}
-	else
-		memcpy(PageGetItem(page, PageGetItemId(page, off)), ntup, nsize);
-	*(uint8 *) PageGetItem(page, PageGetItemId(page, oldoff)) =
-		HNSW_TUPLE_FREE_NEIGHBORS;
-	return off;
+	return PageIndexTupleOverwrite(page, oldoff, (Item) ntup, nsize);
 }
 
 /*
@@ -254,7 +229,6 @@ reuse_on_page(Relation index, Buffer buf, HnswElementTuple etup, Size esize,
 	{
 		ItemId		iid = PageGetItemId(page, off);
 		HnswElementTuple old;
-		OffsetNumber noff;
 
 		if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) != esize)
 			continue;
@@ -264,11 +238,11 @@ reuse_on_page(Relation index, Buffer buf, HnswElementTuple etup, Size esize,
 		*anyfree = true;
 		if (HnswIdBlock(old->nbrs) != blkno)
 			continue;
-		(void) hnsw_page_neighbors_any(index, page, old->nbrs);
-		noff = reuse_neighbors(page, HnswIdOffset(old->nbrs), ntup, nsize);
-		if (noff == InvalidOffsetNumber)
+		/* the overwrite below may move tuple data: keep the id, not old */
+		etup->nbrs = old->nbrs;
+		(void) hnsw_page_neighbors_any(index, page, etup->nbrs);
+		if (!reuse_neighbors(page, HnswIdOffset(etup->nbrs), ntup, nsize))
 			continue;
-		etup->nbrs = HnswIdMake(blkno, noff);
 		memcpy(PageGetItem(page, PageGetItemId(page, off)), etup, esize);
 		GenericXLogFinish(state);
 		return HnswIdMake(blkno, off);
