@@ -30,7 +30,7 @@ endif
 $(OBJS): $(HEADERS)
 
 # Throwaway-cluster targets; all the logic lives in test/run.sh.
-# ARGS are passed on to test/demo.py or bench/run.sh: `make demo ARGS=--index`.
+# ARGS are passed on to test/demo.py or bench/run.sh: `make demo ARGS=--exact`.
 .PHONY: demo test bench
 demo test bench:
 	PG_CONFIG='$(PG_CONFIG)' bash test/run.sh $@ $(ARGS)

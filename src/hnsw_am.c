@@ -74,6 +74,8 @@ hnswvalidate(Oid opclassoid)
  * after that costs a little more search.  Pages are priced as cached when
  * effective_cache_size holds the index, since a graph search revisits the
  * same hot pages; otherwise the uncached share is priced as random reads.
+ * Every row after the first round costs an expansion (2m distances), so
+ * an ORDER BY without LIMIT prefers an exact sort, which returns every row.
  * Without an ORDER BY the index is useless, so the path is priced out.
  */
 void
@@ -117,7 +119,8 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 
 	*indexStartupCost = visits * per_visit + touched * cpu_tuple_cost +
 		touched * (1.0 - cached) * random_page_cost;
-	*indexTotalCost = *indexStartupCost + (tuples - visits) * per_visit +
+	/* streaming past the first round expands about one element per row */
+	*indexTotalCost = *indexStartupCost + (tuples - visits) * per_visit * 2 * m +
 		(pages - touched) * (cpu_tuple_cost + (1.0 - cached) * random_page_cost);
 	*indexSelectivity = 1.0;
 	*indexCorrelation = 0;

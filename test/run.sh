@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/run.sh demo|test|bench [ARGS...] -- what `make demo|test|bench` run;
-# ARGS go to test/demo.py or bench/run.sh (`make demo ARGS=--index`).
+# ARGS go to test/demo.py or bench/run.sh (`make demo ARGS=--exact`).
 #
 # 1. setup: install missing Debian packages (root only), build and install the
 #    extension.  As root, then re-run this script as `postgres` over a copy of
@@ -44,7 +44,7 @@ mktmp() { mktemp -d "${TMPDIR:-/tmp}/hnswsearch-$1.XXXXXX"; }
 
 # Debian packages each subcommand needs.
 packages() {
-	echo postgresql-15 postgresql-server-dev-15 libipc-run-perl
+	echo gcc make postgresql-15 postgresql-server-dev-15 libipc-run-perl
 	case $cmd in
 	demo) echo python3-numpy python3-psycopg ;;
 	bench) echo python3-numpy python3-psycopg dataset-fashion-mnist python3-hnswlib ;;
@@ -129,6 +129,7 @@ start_cluster() {
 		fsync = off
 		synchronous_commit = off
 		full_page_writes = off
+		shared_buffers = $([[ $cmd == bench ]] && echo 2GB || echo 128MB)
 	EOF
 	pgdata=$dir/data
 	pg_ctl -D "$pgdata" -w -s -l "$dir/postgres.log" start || { cat "$dir/postgres.log"; exit 1; }
