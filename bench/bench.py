@@ -37,6 +37,10 @@ TARGET_QUERY = 3.0   # index-side query time <= 3x hnswlib at recall >= 0.95
 TARGET_BUILD = 2.0   # build time <= 2x hnswlib
 TARGET_INSERT = 0.20  # insert rate >= 20% of hnswlib's
 MATCH_RECALL = 0.95
+TARGET_VACUUM = 0.25  # VACUUM after deleting 10% < 25% of the serial build time
+TARGET_RECALL_DROP = 0.01  # recall@k after delete + VACUUM within 0.01 of before
+MAINT_EF = 100        # maintenance recall is always measured at this ef too
+DELETE_MOD = 10       # the delete phase removes the rows with id % 10 = 0
 
 WARNINGS = []
 
@@ -93,6 +97,19 @@ def parse_args(argv):
     p.add_argument("--no-hnswlib", action="store_true", help="skip hnswlib")
     p.add_argument("--keep-tables", action="store_true", help="do not drop the bench tables")
     p.add_argument("--maintenance-work-mem", default="2GB")
+    p.add_argument("--no-maintenance", action="store_true",
+                   help="skip the maintenance phases (delete 10%% + VACUUM + recall, churn)")
+    p.add_argument("--churn-rounds", type=int, default=1,
+                   help="clustered only: rounds of (re-insert the deleted 10%%, update "
+                        "--churn-update-frac of the rows to new vectors, VACUUM); rounds after "
+                        "the first delete the same 10%% again and VACUUM first (0 = no churn)")
+    p.add_argument("--churn-update-frac", type=float, default=0.10,
+                   help="share of the rows updated per churn round (at most 0.10)")
+    p.add_argument("--churn-budget", type=float, default=180.0,
+                   help="seconds for all churn rounds; a round's update share is reduced "
+                        "(and the output says so) when it would not fit")
+    p.add_argument("--churn-batch", type=int, default=1000,
+                   help="rows per transaction (one executemany) in the churn phase")
     p.add_argument("--json", default=None, help="output path (default bench/out/results-<ts>.json)")
     a = p.parse_args(argv)
 
@@ -107,6 +124,10 @@ def parse_args(argv):
             setattr(a, key, v)
     if a.k < 1 or a.queries < 1:
         p.error("--k and --queries must be >= 1")
+    if a.churn_rounds < 0 or not 0.0 <= a.churn_update_frac <= 1.0 / DELETE_MOD:
+        p.error("--churn-rounds must be >= 0 and --churn-update-frac in [0, 0.10]")
+    if a.churn_batch < 1:
+        p.error("--churn-batch must be >= 1")
     a.exact_queries = min(a.exact_queries, a.queries)
     return a
 
@@ -455,6 +476,20 @@ def run_sql(conn, ds, a, hl):
     # incremental insert into an index created on an empty table
     if ds.insert_n > 0:
         r["insert"] = run_sql_insert(conn, ds, a, texts)
+
+    # maintenance: delete 10% + VACUUM + recall, churn (on TABLE and its index)
+    if not a.no_maintenance:
+        try:
+            r["maintenance"] = run_sql_maintenance(conn, ds, a, r)
+        except Exception as e:
+            msg = "%s: %s" % (type(e).__name__, str(e).strip())
+            warn("%s: maintenance phase failed: %s" % (ds.name, msg))
+            r["maintenance"] = {"error": msg}
+            for g in ("hnsw.ef_search", "enable_seqscan", "enable_indexscan"):
+                try:
+                    conn.execute("RESET %s" % g)
+                except Exception:
+                    pass
     if not a.keep_tables:
         conn.execute("DROP TABLE IF EXISTS %s" % TABLE)
     return r
@@ -516,6 +551,340 @@ def run_sql_insert(conn, ds, a, texts):
     if not a.keep_tables:
         conn.execute("DROP TABLE IF EXISTS %s" % TABLE_INS)
     return r
+
+
+# --------------------------------------------------------------------------
+# maintenance: delete + VACUUM, churn
+# --------------------------------------------------------------------------
+
+def index_info(conn, idx):
+    """hnsw_index_info(idx) as a dict, or {"error": ...}."""
+    import psycopg
+    try:
+        cur = conn.execute("SELECT * FROM hnsw_index_info(%t::regclass)", (idx,))
+        row = cur.fetchone()
+        return dict(zip([d.name for d in cur.description], row))
+    except psycopg.Error as e:
+        return {"error": str(e).strip().splitlines()[0]}
+
+
+def index_check(conn, idx):
+    """hnsw_index_check(idx) as a dict (plus its run time), or {"error": ...}."""
+    import psycopg
+    t0 = now()
+    try:
+        cur = conn.execute("SELECT * FROM hnsw_index_check(%t::regclass)", (idx,))
+        row = cur.fetchone()
+        d = dict(zip([c.name for c in cur.description], row))
+    except psycopg.Error as e:
+        d = {"error": str(e).strip().splitlines()[0]}
+    d["seconds"] = now() - t0
+    return d
+
+
+def fmt_info(d):
+    if d is None:
+        return "-"
+    if "error" in d:
+        return "ERROR: " + d["error"]
+    return "indexed %d, deleted %d, active %d, heap_tids %d, pages %d" % (
+        d["count_indexed"], d["count_deleted"], d["count_active"], d["heap_tids"], d["pages"])
+
+
+def fmt_check(d):
+    if "error" in d:
+        return "ERROR: %s" % d["error"]
+    return ("elements %d, active %d, deleted %d, edges %d, reachable %d, pages %d (%.2fs)"
+            % (d["elements"], d["active"], d["deleted"], d["edges"], d["reachable"],
+               d["pages"], d["seconds"]))
+
+
+def index_bytes(conn, idx):
+    return scalar(conn, "SELECT pg_relation_size(%t::regclass)", (idx,))
+
+
+def knn_sql_for(table, k):
+    return "SELECT id FROM %s ORDER BY embedding <-> %%t::vector LIMIT %d" % (table, k)
+
+
+def use_index(conn, ds, idx, knn_sql):
+    """Make the k-NN query use idx (enable_seqscan = off if the planner
+    prefers a seq scan).  Returns True if the setting was changed."""
+    plan = explain(conn, knn_sql.replace("%t::vector", "%s::vector"), (ds.query_texts[0],))
+    if idx in plan:
+        return False
+    conn.execute("SET enable_seqscan = off")
+    plan = explain(conn, knn_sql.replace("%t::vector", "%s::vector"), (ds.query_texts[0],))
+    if idx not in plan:
+        warn("%s: maintenance: hnsw index not used even with enable_seqscan = off:\n%s"
+             % (ds.name, plan))
+    return True
+
+
+def maint_recall(conn, ds, a, idx, efs, vecs, gt_dist, present):
+    """One timed pass of all queries per ef against TABLE.  vecs[id] is the
+    vector the row with that id holds, present the mask of ids in the table
+    (None: all), gt_dist the exact top-k over the present rows."""
+    k = a.k
+    nq = len(ds.queries)
+    knn_sql = knn_sql_for(TABLE, k)
+    forced = use_index(conn, ds, idx, knn_sql)
+    qparams = [(t,) for t in ds.query_texts]
+    out = {}
+    try:
+        for ef in efs:
+            conn.execute("SET hnsw.ef_search = %d" % ef)
+            tot, _, res = timed_loop(conn, knn_sql, qparams, warmup=min(20, nq))
+            absent = 0
+            if present is not None:
+                absent = sum(1 for x in res for i in x[:k]
+                             if not (0 <= i < len(present) and present[i]))
+            out[ef] = {"recall": D.recall(vecs, ds.queries, gt_dist, res, k, valid=present),
+                       "qps": nq / tot, "ms_per_query": 1e3 * tot / nq,
+                       "short_results": int(sum(1 for x in res if len(x) < k)),
+                       "absent_results": int(absent)}
+            if absent:
+                warn("%s: %d results at ef=%d name ids that are not in the table (deleted rows "
+                     "returned?)" % (ds.name, absent, ef))
+    finally:
+        conn.execute("RESET hnsw.ef_search")
+        if forced:
+            conn.execute("RESET enable_seqscan")
+    return out
+
+
+def exact_agrees(conn, ds, a, what, vecs, gt_dist, present, nq=3):
+    """Checks the bookkeeping behind the ground truth (ids <-> vectors, which
+    rows are present) against the table: row count, and a few exact
+    (seq scan) queries must have recall 1 against gt_dist."""
+    k = a.k
+    rows = scalar(conn, "SELECT count(*) FROM %s" % TABLE)
+    ok = rows == int(present.sum())
+    if not ok:
+        warn("%s: %s: table has %d rows, the benchmark expects %d"
+             % (ds.name, what, rows, int(present.sum())))
+    nq = min(nq, len(ds.queries))
+    conn.execute("SET enable_indexscan = off")
+    try:
+        _, _, res = timed_loop(conn, knn_sql_for(TABLE, k), [(t,) for t in ds.query_texts[:nq]])
+    finally:
+        conn.execute("RESET enable_indexscan")
+    rec = D.recall(vecs, ds.queries[:nq], gt_dist[:nq], res, k, valid=present)
+    if rec < 0.999:
+        warn("%s: %s: exact SQL search has recall %.4f against the recomputed ground truth: "
+             "the benchmark's model of the table is wrong" % (ds.name, what, rec))
+        ok = False
+    return ok
+
+
+def vacuum(conn):
+    t0 = now()
+    conn.execute("VACUUM %s" % TABLE)
+    return now() - t0
+
+
+def executemany_batched(conn, sql, rows, batch):
+    """executemany of `batch` rows per transaction."""
+    with conn.cursor() as cur:
+        for s in range(0, len(rows), batch):
+            with conn.transaction():
+                cur.executemany(sql, rows[s:s + batch])
+
+
+def run_sql_maintenance(conn, ds, a, r):
+    """After the query phase: DELETE 10% of TABLE, VACUUM (timed, serial),
+    recall against brute force over the remaining rows, hnsw_index_check;
+    then (clustered only) the churn rounds."""
+    m = {}
+    k = a.k
+    n = ds.n
+    idx = TABLE + "_hnsw"
+    # no autovacuum between the DELETE and the timed VACUUM
+    conn.execute("ALTER TABLE %s SET (autovacuum_enabled = false)" % TABLE)
+    conn.execute("SET max_parallel_maintenance_workers = 0")
+    conn.execute("SET maintenance_work_mem = '%s'" % a.maintenance_work_mem)
+
+    ef95 = lowest_ef_at(r["ef"], MATCH_RECALL)
+    efs = sorted(set(a.ef_search) | {MAINT_EF})
+    key_efs = sorted({e for e in (ef95, MAINT_EF) if e is not None})
+    m["ef_match"] = ef95
+    m["ef_search"] = efs
+    m["key_ef_search"] = key_efs
+
+    before = {ef: {"recall": r["ef"][ef]["recall"], "qps": r["ef"][ef]["qps"],
+                   "ms_per_query": r["ef"][ef]["ms_per_query"]} for ef in a.ef_search}
+    extra = [ef for ef in efs if ef not in before]
+    if extra:
+        log("  maintenance: recall before the delete at ef=%s (not in --ef-search), one pass ..."
+            % ",".join(map(str, extra)))
+        before.update(maint_recall(conn, ds, a, idx, extra, ds.base, ds.gt_dist, None))
+    m["recall_before"] = before
+    m["index_bytes_built"] = r["index_bytes"]
+    m["info_built"] = index_info(conn, idx)
+    log("  maintenance: index after CREATE INDEX %.1f MB; hnsw_index_info: %s"
+        % (r["index_bytes"] / 2**20, fmt_info(m["info_built"])))
+
+    # ---- 1. delete 10%, VACUUM
+    present = np.ones(n, dtype=bool)
+    present[::DELETE_MOD] = False           # ids are 0..n-1, id i holds ds.base[i]
+    t0 = now()
+    cur = conn.execute("DELETE FROM %s WHERE id %% %d = 0" % (TABLE, DELETE_MOD))
+    m["delete_s"] = now() - t0
+    m["deleted_rows"] = cur.rowcount
+    m["rows_after_delete"] = int(present.sum())
+    if cur.rowcount != n - int(present.sum()):
+        warn("%s: DELETE removed %d rows, expected %d" % (ds.name, cur.rowcount,
+                                                          n - int(present.sum())))
+    log("  maintenance: DELETE %d rows (id %% %d = 0) in %.2fs"
+        % (cur.rowcount, DELETE_MOD, m["delete_s"]))
+    _, gt_dist = D.ground_truth_rows(ds.tag + "-del%d" % DELETE_MOD, ds.base,
+                                     np.flatnonzero(present), ds.queries, k)
+    # deleted but not yet vacuumed: scans stream past the dead rows
+    m["recall_deleted"] = maint_recall(conn, ds, a, idx, key_efs, ds.base, gt_dist, present)
+    m["info_deleted"] = index_info(conn, idx)
+    log("  maintenance: deleted, before VACUUM: recall %s; hnsw_index_info: %s"
+        % (", ".join("ef=%d %.4f" % (ef, e["recall"]) for ef, e in m["recall_deleted"].items()),
+           fmt_info(m["info_deleted"])))
+
+    log("  maintenance: VACUUM %s (serial) ..." % TABLE)
+    m["vacuum_s"] = vacuum(conn)
+    m["vacuum_ratio"] = m["vacuum_s"] / r["build_s"]
+    m["index_bytes_vacuumed"] = index_bytes(conn, idx)
+    m["info_vacuumed"] = index_info(conn, idx)
+    log("  maintenance: VACUUM %.2fs = %.3f x CREATE INDEX (%.2fs); index %.1f MB; "
+        "hnsw_index_info: %s" % (m["vacuum_s"], m["vacuum_ratio"], r["build_s"],
+                                 m["index_bytes_vacuumed"] / 2**20, fmt_info(m["info_vacuumed"])))
+    iv = m["info_vacuumed"]
+    if "error" not in iv and iv["count_active"] > int(present.sum()):
+        warn("%s: after DELETE + VACUUM the index has %d active elements for %d rows"
+             % (ds.name, iv["count_active"], int(present.sum())))
+    m["check_vacuumed"] = index_check(conn, idx)
+    log("  maintenance: hnsw_index_check after VACUUM: %s" % fmt_check(m["check_vacuumed"]))
+    if "error" in m["check_vacuumed"]:
+        warn("%s: hnsw_index_check after DELETE + VACUUM: %s"
+             % (ds.name, m["check_vacuumed"]["error"]))
+
+    m["recall_after"] = maint_recall(conn, ds, a, idx, efs, ds.base, gt_dist, present)
+    for ef in efs:
+        b, e = before[ef]["recall"], m["recall_after"][ef]["recall"]
+        log("  maintenance: ef=%-4d recall before %.4f, after DELETE + VACUUM %.4f (%+.4f)  %.0f q/s"
+            % (ef, b, e, e - b, m["recall_after"][ef]["qps"]))
+    m["exact_agrees"] = exact_agrees(conn, ds, a, "after DELETE", ds.base, gt_dist, present)
+
+    # ---- 2. churn
+    if a.churn_rounds == 0:
+        m["churn"] = {"skipped": "--churn-rounds 0"}
+    elif ds.name != "clustered":
+        m["churn"] = {"skipped": "clustered dataset only"}
+    else:
+        m["churn"] = run_churn(conn, ds, a, r, m, present, idx, key_efs)
+    return m
+
+
+def run_churn(conn, ds, a, r, m, present, idx, key_efs):
+    """Rounds of: re-insert the deleted 10% (same ids and vectors), UPDATE
+    another share of the rows to new vectors from the same mixture, VACUUM.
+    Rounds after the first first delete the id % 10 = 0 rows again and
+    VACUUM.  Then size, counts, check and recall against brute force over
+    the table's final content."""
+    k = a.k
+    n = ds.n
+    bs = a.churn_batch
+    c = {"rounds": [], "update_frac_requested": a.churn_update_frac,
+         "budget_s": a.churn_budget, "batch": bs}
+    vecs = ds.base.copy()                   # vecs[id]: the vector row `id` holds now
+    texts = list(base_texts(ds))
+    present = present.copy()
+    n_upd_req = int(round(a.churn_update_frac * n))
+    per_round = a.churn_budget / a.churn_rounds
+    ins_sql = "INSERT INTO %s (id, embedding) VALUES (%%t::int, %%t::vector)" % TABLE
+    upd_sql = "UPDATE %s SET embedding = %%t::vector WHERE id = %%t::int" % TABLE
+    log("  churn: %d round(s): re-insert the deleted %d%%, update %d rows (%.1f%%) to new "
+        "vectors, VACUUM; %d rows per transaction"
+        % (a.churn_rounds, 100 // DELETE_MOD, n_upd_req, 100.0 * n_upd_req / n, bs))
+    t_churn = now()
+    for rnd in range(1, a.churn_rounds + 1):
+        rr = {"round": rnd}
+        t_round = now()
+        if rnd > 1:
+            cur = conn.execute("DELETE FROM %s WHERE id %% %d = 0" % (TABLE, DELETE_MOD))
+            present[::DELETE_MOD] = False
+            rr["deleted_rows"] = cur.rowcount
+            rr["delete_vacuum_s"] = vacuum(conn)
+
+        ids = np.flatnonzero(~present)
+        t0 = now()
+        executemany_batched(conn, ins_sql, [(str(i), texts[i]) for i in ids], bs)
+        rr["reinserted_rows"] = len(ids)
+        rr["reinsert_s"] = now() - t0
+        rr["reinsert_rows_per_s"] = len(ids) / rr["reinsert_s"] if len(ids) else None
+        present[ids] = True
+
+        # rows to update: a share of another residue class (1..9, by round)
+        cls = (rnd - 1) % (DELETE_MOD - 1) + 1
+        cand = np.arange(cls, n, DELETE_MOD)
+        n_upd = min(n_upd_req, len(cand))
+        rate = rr["reinsert_rows_per_s"]
+        if rate and n_upd:
+            # an UPDATE costs about an INSERT; the VACUUM about the first one
+            left = per_round - (now() - t_round) - m["vacuum_s"]
+            fit = int(max(0.0, left) * rate * 0.9)
+            if fit < n_upd:
+                rr["update_reduced_from"] = n_upd
+                n_upd = max(min(n_upd, bs), fit // bs * bs)
+                warn("%s: churn round %d: update share reduced from %d to %d rows (%.1f%%) to "
+                     "fit --churn-budget %.0fs (re-insert ran at %.0f rows/s)"
+                     % (ds.name, rnd, rr["update_reduced_from"], n_upd, 100.0 * n_upd / n,
+                        a.churn_budget, rate))
+        new = D.make_clustered_fresh(ds.dim, len(cand), stream=2 + rnd)[:n_upd]
+        upd = np.sort(np.random.default_rng([D.CLUSTERED_SEED, 100 + rnd])
+                      .permutation(cand)[:n_upd])
+        new_texts = D.vector_texts(new)
+        t0 = now()
+        executemany_batched(conn, upd_sql, [(new_texts[j], str(i)) for j, i in enumerate(upd)],
+                            bs)
+        rr["updated_rows"] = int(n_upd)
+        rr["update_s"] = now() - t0
+        rr["update_rows_per_s"] = n_upd / rr["update_s"] if n_upd else None
+        vecs[upd] = new
+        for j, i in enumerate(upd):
+            texts[i] = new_texts[j]
+
+        rr["vacuum_s"] = vacuum(conn)
+        rr["index_bytes"] = index_bytes(conn, idx)
+        rr["info"] = index_info(conn, idx)
+        rr["seconds"] = now() - t_round
+        c["rounds"].append(rr)
+        log("  churn round %d: %sre-insert %d rows %.1fs (%.0f rows/s), update %d rows %.1fs "
+            "(%.0f rows/s), VACUUM %.2fs; index %.1f MB; %s; round %.0fs"
+            % (rnd, ("delete %d + VACUUM %.2fs, " % (rr["deleted_rows"], rr["delete_vacuum_s"]))
+               if rnd > 1 else "", len(ids), rr["reinsert_s"], rr["reinsert_rows_per_s"] or 0,
+               n_upd, rr["update_s"], rr["update_rows_per_s"] or 0, rr["vacuum_s"],
+               rr["index_bytes"] / 2**20, fmt_info(rr["info"]), rr["seconds"]))
+    c["seconds"] = now() - t_churn
+    c["rows"] = int(present.sum())
+    c["index_bytes"] = c["rounds"][-1]["index_bytes"]
+    c["size_ratio_vs_build"] = c["index_bytes"] / r["index_bytes"]
+    c["table_bytes"] = scalar(conn, "SELECT pg_table_size(%t::regclass)", (TABLE,))
+    c["info"] = c["rounds"][-1]["info"]
+    if "error" not in c["info"]:
+        c["indexed_per_row"] = c["info"]["count_indexed"] / c["rows"]
+    c["update_frac_last_round"] = c["rounds"][-1]["updated_rows"] / n
+    c["check"] = index_check(conn, idx)
+    log("  churn: %.0fs; index %.1f MB = %.3f x after CREATE INDEX; %d rows; %s"
+        % (c["seconds"], c["index_bytes"] / 2**20, c["size_ratio_vs_build"], c["rows"],
+           fmt_info(c["info"])))
+    log("  churn: hnsw_index_check: %s" % fmt_check(c["check"]))
+    if "error" in c["check"]:
+        warn("%s: hnsw_index_check after churn: %s" % (ds.name, c["check"]["error"]))
+    _, gt_dist = D.ground_truth_rows(None, vecs, np.flatnonzero(present), ds.queries, k)
+    c["recall"] = maint_recall(conn, ds, a, idx, key_efs, vecs, gt_dist, present)
+    for ef, e in c["recall"].items():
+        log("  churn: ef=%-4d recall %.4f (before the delete %.4f, %+.4f)  %.0f q/s"
+            % (ef, e["recall"], m["recall_before"][ef]["recall"],
+               e["recall"] - m["recall_before"][ef]["recall"], e["qps"]))
+    c["exact_agrees"] = exact_agrees(conn, ds, a, "after churn", vecs, gt_dist, present)
+    return c
 
 
 # --------------------------------------------------------------------------
@@ -656,7 +1025,109 @@ def report(ds, a, hl, sq):
         parts.append("hnswlib save_index %.1f MB (%.0f B/vector)" % (hl["index_bytes"] / 2**20,
                                                                       hl["index_bytes"] / ds.n))
     log("sizes: " + "; ".join(parts))
+    report_maintenance(ds, a, sq, out)
     return out
+
+
+def report_maintenance(ds, a, sq, out):
+    """The "maintenance" block of the summary; fills out["maintenance"]."""
+    if not sq or not sq.get("hnsw_available"):
+        return
+    mt = sq.get("maintenance")
+    if mt is None:
+        log("maintenance: skipped (--no-maintenance)")
+        return
+    log("")
+    log("maintenance (%d rows; DELETE of id %% %d = 0, then VACUUM, serial, autovacuum off):"
+        % (ds.n, DELETE_MOD))
+    if "error" in mt:
+        log("  failed: %s" % mt["error"].splitlines()[0])
+        out["maintenance"] = {"error": mt["error"]}
+        return
+    s = {"vacuum_s": mt["vacuum_s"], "build_s": sq["build_s"], "vacuum_ratio": mt["vacuum_ratio"],
+         "vacuum_target": TARGET_VACUUM, "recall_drop_target": TARGET_RECALL_DROP}
+    log("  delete %d rows %.2fs; VACUUM %.2fs vs CREATE INDEX %.2fs   ratio %6.3f   "
+        "target < %.2f   %s" % (mt["deleted_rows"], mt["delete_s"], mt["vacuum_s"], sq["build_s"],
+                                mt["vacuum_ratio"], TARGET_VACUUM,
+                                verdict(mt["vacuum_ratio"], TARGET_VACUUM)))
+    log("  (VACUUM time includes the heap%s and the primary key index)"
+        % (" and TOAST" if ds.integral else ""))
+    log("  recall@%d, before: over all %d rows; after: over the %d remaining rows (brute force)"
+        % (a.k, ds.n, mt["rows_after_delete"]))
+    hdr = "  %6s %9s %13s %12s %9s   %s" % ("ef", "before", "deleted,unvac", "after VACUUM",
+                                            "diff", "target within %.2f" % TARGET_RECALL_DROP)
+    log(hdr)
+    drops = {}
+    for ef in mt["ef_search"]:
+        b = mt["recall_before"][ef]["recall"]
+        e = mt["recall_after"][ef]["recall"]
+        u = mt["recall_deleted"].get(ef)
+        drops[ef] = b - e
+        mark = ""
+        if ef == mt["ef_match"]:
+            mark += " (first ef >= %.2f before)" % MATCH_RECALL
+        if ef == MAINT_EF:
+            mark += " (ef %d)" % MAINT_EF
+        log("  %6d %9.4f %13s %12.4f %+9.4f   %s%s"
+            % (ef, b, fmt(u["recall"] if u else None, ".4f"), e, e - b,
+               "PASS" if b - e <= TARGET_RECALL_DROP else "FAIL", mark))
+    s["recall_drop"] = drops
+    key_drop = max(drops[ef] for ef in mt["key_ef_search"])
+    s["recall_drop_key_efs"] = key_drop
+    log("  largest drop at ef %s: %+.4f   target <= %.2f   %s"
+        % ("/".join(map(str, mt["key_ef_search"])), -key_drop, TARGET_RECALL_DROP,
+           "PASS" if key_drop <= TARGET_RECALL_DROP else "FAIL"))
+    log("  hnsw_index_check after VACUUM: %s" % fmt_check(mt["check_vacuumed"]))
+    log("  hnsw_index_info: after CREATE INDEX %s" % fmt_info(mt["info_built"]))
+    log("                   after DELETE       %s" % fmt_info(mt["info_deleted"]))
+    log("                   after VACUUM       %s" % fmt_info(mt["info_vacuumed"]))
+    log("  index size: after CREATE INDEX %.1f MB, after DELETE + VACUUM %.1f MB"
+        % (mt["index_bytes_built"] / 2**20, mt["index_bytes_vacuumed"] / 2**20))
+    s["check_ok"] = "error" not in mt["check_vacuumed"]
+    ch = mt.get("churn") or {}
+    if "skipped" in ch:
+        log("  churn: skipped (%s)" % ch["skipped"])
+    elif ch:
+        rounds = ch["rounds"]
+        upd = [rr["updated_rows"] for rr in rounds]
+        log("  churn: %d round(s) of re-insert the deleted %d%% (same ids and vectors), update "
+            "%s rows to new vectors, VACUUM; %.0fs"
+            % (len(rounds), 100 // DELETE_MOD, "/".join(map(str, upd)), ch["seconds"]))
+        reduced = [rr for rr in rounds if "update_reduced_from" in rr]
+        if reduced:
+            log("  churn: UPDATE SHARE REDUCED to fit --churn-budget %.0fs: %s"
+                % (ch["budget_s"], ", ".join("round %d %d -> %d rows" % (
+                    rr["round"], rr["update_reduced_from"], rr["updated_rows"]) for rr in reduced)))
+        for rr in rounds:
+            log("    round %d: %sre-insert %d rows at %.0f rows/s, update %d rows at %.0f rows/s, "
+                "VACUUM %.2fs; index %.1f MB"
+                % (rr["round"], ("delete + VACUUM %.2fs, " % rr["delete_vacuum_s"])
+                   if "delete_vacuum_s" in rr else "", rr["reinserted_rows"],
+                   rr["reinsert_rows_per_s"] or 0, rr["updated_rows"],
+                   rr["update_rows_per_s"] or 0, rr["vacuum_s"], rr["index_bytes"] / 2**20))
+        log("  index size after churn %.1f MB = %.3f x after CREATE INDEX"
+            % (ch["index_bytes"] / 2**20, ch["size_ratio_vs_build"]))
+        info = ch["info"]
+        if "error" not in info:
+            log("  counts after churn: %d rows; count_indexed %d (%.3f x rows; with full slot reuse "
+                "about %.3f: rows + the last round's old row versions, freed by its VACUUM), "
+                "count_deleted %d, count_active %d"
+                % (ch["rows"], info["count_indexed"], ch["indexed_per_row"],
+                   1 + ch["update_frac_last_round"] * ds.n / ch["rows"], info["count_deleted"],
+                   info["count_active"]))
+        else:
+            log("  counts after churn: %s" % fmt_info(info))
+        log("  hnsw_index_check after churn: %s" % fmt_check(ch["check"]))
+        for ef, e in ch["recall"].items():
+            b = mt["recall_before"][ef]["recall"]
+            log("  recall@%d after churn at ef=%d: %.4f (before the delete %.4f, %+.4f)"
+                % (a.k, ef, e["recall"], b, e["recall"] - b))
+        s["churn"] = {"rounds": len(rounds), "seconds": ch["seconds"], "updated_rows": upd,
+                      "size_ratio_vs_build": ch["size_ratio_vs_build"],
+                      "indexed_per_row": ch.get("indexed_per_row"),
+                      "recall": {ef: e["recall"] for ef, e in ch["recall"].items()},
+                      "check_ok": "error" not in ch["check"]}
+    out["maintenance"] = s
 
 
 # --------------------------------------------------------------------------
@@ -693,6 +1164,8 @@ def jsonable(o):
         return [jsonable(v) for v in o]
     if isinstance(o, (np.integer,)):
         return int(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
     if isinstance(o, (np.floating,)):
         return float(o)
     return o

@@ -72,6 +72,22 @@ def make_clustered(n, dim, nq, n_clusters=100, seed=CLUSTERED_SEED):
     return base, queries
 
 
+def make_clustered_fresh(dim, count, stream, n_clusters=100, seed=CLUSTERED_SEED):
+    """count further draws from the mixture of make_clustered(.., dim, ..,
+    n_clusters, seed) (same centers, stds and weights), from an independent
+    random stream (stream >= 3; 1 and 2 are the base and query streams).
+    Used as the new vectors of the benchmark's UPDATE churn.  Quantised
+    like the base set; deterministic for (dim, count, stream)."""
+    if stream < 3:
+        raise ValueError("streams 1 and 2 are the base and query sets")
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((n_clusters, dim))
+    stds = rng.uniform(0.1, 0.3, size=n_clusters)
+    weights = rng.dirichlet(np.full(n_clusters, 0.7))
+    out = _mixture(np.random.default_rng([seed, stream]), count, centers, stds, weights)
+    return np.round(out, 4).astype(np.float32)
+
+
 # --------------------------------------------------------------------------
 # Fashion-MNIST
 # --------------------------------------------------------------------------
@@ -189,16 +205,43 @@ def ground_truth(tag, base, queries, k):
     return ids, dist
 
 
-def recall(base, queries, gt_dist, results, k):
+def ground_truth_rows(tag, base, rows, queries, k):
+    """Exact top-k over the rows present in a table: base[rows], where rows
+    is the sorted array of ids present (base is indexed by id).  Returns
+    (ids, dist) like ground_truth, with ids mapped back from positions in
+    the subset to ids.  tag=None: computed, verified, not cached; otherwise
+    tag must identify (base[rows], queries) uniquely."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) > 1 and not np.all(rows[1:] > rows[:-1]):
+        raise ValueError("rows must be sorted and unique")
+    sub = base[rows]
+    if tag is None:
+        t0 = time.perf_counter()
+        ids, dist = brute_force_knn(sub, queries, k)
+        verify_ground_truth(sub, queries, ids, dist)
+        _log("  ground truth over %d present rows: %d queries in %.1fs (verified on 5)"
+             % (len(rows), len(queries), time.perf_counter() - t0))
+    else:
+        ids, dist = ground_truth(tag, sub, queries, k)
+    return rows[ids], dist
+
+
+def recall(base, queries, gt_dist, results, k, valid=None):
     """Tie-aware recall@k: a returned id counts if its exact distance is <=
     the true k-th distance (plus a tiny relative tolerance).  Duplicates are
-    counted once; results may be shorter than k.  Returns mean over queries."""
+    counted once; results may be shorter than k.  Returns mean over queries.
+    Ids index base (row i of base is the vector of id i).  valid: optional
+    boolean mask over ids; a returned id outside it (a row that is not in
+    the table, e.g. deleted) counts as a miss -- gt_dist must then be the
+    ground truth over base[valid]."""
     total = 0
     for qi, res in enumerate(results):
         res = np.unique(np.asarray(res[:k], dtype=np.int64))
         if len(res) == 0:
             continue
         res = res[(res >= 0) & (res < len(base))]
+        if valid is not None:
+            res = res[valid[res]]
         kth = gt_dist[qi, k - 1]
         d = exact_l2sq(base, queries[qi], res)
         total += min(k, int(np.count_nonzero(d <= kth * (1 + 1e-9) + 1e-12)))
