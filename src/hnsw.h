@@ -192,6 +192,11 @@ typedef struct HnswPageGraph
 	BlockNumber insert_page;	/* where this backend appends next */
 	struct HnswRecentBlocks *recent;	/* see pin_block */
 	BlockNumber nblocks;		/* the index's size, as last looked up */
+	Buffer	   *held;			/* per block: the buffer this graph holds */
+	uint32		heldsize;
+	BlockNumber *heldlist;		/* the blocks held */
+	int			nheld;
+	int			maxheld;
 	HnswMetric	info_metric;
 	uint8		skip_flags;		/* element flags that mean "not a result" */
 } HnswPageGraph;

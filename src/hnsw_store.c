@@ -27,6 +27,11 @@
 
 #define PG_OF(g)	((HnswPageGraph *) (g))
 
+/* blocks share-locked at once while a batch's distances are computed */
+#define HNSW_BATCH_BLOCKS	16
+/* most pins a graph operation takes between two held_checkpoint calls */
+#define HNSW_BATCH_BLOCKS_MAX	(HNSW_BATCH_BLOCKS + 4)
+
 /*
  * Where an index's blocks were last found in shared buffers, remembered
  * per backend across scans and inserts, so that ReadRecentBuffer can re-pin
@@ -100,11 +105,62 @@ recent_grow(HnswRecentBlocks *rb, BlockNumber blkno)
 	rb->n = n;
 }
 
+/*
+ * Pins held by one graph operation (a scan, an insert, a VACUUM pass):
+ * a page once pinned stays pinned until the operation ends or its budget
+ * (a small share of shared_buffers) is spent, so revisiting a page costs
+ * no pin and unpin.  Released only where the operation holds no lock.
+ */
+static void
+release_held(HnswPageGraph *pg)
+{
+	int			i;
+
+	for (i = 0; i < pg->nheld; i++)
+	{
+		BlockNumber blkno = pg->heldlist[i];
+
+		ReleaseBuffer(pg->held[blkno]);
+		pg->held[blkno] = InvalidBuffer;
+	}
+	pg->nheld = 0;
+}
+
+/* at a point where no buffer of this graph is locked */
+static inline void
+held_checkpoint(HnswPageGraph *pg)
+{
+	if (pg->nheld + HNSW_BATCH_BLOCKS_MAX >= pg->maxheld)
+		release_held(pg);
+}
+
+/* remembers buf as held for blkno */
+static void
+hold(HnswPageGraph *pg, BlockNumber blkno, Buffer buf)
+{
+	if (blkno >= pg->heldsize)
+	{
+		uint32		n = Max(pg->heldsize * 2, 64);
+
+		while (n <= blkno)
+			n *= 2;
+		pg->held = pg->held ? repalloc_huge(pg->held, sizeof(Buffer) * n) :
+			palloc_extended(sizeof(Buffer) * n, MCXT_ALLOC_HUGE);
+		memset(pg->held + pg->heldsize, 0, sizeof(Buffer) * (n - pg->heldsize));
+		pg->heldsize = n;
+	}
+	pg->held[blkno] = buf;
+	pg->heldlist[pg->nheld++] = blkno;
+}
+
 static Buffer
 pin_block(HnswPageGraph *pg, BlockNumber blkno)
 {
 	HnswRecentBlocks *rb = pg->recent;
 	Buffer		buf;
+
+	if (blkno < pg->heldsize && pg->held[blkno] != InvalidBuffer)
+		return pg->held[blkno];
 
 	/* an id beyond the index's end is corruption, not a read error */
 	if (blkno >= pg->nblocks)
@@ -118,7 +174,10 @@ pin_block(HnswPageGraph *pg, BlockNumber blkno)
 #if PG_VERSION_NUM >= 140000
 	if (rb->buffers[blkno] != InvalidBuffer &&
 		ReadRecentBuffer(rb->file, MAIN_FORKNUM, blkno, rb->buffers[blkno]))
+	{
+		hold(pg, blkno, rb->buffers[blkno]);
 		return rb->buffers[blkno];
+	}
 #endif
 	buf = ReadBuffer(pg->index, blkno);
 	if (rb->buffers[blkno] != buf)
@@ -126,26 +185,21 @@ pin_block(HnswPageGraph *pg, BlockNumber blkno)
 		rb->buffers[blkno] = buf;
 		rb->checked[blkno] = false;
 	}
+	hold(pg, blkno, buf);
 	return buf;
 }
 
 /*
- * Share-locks blkno, keeping one pin between calls so consecutive reads of
- * a page pin it once.  A page's special space is checked the first time
- * this graph reads it.
+ * Share-locks blkno (pinned and held, see above); pg->pinned is the buffer.
+ * A page's special space is checked the first time this backend reads it.
  */
 static Page
 lock_block(HnswPageGraph *pg, BlockNumber blkno)
 {
 	Page		page;
 
-	if (pg->pinned == InvalidBuffer || BufferGetBlockNumber(pg->pinned) != blkno)
-	{
-		if (pg->pinned != InvalidBuffer)
-			ReleaseBuffer(pg->pinned);
-		pg->pinned = InvalidBuffer;
-		pg->pinned = pin_block(pg, blkno);
-	}
+	held_checkpoint(pg);
+	pg->pinned = pin_block(pg, blkno);
 	LockBuffer(pg->pinned, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(pg->pinned);
 	if (!pg->recent->checked[blkno])
@@ -213,8 +267,6 @@ prefetch_element(HnswPageGraph *pg, HnswId id)
 					   (HnswIdOffset(id) - 1) * sizeof(ItemIdData));
 }
 
-/* blocks share-locked at once while a batch's distances are computed */
-#define HNSW_BATCH_BLOCKS	16
 
 /*
  * Distances from q to a batch of elements.  The batch is visited block by
@@ -231,6 +283,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 	HnswPageGraph *pg = PG_OF(g);
 	int			order[2 * HNSW_MAX_M + 2];
 	HnswElementTuple etups[2 * HNSW_MAX_M + 2];
+	Page		batchpage[2 * HNSW_MAX_M + 2];
 	int			i;
 
 	Assert(n <= lengthof(order));
@@ -254,6 +307,8 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 		int			start = i;
 		int			j;
 
+		held_checkpoint(pg);	/* nothing locked between batches */
+		/* lock the batch's pages; start loading every element's tuple */
 		while (i < n && nbufs < HNSW_BATCH_BLOCKS)
 		{
 			BlockNumber blkno = HnswIdBlock(ids[order[i]]);
@@ -261,11 +316,24 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 
 			for (; i < n && HnswIdBlock(ids[order[i]]) == blkno; i++)
 			{
-				etups[i] = element_on(pg, page, ids[order[i]]);
-				__builtin_prefetch(etups[i]->vec);
-				__builtin_prefetch((char *) etups[i]->vec + 64);
+				OffsetNumber off = HnswIdOffset(ids[order[i]]);
+				char	   *item;
+
+				batchpage[i] = page;
+				if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+					continue;	/* element_on reports it below */
+				item = (char *) page + ItemIdGetOffset(PageGetItemId(page, off));
+				if (item < (char *) page + BLCKSZ - 256)
+				{
+					__builtin_prefetch(item);
+					__builtin_prefetch(item + 64);
+					__builtin_prefetch(item + 128);
+					__builtin_prefetch(item + 192);
+				}
 			}
 		}
+		for (j = start; j < i; j++)
+			etups[j] = element_on(pg, batchpage[j], ids[order[j]]);
 		for (j = start; j < i; j++)
 		{
 			int			k = order[j];
@@ -274,7 +342,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 			flags[k] = (etups[j]->flags & pg->skip_flags) ? HNSW_SKIP_RESULT : 0;
 		}
 		for (j = 0; j < nbufs; j++)
-			UnlockReleaseBuffer(bufs[j]);
+			LockBuffer(bufs[j], BUFFER_LOCK_UNLOCK);
 	}
 }
 
@@ -493,13 +561,17 @@ hnsw_page_graph_init(HnswPageGraph *pg, Relation index, HnswIndexInfo *info,
 	pg->insert_page = InvalidBlockNumber;
 	pg->recent = recent_for(index);
 	pg->nblocks = 0;
+	pg->maxheld = Max(4 * HNSW_BATCH_BLOCKS_MAX, Min(1024, NBuffers / 32));
+	pg->heldlist = palloc(sizeof(BlockNumber) * (pg->maxheld + HNSW_BATCH_BLOCKS_MAX));
+	pg->held = NULL;
+	pg->heldsize = 0;
+	pg->nheld = 0;
 }
 
 void
 hnsw_page_graph_release(HnswPageGraph *pg)
 {
-	if (pg->pinned != InvalidBuffer)
-		ReleaseBuffer(pg->pinned);
+	release_held(pg);
 	pg->pinned = InvalidBuffer;
 }
 
