@@ -353,6 +353,24 @@ def texts_dim(texts):
     return texts[0].count(",") + 1
 
 
+def wal_lsn(conn):
+    try:
+        return scalar(conn, "SELECT pg_current_wal_lsn()::text")
+    except Exception:
+        return None
+
+
+def wal_since(conn, lsn):
+    """WAL bytes written (by everyone) since wal_lsn() returned lsn."""
+    if lsn is None:
+        return None
+    try:
+        return int(scalar(conn, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %t::pg_lsn)",
+                          (lsn,)))
+    except Exception:
+        return None
+
+
 def explain(conn, sql, params):
     cur = conn.execute("EXPLAIN " + sql, params)
     return "\n".join(re.sub(r"'\[[^\]]{40,}\]'", "'[...]'", r[0]) for r in cur.fetchall())
@@ -410,6 +428,7 @@ def run_sql(conn, ds, a, hl):
     idx = TABLE + "_hnsw"
     log("  SQL: CREATE INDEX ... USING hnsw (m=%d, ef_construction=%d), serial ..."
         % (a.m, a.ef_construction))
+    lsn0 = wal_lsn(conn)
     t0 = now()
     try:
         conn.execute("CREATE INDEX %s ON %s USING hnsw (embedding vector_l2_ops) "
@@ -424,6 +443,7 @@ def run_sql(conn, ds, a, hl):
         return r
     r["hnsw_available"] = True
     r["build_s"] = now() - t0
+    r["build_wal_bytes"] = wal_since(conn, lsn0)
     r["index_bytes"] = scalar(conn, "SELECT pg_relation_size(%t::regclass)", (idx,))
     log("  SQL: CREATE INDEX %.2fs; index %.1f MB (%.0f bytes/vector)"
         % (r["build_s"], r["index_bytes"] / 2**20, r["index_bytes"] / ds.n))
@@ -479,12 +499,14 @@ def run_sql(conn, ds, a, hl):
 
     # maintenance: delete 10% + VACUUM + recall, churn (on TABLE and its index)
     if not a.no_maintenance:
+        r["maintenance"] = {}
         try:
-            r["maintenance"] = run_sql_maintenance(conn, ds, a, r)
+            run_sql_maintenance(conn, ds, a, r, r["maintenance"])
         except Exception as e:
+            # keep what was measured; the report prints the error
             msg = "%s: %s" % (type(e).__name__, str(e).strip())
             warn("%s: maintenance phase failed: %s" % (ds.name, msg))
-            r["maintenance"] = {"error": msg}
+            r["maintenance"]["error"] = msg
             for g in ("hnsw.ef_search", "enable_seqscan", "enable_indexscan"):
                 try:
                     conn.execute("RESET %s" % g)
@@ -671,9 +693,15 @@ def exact_agrees(conn, ds, a, what, vecs, gt_dist, present, nq=3):
         warn("%s: %s: table has %d rows, the benchmark expects %d"
              % (ds.name, what, rows, int(present.sum())))
     nq = min(nq, len(ds.queries))
+    # not prepared: a cached plan ignores a later SET enable_indexscan
+    sql = "SELECT id /* exact */ FROM %s ORDER BY embedding <-> %%t::vector LIMIT %d" % (TABLE, k)
     conn.execute("SET enable_indexscan = off")
     try:
-        _, _, res = timed_loop(conn, knn_sql_for(TABLE, k), [(t,) for t in ds.query_texts[:nq]])
+        plan = explain(conn, sql.replace("%t::vector", "%s::vector"), (ds.query_texts[0],))
+        if "Seq Scan" not in plan:
+            warn("%s: %s: exact check plan is not a seq scan:\n%s" % (ds.name, what, plan))
+        res = [[row[0] for row in conn.execute(sql, (t,), prepare=False).fetchall()]
+               for t in ds.query_texts[:nq]]
     finally:
         conn.execute("RESET enable_indexscan")
     rec = D.recall(vecs, ds.queries[:nq], gt_dist[:nq], res, k, valid=present)
@@ -759,11 +787,10 @@ def executemany_batched(conn, sql, rows, batch):
                 cur.executemany(sql, rows[s:s + batch])
 
 
-def run_sql_maintenance(conn, ds, a, r):
+def run_sql_maintenance(conn, ds, a, r, m):
     """After the query phase: DELETE 10% of TABLE, VACUUM (timed, serial),
     recall against brute force over the remaining rows, hnsw_index_check;
-    then (clustered only) the churn rounds."""
-    m = {}
+    then (clustered only) the churn rounds.  Fills m as it goes."""
     k = a.k
     n = ds.n
     idx = TABLE + "_hnsw"
@@ -816,7 +843,9 @@ def run_sql_maintenance(conn, ds, a, r):
 
     log("  maintenance: VACUUM %s (serial) ..." % TABLE)
     m["vacuum_phases"] = {}
+    lsn0 = wal_lsn(conn)
     m["vacuum_s"] = vacuum(conn, m["vacuum_phases"])
+    m["vacuum_wal_bytes"] = wal_since(conn, lsn0)
     m["vacuum_index_phases_s"] = (m["vacuum_phases"].get("vacuuming indexes", 0.0)
                                   + m["vacuum_phases"].get("cleaning up indexes", 0.0))
     m["vacuum_ratio"] = m["vacuum_s"] / r["build_s"]
@@ -850,11 +879,11 @@ def run_sql_maintenance(conn, ds, a, r):
     elif ds.name != "clustered":
         m["churn"] = {"skipped": "clustered dataset only"}
     else:
-        m["churn"] = run_churn(conn, ds, a, r, m, present, idx, key_efs)
-    return m
+        m["churn"] = {}
+        run_churn(conn, ds, a, r, m, present, idx, key_efs, m["churn"])
 
 
-def run_churn(conn, ds, a, r, m, present, idx, key_efs):
+def run_churn(conn, ds, a, r, m, present, idx, key_efs, c):
     """Rounds of: re-insert the deleted 10% (same ids and vectors), UPDATE
     another share of the rows to new vectors from the same mixture, VACUUM.
     Rounds after the first first delete the id % 10 = 0 rows again and
@@ -863,8 +892,8 @@ def run_churn(conn, ds, a, r, m, present, idx, key_efs):
     k = a.k
     n = ds.n
     bs = a.churn_batch
-    c = {"rounds": [], "update_frac_requested": a.churn_update_frac,
-         "budget_s": a.churn_budget, "batch": bs}
+    c.update({"rounds": [], "update_frac_requested": a.churn_update_frac,
+              "budget_s": a.churn_budget, "batch": bs})
     vecs = ds.base.copy()                   # vecs[id]: the vector row `id` holds now
     texts = list(base_texts(ds))
     present = present.copy()
@@ -887,9 +916,11 @@ def run_churn(conn, ds, a, r, m, present, idx, key_efs):
 
         ids = np.flatnonzero(~present)
         t0 = now()
+        lsn0 = wal_lsn(conn)
         executemany_batched(conn, ins_sql, [(str(i), texts[i]) for i in ids], bs)
         rr["reinserted_rows"] = len(ids)
         rr["reinsert_s"] = now() - t0
+        rr["reinsert_wal_bytes"] = wal_since(conn, lsn0)
         rr["reinsert_rows_per_s"] = len(ids) / rr["reinsert_s"] if len(ids) else None
         present[ids] = True
 
@@ -899,12 +930,14 @@ def run_churn(conn, ds, a, r, m, present, idx, key_efs):
         n_upd = min(n_upd_req, len(cand))
         rate = rr["reinsert_rows_per_s"]
         if rate and n_upd:
-            # an UPDATE costs about an INSERT; the VACUUM about the first one
-            left = per_round - (now() - t_round) - m["vacuum_s"]
+            # an UPDATE costs about an INSERT; the round's VACUUM measured up to
+            # about twice the first one (n = 20000)
+            left = per_round - (now() - t_round) - 2 * m["vacuum_s"]
             fit = int(max(0.0, left) * rate * 0.9)
+            fit = max(fit, min(n_upd, max(100, n // 100)))  # at least 1% (100 rows)
             if fit < n_upd:
                 rr["update_reduced_from"] = n_upd
-                n_upd = max(min(n_upd, bs), fit // bs * bs)
+                n_upd = fit
                 warn("%s: churn round %d: update share reduced from %d to %d rows (%.1f%%) to "
                      "fit --churn-budget %.0fs (re-insert ran at %.0f rows/s)"
                      % (ds.name, rnd, rr["update_reduced_from"], n_upd, 100.0 * n_upd / n,
@@ -914,17 +947,21 @@ def run_churn(conn, ds, a, r, m, present, idx, key_efs):
                       .permutation(cand)[:n_upd])
         new_texts = D.vector_texts(new)
         t0 = now()
+        lsn0 = wal_lsn(conn)
         executemany_batched(conn, upd_sql, [(new_texts[j], str(i)) for j, i in enumerate(upd)],
                             bs)
         rr["updated_rows"] = int(n_upd)
         rr["update_s"] = now() - t0
+        rr["update_wal_bytes"] = wal_since(conn, lsn0)
         rr["update_rows_per_s"] = n_upd / rr["update_s"] if n_upd else None
         vecs[upd] = new
         for j, i in enumerate(upd):
             texts[i] = new_texts[j]
 
         rr["vacuum_phases"] = {}
+        lsn0 = wal_lsn(conn)
         rr["vacuum_s"] = vacuum(conn, rr["vacuum_phases"])
+        rr["vacuum_wal_bytes"] = wal_since(conn, lsn0)
         rr["index_bytes"] = index_bytes(conn, idx)
         rr["info"] = index_info(conn, idx)
         rr["seconds"] = now() - t_round
@@ -958,7 +995,6 @@ def run_churn(conn, ds, a, r, m, present, idx, key_efs):
             % (ef, e["recall"], m["recall_before"][ef]["recall"],
                e["recall"] - m["recall_before"][ef]["recall"], e["qps"]))
     c["exact_agrees"] = exact_agrees(conn, ds, a, "after churn", vecs, gt_dist, present)
-    return c
 
 
 # --------------------------------------------------------------------------
@@ -1114,8 +1150,9 @@ def report_maintenance(ds, a, sq, out):
     log("")
     log("maintenance (%d rows; DELETE of id %% %d = 0, then VACUUM, serial, autovacuum off):"
         % (ds.n, DELETE_MOD))
-    if "error" in mt:
+    if "error" in mt and "exact_agrees" not in mt:   # failed before the churn
         log("  failed: %s" % mt["error"].splitlines()[0])
+        log("  (what was measured before the failure is in the JSON output, sql.maintenance)")
         out["maintenance"] = {"error": mt["error"]}
         return
     s = {"vacuum_s": mt["vacuum_s"], "build_s": sq["build_s"], "vacuum_ratio": mt["vacuum_ratio"],
@@ -1136,6 +1173,11 @@ def report_maintenance(ds, a, sq, out):
     else:
         log("  (VACUUM time includes the heap%s and the primary key index)"
             % (" and TOAST" if ds.integral else ""))
+    if mt.get("vacuum_wal_bytes") is not None and sq.get("build_wal_bytes") is not None:
+        s["vacuum_wal_bytes"] = mt["vacuum_wal_bytes"]
+        log("  WAL: VACUUM %.1f MB (all relations) vs CREATE INDEX %.1f MB; index %.1f MB"
+            % (mt["vacuum_wal_bytes"] / 2**20, sq["build_wal_bytes"] / 2**20,
+               sq["index_bytes"] / 2**20))
     log("  recall@%d, before: over all %d rows; after: over the %d remaining rows (brute force)"
         % (a.k, ds.n, mt["rows_after_delete"]))
     hdr = "  %6s %9s %13s %12s %9s   %s" % ("ef", "before", "deleted,unvac", "after VACUUM",
@@ -1171,6 +1213,10 @@ def report_maintenance(ds, a, sq, out):
     ch = mt.get("churn") or {}
     if "skipped" in ch:
         log("  churn: skipped (%s)" % ch["skipped"])
+    elif "error" in mt:
+        log("  churn: failed: %s" % mt["error"].splitlines()[0])
+        log("  (what was measured before the failure is in the JSON output, sql.maintenance.churn)")
+        s["error"] = mt["error"]
     elif ch:
         rounds = ch["rounds"]
         upd = [rr["updated_rows"] for rr in rounds]
@@ -1179,16 +1225,21 @@ def report_maintenance(ds, a, sq, out):
             % (len(rounds), 100 // DELETE_MOD, "/".join(map(str, upd)), ch["seconds"]))
         reduced = [rr for rr in rounds if "update_reduced_from" in rr]
         if reduced:
-            log("  churn: UPDATE SHARE REDUCED to fit --churn-budget %.0fs: %s"
+            log("  churn: UPDATE SHARE REDUCED to fit --churn-budget %gs: %s"
                 % (ch["budget_s"], ", ".join("round %d %d -> %d rows" % (
                     rr["round"], rr["update_reduced_from"], rr["updated_rows"]) for rr in reduced)))
         for rr in rounds:
             log("    round %d: %sre-insert %d rows at %.0f rows/s, update %d rows at %.0f rows/s, "
-                "VACUUM %.2fs; index %.1f MB"
+                "VACUUM %.2fs (%.3f x CREATE INDEX); index %.1f MB"
                 % (rr["round"], ("delete + VACUUM %.2fs, " % rr["delete_vacuum_s"])
                    if "delete_vacuum_s" in rr else "", rr["reinserted_rows"],
                    rr["reinsert_rows_per_s"] or 0, rr["updated_rows"],
-                   rr["update_rows_per_s"] or 0, rr["vacuum_s"], rr["index_bytes"] / 2**20))
+                   rr["update_rows_per_s"] or 0, rr["vacuum_s"], rr["vacuum_s"] / sq["build_s"],
+                   rr["index_bytes"] / 2**20))
+            if rr.get("vacuum_wal_bytes") is not None:
+                log("             WAL: re-insert %.1f MB, update %.1f MB, VACUUM %.1f MB"
+                    % ((rr["reinsert_wal_bytes"] or 0) / 2**20,
+                       (rr["update_wal_bytes"] or 0) / 2**20, rr["vacuum_wal_bytes"] / 2**20))
         log("  index size after churn %.1f MB = %.3f x after CREATE INDEX"
             % (ch["index_bytes"] / 2**20, ch["size_ratio_vs_build"]))
         info = ch["info"]
