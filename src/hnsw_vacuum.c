@@ -105,9 +105,17 @@ vacuum_element(HnswVacuum *vac, HnswElementTuple etup, bool *changed)
 	return live;
 }
 
-/* pass 1 on one page */
+/* what a pass does to one element tuple; true if it changed it */
+typedef bool (*ElementVisitor) (HnswVacuum *vac, HnswId id, HnswElementTuple etup);
+
+/*
+ * Runs visit on every element tuple of blkno under an exclusive lock, in
+ * one WAL record if anything changed, and records in the free space map
+ * whether the page then has FREE slots (the map is not crash-safe, so
+ * every pass that sees the page refreshes it).
+ */
 static void
-remove_dead_tids(HnswVacuum *vac, BlockNumber blkno)
+update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
 {
 	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_EXCLUSIVE);
 	GenericXLogState *state;
@@ -122,7 +130,6 @@ remove_dead_tids(HnswVacuum *vac, BlockNumber blkno)
 	state = GenericXLogStart(vac->index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
 	maxoff = PageGetMaxOffsetNumber(page);
-
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		ItemId		iid = PageGetItemId(page, off);
@@ -133,23 +140,39 @@ remove_dead_tids(HnswVacuum *vac, BlockNumber blkno)
 		etup = (HnswElementTuple) PageGetItem(page, iid);
 		if (etup->type != HNSW_TUPLE_ELEMENT)
 			continue;
-		if (etup->flags & HNSW_ELEMENT_FREE)
-		{
-			nfree++;
-			continue;
-		}
-		vac->stats->num_index_tuples += vacuum_element(vac, etup, &changed);
-		if (etup->flags & HNSW_ELEMENT_DELETED)
-			hnsw_idset_add(&vac->removed, HnswIdMake(blkno, off));
+		changed |= visit(vac, HnswIdMake(blkno, off), etup);
+		nfree += (etup->flags & HNSW_ELEMENT_FREE) != 0;
 	}
 	if (changed)
 		GenericXLogFinish(state);
 	else
 		GenericXLogAbort(state);
 	UnlockReleaseBuffer(buf);
-	/* the free space map is not crash-safe: refresh it from the pages */
-	if (nfree > 0)
-		RecordPageWithFreeSpace(vac->index, blkno, HNSW_FSM_FREE_SLOTS);
+	RecordPageWithFreeSpace(vac->index, blkno, nfree > 0 ? HNSW_FSM_FREE_SLOTS : 0);
+}
+
+/* pass 1: drop dead TIDs; collect the DELETED elements */
+static bool
+visit_dead(HnswVacuum *vac, HnswId id, HnswElementTuple etup)
+{
+	bool		changed = false;
+
+	if (etup->flags & HNSW_ELEMENT_FREE)
+		return false;
+	vac->stats->num_index_tuples += vacuum_element(vac, etup, &changed);
+	if (etup->flags & HNSW_ELEMENT_DELETED)
+		hnsw_idset_add(&vac->removed, id);
+	return changed;
+}
+
+/* pass 4: the DELETED elements in the removed set become FREE */
+static bool
+visit_free(HnswVacuum *vac, HnswId id, HnswElementTuple etup)
+{
+	if (!hnsw_idset_contains(&vac->removed, id))
+		return false;
+	etup->flags = HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE;
+	return true;
 }
 
 /* pass 2 on one page: repair every staying element's lists */
@@ -244,43 +267,6 @@ reconnect(HnswVacuum *vac, HnswPageGraph *pg)
 	pfree(gone);
 }
 
-/* pass 4 on one page: DELETED elements in the removed set become FREE */
-static void
-free_page_slots(HnswVacuum *vac, BlockNumber blkno)
-{
-	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_EXCLUSIVE);
-	GenericXLogState *state;
-	Page		page;
-	OffsetNumber maxoff;
-	OffsetNumber off;
-	int			nfree = 0;
-
-	if (buf == InvalidBuffer)
-		return;
-	state = GenericXLogStart(vac->index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
-	maxoff = PageGetMaxOffsetNumber(page);
-
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
-	{
-		ItemId		iid = PageGetItemId(page, off);
-		HnswElementTuple etup;
-
-		if (!ItemIdIsNormal(iid))
-			continue;
-		etup = (HnswElementTuple) PageGetItem(page, iid);
-		if (etup->type != HNSW_TUPLE_ELEMENT)
-			continue;
-		if (hnsw_idset_contains(&vac->removed, HnswIdMake(blkno, off)))
-			etup->flags = HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE;
-		if (etup->flags & HNSW_ELEMENT_FREE)
-			nfree++;
-	}
-	GenericXLogFinish(state);
-	UnlockReleaseBuffer(buf);
-	RecordPageWithFreeSpace(vac->index, blkno, nfree > 0 ? HNSW_FSM_FREE_SLOTS : 0);
-}
-
 static int
 block_cmp(const void *a, const void *b)
 {
@@ -343,7 +329,7 @@ repair_and_free(HnswVacuum *vac)
 
 	nb = removed_blocks(vac, &blocks);
 	for (i = 0; i < nb; i++)
-		free_page_slots(vac, blocks[i]);
+		update_elements(vac, blocks[i], visit_free);
 	FreeSpaceMapVacuum(vac->index);
 	pfree(blocks);
 }
@@ -374,7 +360,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	hnsw_idset_init(&vac.removed, 1024);
 
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
-		remove_dead_tids(&vac, blkno);
+		update_elements(&vac, blkno, visit_dead);
 	if (vac.removed.count > 0)
 		repair_and_free(&vac);
 
