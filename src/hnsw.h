@@ -218,6 +218,9 @@ extern HnswNeighborTuple hnsw_page_neighbors(Relation index, Page page,
 											 HnswId id, int m);
 extern HnswNeighborTuple hnsw_page_neighbors_any(Relation index, Page page,
 												 HnswId id);
+extern HnswElementTuple hnsw_item_element(Page page, OffsetNumber off);
+extern Buffer hnsw_read_graph_page(Relation index, BlockNumber blkno,
+								   Page *page);
 extern Size hnsw_item_space(Size size);
 extern Size hnsw_page_capacity(void);
 extern Buffer hnsw_new_buffer(Relation index, ForkNumber fork);

@@ -117,20 +117,13 @@ check_element(Checker *ck, HnswId id, HnswElementTuple etup, Size len)
 static void
 collect_page(Checker *ck, BlockNumber blkno)
 {
-	Buffer		buf = ReadBuffer(ck->index, blkno);
 	Page		page;
+	Buffer		buf = hnsw_read_graph_page(ck->index, blkno, &page);
 	OffsetNumber off;
 	OffsetNumber maxoff;
 
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	if (PageIsNew(page))
-	{
-		/* an extension that crashed before initialising it: unused */
-		UnlockReleaseBuffer(buf);
+	if (buf == InvalidBuffer)
 		return;
-	}
-	hnsw_check_page(ck->index, page, blkno);
 	maxoff = PageGetMaxOffsetNumber(page);
 	if (maxoff > HNSW_MAX_ITEMS_PER_PAGE)
 		hnsw_corrupt(ck->index, blkno, 0, "too many items on page");

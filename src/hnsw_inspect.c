@@ -66,30 +66,18 @@ typedef struct HnswCounts
 static void
 count_page(Relation index, BlockNumber blkno, HnswCounts *c)
 {
-	Buffer		buf = ReadBuffer(index, blkno);
 	Page		page;
+	Buffer		buf = hnsw_read_graph_page(index, blkno, &page);
 	OffsetNumber off;
-	OffsetNumber maxoff;
 
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	if (PageIsNew(page))
-	{
-		UnlockReleaseBuffer(buf);
+	if (buf == InvalidBuffer)
 		return;
-	}
-	hnsw_check_page(index, page, blkno);
-	maxoff = PageGetMaxOffsetNumber(page);
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	for (off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 	{
-		ItemId		iid = PageGetItemId(page, off);
 		HnswElementTuple etup;
 		int			i;
 
-		if (!ItemIdIsNormal(iid))
-			continue;
-		etup = (HnswElementTuple) PageGetItem(page, iid);
-		if (etup->type != HNSW_TUPLE_ELEMENT)
+		if (!hnsw_item_element(page, off))
 			continue;
 		etup = hnsw_page_element(index, page, HnswIdMake(blkno, off));
 		c->elements++;

@@ -168,6 +168,43 @@ hnsw_page_neighbors_any(Relation index, Page page, HnswId id)
 										 HNSW_TUPLE_NEIGHBORS);
 }
 
+/*
+ * The element tuple at off, or NULL if that item is unused or another kind:
+ * for walks over every item of a page (its size is left to the caller).
+ */
+HnswElementTuple
+hnsw_item_element(Page page, OffsetNumber off)
+{
+	ItemId		iid = PageGetItemId(page, off);
+	HnswElementTuple etup;
+
+	if (!ItemIdIsNormal(iid))
+		return NULL;
+	etup = (HnswElementTuple) PageGetItem(page, iid);
+	return etup->type == HNSW_TUPLE_ELEMENT ? etup : NULL;
+}
+
+/*
+ * Reads graph page blkno share-locked and checked, for walks over the
+ * whole index; InvalidBuffer for a page an interrupted extension left
+ * uninitialised, which holds nothing.
+ */
+Buffer
+hnsw_read_graph_page(Relation index, BlockNumber blkno, Page *page)
+{
+	Buffer		buf = ReadBuffer(index, blkno);
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	*page = BufferGetPage(buf);
+	if (PageIsNew(*page))
+	{
+		UnlockReleaseBuffer(buf);
+		return InvalidBuffer;
+	}
+	hnsw_check_page(index, *page, blkno);
+	return buf;
+}
+
 /* page space an item of size takes, line pointer included */
 Size
 hnsw_item_space(Size size)

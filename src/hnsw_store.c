@@ -189,6 +189,8 @@ pin_block(HnswPageGraph *pg, BlockNumber blkno)
 	return buf;
 }
 
+static Page pin_and_lock(HnswPageGraph *pg, BlockNumber blkno, Buffer *buf);
+
 /*
  * Share-locks blkno (pinned and held, see above); pg->pinned is the buffer.
  * A page's special space is checked the first time this backend reads it.
@@ -196,18 +198,8 @@ pin_block(HnswPageGraph *pg, BlockNumber blkno)
 static Page
 lock_block(HnswPageGraph *pg, BlockNumber blkno)
 {
-	Page		page;
-
 	held_checkpoint(pg);
-	pg->pinned = pin_block(pg, blkno);
-	LockBuffer(pg->pinned, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(pg->pinned);
-	if (!pg->recent->checked[blkno])
-	{
-		hnsw_check_page(pg->index, page, blkno);
-		pg->recent->checked[blkno] = true;
-	}
-	return page;
+	return pin_and_lock(pg, blkno, &pg->pinned);
 }
 
 /* pins and share-locks blkno in a buffer of the caller's, checked once */
@@ -637,29 +629,17 @@ hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out)
 int
 hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno, ItemPointerData *out)
 {
-	Buffer		buf = ReadBuffer(pg->index, blkno);
 	Page		page;
-	OffsetNumber maxoff;
+	Buffer		buf = hnsw_read_graph_page(pg->index, blkno, &page);
 	OffsetNumber off;
 	int			n = 0;
 
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	if (!PageIsNew(page))
-	{
-		hnsw_check_page(pg->index, page, blkno);
-		maxoff = PageGetMaxOffsetNumber(page);
-		for (off = FirstOffsetNumber; off <= maxoff; off++)
-		{
-			ItemId		iid = PageGetItemId(page, off);
-
-			if (ItemIdIsNormal(iid) &&
-				*(uint8 *) PageGetItem(page, iid) == HNSW_TUPLE_ELEMENT)
-				n += copy_tids(hnsw_page_element(pg->index, page,
-												 HnswIdMake(blkno, off)),
-							   pg->skip_flags, out + n);
-		}
-	}
+	if (buf == InvalidBuffer)
+		return 0;
+	for (off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		if (hnsw_item_element(page, off))
+			n += copy_tids(element_on(pg, page, HnswIdMake(blkno, off)),
+						   pg->skip_flags, out + n);
 	UnlockReleaseBuffer(buf);
 	return n;
 }

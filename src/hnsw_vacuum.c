@@ -132,13 +132,9 @@ update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
 	maxoff = PageGetMaxOffsetNumber(page);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
-		ItemId		iid = PageGetItemId(page, off);
-		HnswElementTuple etup;
+		HnswElementTuple etup = hnsw_item_element(page, off);
 
-		if (!ItemIdIsNormal(iid))
-			continue;
-		etup = (HnswElementTuple) PageGetItem(page, iid);
-		if (etup->type != HNSW_TUPLE_ELEMENT)
+		if (etup == NULL)
 			continue;
 		changed |= visit(vac, HnswIdMake(blkno, off), etup);
 		nfree += (etup->flags & HNSW_ELEMENT_FREE) != 0;
@@ -194,13 +190,9 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 	maxoff = PageGetMaxOffsetNumber(page);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
-		ItemId		iid = PageGetItemId(page, off);
-		HnswElementTuple etup;
+		HnswElementTuple etup = hnsw_item_element(page, off);
 
-		if (!ItemIdIsNormal(iid))
-			continue;
-		etup = (HnswElementTuple) PageGetItem(page, iid);
-		if (etup->type != HNSW_TUPLE_ELEMENT ||
+		if (etup == NULL ||
 			(etup->flags & (HNSW_ELEMENT_FREE | HNSW_ELEMENT_DELETED)))
 			continue;
 		ids[n] = HnswIdMake(blkno, off);
