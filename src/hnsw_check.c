@@ -14,6 +14,8 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/index.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -22,6 +24,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "hnsw.h"
 
@@ -49,6 +52,7 @@ typedef struct Checker
 	int64		edges;
 	int64		active;
 	HnswMetric	metric;
+	Relation	heap;			/* for the visibility of unreached rows */
 } Checker;
 
 static void
@@ -274,6 +278,39 @@ check_entry(Checker *ck)
 							  ck->meta.entry_level, ck->elems[t].level));
 }
 
+/*
+ * True if one of the element's heap tuples is visible now.  An element of
+ * a transaction that a crash cut short (placed, back-links never written)
+ * is unreachable, but its row is dead: VACUUM frees it, and it is no
+ * violation.  The check's ShareLock keeps inserts out, so no insert is in
+ * progress.
+ */
+static bool
+holds_visible_row(Checker *ck, HnswId id)
+{
+	Buffer		buf = ReadBuffer(ck->index, HnswIdBlock(id));
+	ItemPointerData tids[HNSW_HEAPTIDS];
+	HnswElementTuple etup;
+	bool		visible = false;
+	int			n = 0;
+	int			i;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	etup = hnsw_page_element(ck->index, BufferGetPage(buf), id);
+	for (i = 0; i < HNSW_HEAPTIDS; i++)
+		if (ItemPointerIsValid(&etup->heaptids[i]))
+			tids[n++] = etup->heaptids[i];
+	UnlockReleaseBuffer(buf);
+	for (i = 0; i < n && !visible; i++)
+	{
+		bool		all_dead;
+
+		visible = table_index_fetch_tuple_check(ck->heap, &tids[i],
+												GetLatestSnapshot(), &all_dead);
+	}
+	return visible;
+}
+
 /* pass 3: breadth-first walk of layer 0; returns live elements reached */
 static int64
 check_reachable(Checker *ck, HnswPageGraph *pg, HnswEdge *list)
@@ -312,9 +349,10 @@ check_reachable(Checker *ck, HnswPageGraph *pg, HnswEdge *list)
 	if (reached < ck->active && ck->metric != HNSW_METRIC_IP)
 	{
 		for (i = 0; i < ck->nelems; i++)
-			if (!seen[i] && !(ck->elems[i].flags & HNSW_ELEMENT_GONE))
+			if (!seen[i] && !(ck->elems[i].flags & HNSW_ELEMENT_GONE) &&
+				holds_visible_row(ck, ck->elems[i].id))
 				violation(ck, ck->elems[i].id,
-						  psprintf("live element not reachable from the entry point at layer 0 (%lld of %lld are not)",
+						  psprintf("element of a visible row not reachable from the entry point at layer 0 (%lld of %lld elements are unreached)",
 								   (long long) (ck->active - reached),
 								   (long long) ck->active));
 	}
@@ -329,6 +367,7 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 {
 	Oid			indexoid = PG_GETARG_OID(0);
 	Checker		ck;
+	Oid			heapoid;
 	HnswIndexInfo info;
 	HnswPageGraph pg;
 	HnswEdge   *list;
@@ -343,6 +382,10 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	memset(&ck, 0, sizeof(ck));
+	/* the table first, as everywhere else; errors for a non-index follow */
+	heapoid = IndexGetRelation(indexoid, true);
+	if (OidIsValid(heapoid))
+		ck.heap = table_open(heapoid, AccessShareLock);
 	ck.index = hnsw_open_for_inspection(indexoid, ShareLock);
 	hnsw_read_meta(ck.index, &ck.meta);
 	ck.cap = ck.ntcap = 1024;
@@ -371,6 +414,7 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	reached = check_reachable(&ck, &pg, list);
 	hnsw_page_graph_release(&pg);
 	relation_close(ck.index, ShareLock);
+	table_close(ck.heap, AccessShareLock);
 
 	values[0] = Int64GetDatum(ck.nelems);
 	values[1] = Int64GetDatum(ck.active);
