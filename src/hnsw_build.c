@@ -223,13 +223,21 @@ mem_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
 	return true;
 }
 
+static void
+mem_prefetch(HnswGraph *g, HnswId id, int level)
+{
+	if (level == 0)
+		__builtin_prefetch(MEM_L0(BS_OF(g), id));
+}
+
 static const HnswGraphOps mem_ops = {
 	mem_distances,
 	mem_neighbors,
 	mem_replace_neighbors,
 	mem_vector,
 	mem_place,
-	mem_add_heaptid
+	mem_add_heaptid,
+	mem_prefetch
 };
 
 /* ---------------------------------------------------------------------

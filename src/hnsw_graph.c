@@ -180,6 +180,9 @@ search_init(HnswSearch *s, int ef)
 	heap_init(&s->cand, Max(ef, 64));
 	heap_init(&s->top, Max(ef, 64) + 1);
 	heap_init(&s->pending, 64);
+	s->later.items = NULL;
+	s->later.count = s->later.capacity = 0;
+	s->later_result = NULL;
 	hnsw_idset_init(&s->visited, 1024);
 	s->ndistances = 0;
 }
@@ -203,6 +206,7 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	g->max_level = Min(max_level, HNSW_GRAPH_MAX_LEVELS - 1);
 	g->dist = dist;
 
+	g->ctx = CurrentMemoryContext;
 	search_init(&g->search, ef_construction);
 	g->found = palloc(sizeof(HnswEdge) * ef_construction);
 	g->eps = palloc(sizeof(HnswEdge) * ef_construction);
@@ -217,8 +221,8 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	g->old = palloc(sizeof(HnswEdge) * maxlist);
 	g->merged = palloc(sizeof(HnswEdge) * maxlist);
 	g->fresh = palloc(sizeof(HnswEdge) * maxlist);
-	g->vecs = palloc(sizeof(float) * dim * maxlist);
-	g->qvec = palloc(sizeof(float) * dim);
+	g->vecs = NULL;				/* see hnsw_select_neighbors */
+	g->qvec = NULL;
 	g->cands = NULL;
 	g->hop = NULL;
 	g->keep = palloc(Max(ef_construction, maxlist * maxlist));
@@ -271,20 +275,44 @@ fetch_unvisited(HnswGraph *g, HnswSearch *s, HnswId id)
 	return k;
 }
 
+/*
+ * A streaming search keeps a find too far for this round's beam (it would
+ * neither be expanded nor handed out this round) in an unordered list, and
+ * heaps it only if another round comes.
+ */
+static void
+defer(HnswSearch *s, HnswId id, float d, bool result)
+{
+	HnswHeap   *l = &s->later;
+
+	if (l->count == l->capacity)
+	{
+		l->capacity = Max(l->capacity * 2, 256);
+		l->items = l->items ? repalloc_huge(l->items, sizeof(HnswEdge) * l->capacity) :
+			palloc(sizeof(HnswEdge) * l->capacity);
+		s->later_result = s->later_result ?
+			repalloc_huge(s->later_result, l->capacity) : palloc(l->capacity);
+	}
+	l->items[l->count].id = id;
+	l->items[l->count].dist = d;
+	s->later_result[l->count++] = result;
+}
+
 /* consider one discovered element for the candidate and result heaps */
 static inline void
 offer(HnswSearch *s, HnswId id, float d, bool result, int ef)
 {
 	bool		better = s->top.count < ef || d < -s->top.items[0].dist;
 
-	if (s->stream)
+	if (s->stream && !better)
 	{
-		heap_push(&s->cand, id, d);
-		if (result)
-			heap_push(&s->pending, id, d);
+		defer(s, id, d, result);
+		return;
 	}
-	else if (better)
+	if (better)
 		heap_push(&s->cand, id, d);
+	if (s->stream && result)
+		heap_push(&s->pending, id, d);
 
 	if (better && result)
 	{
@@ -310,6 +338,9 @@ search_run(HnswGraph *g, HnswSearch *s, int ef, bool strict)
 		if (s->top.count >= ef && c.dist > -s->top.items[0].dist)
 			break;
 		(void) heap_pop(&s->cand);
+		/* the next candidate is often the one now on top: overlap its load */
+		if (s->cand.count > 0)
+			g->ops->prefetch(g, s->cand.items[0].id, s->level);
 		k = fetch_unvisited(g, s, c.id);
 		for (i = 0; i < k; i++)
 		{
@@ -337,6 +368,7 @@ search_start(HnswSearch *s, const float *q, int level, bool stream,
 	s->cand.count = 0;
 	s->top.count = 0;
 	s->pending.count = 0;
+	s->later.count = 0;
 	visited_clear(&s->visited);
 	for (i = 0; i < neps; i++)
 	{
@@ -444,6 +476,12 @@ hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n, int max,
 	{
 		memcpy(out, cands, sizeof(HnswEdge) * n);
 		return n;
+	}
+	/* scans never select: they do without these (large for many dimensions) */
+	if (g->vecs == NULL)
+	{
+		g->vecs = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim * (2 * g->m + 1));
+		g->qvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
 	}
 	/* protected (tree) edges first: they keep every element reachable */
 	for (i = 0; i < n; i++)
@@ -722,10 +760,10 @@ alloc_repair_scratch(HnswGraph *g)
 
 	if (g->cands != NULL)
 		return;
-	g->cands = MemoryContextAlloc(GetMemoryChunkContext(g->vecs),
-								  sizeof(HnswEdge) * maxcand);
-	g->hop = MemoryContextAlloc(GetMemoryChunkContext(g->vecs),
-								sizeof(HnswId) * maxcand);
+	g->cands = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * maxcand);
+	g->hop = MemoryContextAlloc(g->ctx, sizeof(HnswId) * maxcand);
+	if (g->qvec == NULL)
+		g->qvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
 }
 
 /* appends to g->hop the neighbours of r at level that are new candidates */
@@ -1005,6 +1043,7 @@ hnsw_stream_expand(HnswGraph *g, HnswSearch *s, int ef, bool strict)
 	int			n = 0;
 	int			i;
 
+	hnsw_stream_flush(s);
 	while (n < ef && s->pending.count > 0)
 		best[n++] = heap_pop(&s->pending);
 	s->top.count = 0;
@@ -1015,6 +1054,26 @@ hnsw_stream_expand(HnswGraph *g, HnswSearch *s, int ef, bool strict)
 	}
 	pfree(best);
 	search_run(g, s, ef, strict);
+}
+
+/*
+ * Moves the finds deferred by earlier rounds into the heaps: before a new
+ * round, and before the scan hands out everything found (draining).
+ */
+void
+hnsw_stream_flush(HnswSearch *s)
+{
+	int			i;
+
+	for (i = 0; i < s->later.count; i++)
+	{
+		HnswEdge	e = s->later.items[i];
+
+		heap_push(&s->cand, e.id, e.dist);
+		if (s->later_result[i])
+			heap_push(&s->pending, e.id, e.dist);
+	}
+	s->later.count = 0;
 }
 
 /* take the nearest result not yet taken */
@@ -1033,7 +1092,7 @@ hnsw_stream_next(HnswSearch *s, HnswEdge *out)
 bool
 hnsw_stream_exhausted(HnswSearch *s)
 {
-	return s->cand.count == 0;
+	return s->cand.count == 0 && s->later.count == 0;
 }
 
 void
@@ -1042,5 +1101,10 @@ hnsw_search_free(HnswSearch *s)
 	pfree(s->cand.items);
 	pfree(s->top.items);
 	pfree(s->pending.items);
+	if (s->later.items)
+	{
+		pfree(s->later.items);
+		pfree(s->later_result);
+	}
 	pfree(s->visited.keys);
 }

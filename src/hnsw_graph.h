@@ -96,6 +96,8 @@ typedef struct HnswGraphOps
 	/* attach tid to element id if its vector equals vec and it has room */
 	bool		(*add_heaptid) (HnswGraph *g, HnswId id, const float *vec,
 								ItemPointer tid);
+	/* a hint: id's neighbours will be asked for soon (start loading them) */
+	void		(*prefetch) (HnswGraph *g, HnswId id, int level);
 } HnswGraphOps;
 
 /* binary min-heap of edges; a max-heap stores negated distances */
@@ -127,6 +129,8 @@ typedef struct HnswSearch
 	HnswHeap	cand;			/* unexpanded candidates, nearest first */
 	HnswHeap	top;			/* best ef results, farthest first (negated) */
 	HnswHeap	pending;		/* stream: discovered results not yet taken */
+	HnswHeap	later;			/* stream: finds too far for this round */
+	bool	   *later_result;	/* stream: per find in later, a result? */
 	HnswVisited visited;
 	uint64		ndistances;		/* distance computations so far */
 } HnswSearch;
@@ -140,7 +144,8 @@ struct HnswGraph
 	int			max_level;		/* cap on an element's level */
 	float		(*dist) (const float *a, const float *b, int n);
 
-	/* scratch owned by the core, allocated on first use */
+	/* scratch owned by the core; what only inserts need, on first use */
+	MemoryContext ctx;
 	HnswSearch	search;
 	HnswEdge   *found;			/* ef results of a layer search */
 	HnswEdge   *eps;			/* entry points for the next layer down */
@@ -193,6 +198,7 @@ extern void hnsw_stream_begin(HnswGraph *g, HnswSearch *s, const float *q,
 							  HnswEdge start, bool skip);
 extern void hnsw_stream_expand(HnswGraph *g, HnswSearch *s, int ef, bool strict);
 extern bool hnsw_stream_next(HnswSearch *s, HnswEdge *out);
+extern void hnsw_stream_flush(HnswSearch *s);
 extern bool hnsw_stream_exhausted(HnswSearch *s);
 extern void hnsw_search_free(HnswSearch *s);
 

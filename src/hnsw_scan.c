@@ -111,8 +111,6 @@ scan_start(IndexScanDesc scan)
 	 */
 	if (scan->xactStartedInRecovery)
 		so->pg.skip_flags &= ~HNSW_ELEMENT_DEAD;
-	so->tids = palloc(sizeof(ItemPointerData) *
-					  HNSW_MAX_ITEMS_PER_PAGE * HNSW_HEAPTIDS);
 	if (so->meta.entry == HNSW_INVALID_ID)
 	{
 		so->done = true;
@@ -124,9 +122,13 @@ scan_start(IndexScanDesc scan)
 	{
 		so->unordered = true;
 		so->nextblk = HNSW_METAPAGE_BLKNO + 1;
+		/* a whole block's TIDs at a time */
+		so->tids = palloc(sizeof(ItemPointerData) *
+						  HNSW_MAX_ITEMS_PER_PAGE * HNSW_HEAPTIDS);
 		return;
 	}
 	so->unordered = false;
+	so->tids = palloc(sizeof(ItemPointerData) * HNSW_HEAPTIDS);
 	start = hnsw_descend(&so->pg.g, so->q, so->meta.entry,
 						 so->meta.entry_level, 0, &skip);
 	hnsw_stream_begin(&so->pg.g, &so->search, so->q, start, skip);
@@ -141,7 +143,8 @@ may_expand(HnswScanOpaque so)
 {
 	HnswSearch *s = &so->search;
 	double		bytes = (double) (s->cand.capacity + s->top.capacity +
-								  s->pending.capacity) * sizeof(HnswEdge) +
+								  s->pending.capacity + s->later.capacity) *
+		sizeof(HnswEdge) +
 		(double) (s->visited.mask + 1) * sizeof(HnswId);
 
 	if (hnsw_stream_exhausted(s))
@@ -173,6 +176,7 @@ next_result(HnswScanOpaque so, HnswEdge *e)
 			/* off: the first round's ef results are all there is */
 			if (hnsw_iterative_scan == HNSW_ITERATIVE_OFF && so->rounds > 0)
 				return false;
+			hnsw_stream_flush(&so->search);
 			so->draining = true;
 			continue;
 		}

@@ -276,6 +276,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 	int			order[2 * HNSW_MAX_M + 2];
 	HnswElementTuple etups[2 * HNSW_MAX_M + 2];
 	Page		batchpage[2 * HNSW_MAX_M + 2];
+	Size		esize = HNSW_ELEMENT_SIZE(g->dim);
 	int			i;
 
 	Assert(n <= lengthof(order));
@@ -315,12 +316,12 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 				if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
 					continue;	/* element_on reports it below */
 				item = (char *) page + ItemIdGetOffset(PageGetItemId(page, off));
-				if (item < (char *) page + BLCKSZ - 256)
+				if (item + esize <= (char *) page + BLCKSZ)
 				{
-					__builtin_prefetch(item);
-					__builtin_prefetch(item + 64);
-					__builtin_prefetch(item + 128);
-					__builtin_prefetch(item + 192);
+					Size		o;
+
+					for (o = 0; o < esize; o += 64)
+						__builtin_prefetch(item + o);
 				}
 			}
 		}
@@ -525,13 +526,20 @@ page_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
 	return added;
 }
 
+static void
+page_prefetch(HnswGraph *g, HnswId id, int level)
+{
+	prefetch_element(PG_OF(g), id);
+}
+
 static const HnswGraphOps page_ops = {
 	page_distances,
 	page_neighbors,
 	page_replace_neighbors,
 	page_vector,
 	page_place,
-	page_add_heaptid
+	page_add_heaptid,
+	page_prefetch
 };
 
 void
