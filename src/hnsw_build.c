@@ -237,6 +237,7 @@ static const HnswGraphOps mem_ops = {
 	mem_vector,
 	mem_place,
 	mem_add_heaptid,
+	NULL,						/* replace_many: one at a time */
 	mem_prefetch
 };
 

@@ -764,6 +764,8 @@ alloc_repair_scratch(HnswGraph *g)
 	g->hop = MemoryContextAlloc(g->ctx, sizeof(HnswId) * maxcand);
 	if (g->qvec == NULL)
 		g->qvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
+	g->repair.old = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 2 * g->m);
+	g->repair.fresh = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 2 * g->m);
 }
 
 /* appends to g->hop the neighbours of r at level that are new candidates */
@@ -789,97 +791,289 @@ gather_two_hop(HnswGraph *g, HnswId id, HnswId r, int level,
 	return nhop;
 }
 
+/* adds the distances from id to the two-hop ids to the candidates */
+static int
+add_hop_candidates(HnswGraph *g, HnswId id, int nhop, int ncand)
+{
+	const float *v;
+	int			i;
+	int			n;
+
+	if (nhop == 0)
+		return ncand;
+	v = g->ops->vector(g, id, g->qvec);
+	if (v != g->qvec)
+		memcpy(g->qvec, v, sizeof(float) * g->dim);
+	for (i = 0; i < nhop; i += n)
+	{
+		int			k;
+
+		n = Min(nhop - i, 2 * g->m);
+		g->ops->distances(g, g->qvec, g->hop + i, n, g->batchdist,
+						  g->batchflags);
+		for (k = 0; k < n; k++)
+		{
+			if (g->batchflags[k] & HNSW_SKIP_RESULT)
+				continue;
+			g->cands[ncand].id = g->hop[i + k];
+			g->cands[ncand++].dist = hnsw_edge_dist(g->batchdist[k], false);
+		}
+	}
+	return ncand;
+}
+
 /*
- * VACUUM's local repair: drops id's edges at level to removed elements and
- * refills the list from the removed elements' own neighbours (two hops),
- * choosing with the selection heuristic -- no search from the entry point.
- * Retries when an insert changed the list meanwhile.
+ * Plans VACUUM's local repair of id's list at level: the edges to removed
+ * elements go, and the list is refilled from the removed elements' own
+ * neighbours (two hops), chosen with the selection heuristic -- no search
+ * from the entry point.  w->old and w->fresh need room for 2m edges.
+ * Returns false when the list has no edge to a removed element.
+ */
+bool
+hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
+				 const HnswVisited *removed, HnswListWrite *w)
+{
+	int			cap = level == 0 ? 2 * g->m : g->m;
+	int			ncand = 0;
+	int			nhop = 0;
+	int			i;
+
+	alloc_repair_scratch(g);
+	w->id = id;
+	w->level = level;
+	w->lost_tree = false;
+	w->nold = g->ops->neighbors(g, id, level, w->old);
+	for (i = 0; i < w->nold; i++)
+	{
+		if (!hnsw_idset_contains(removed, w->old[i].id))
+			g->cands[ncand++] = w->old[i];
+		else
+			w->lost_tree |= hnsw_edge_protected(w->old[i]);
+	}
+	if (ncand == w->nold)
+		return false;
+	for (i = 0; i < w->nold; i++)
+		if (hnsw_idset_contains(removed, w->old[i].id))
+			nhop = gather_two_hop(g, id, w->old[i].id, level, removed,
+								  ncand, nhop);
+	ncand = add_hop_candidates(g, id, nhop, ncand);
+	qsort(g->cands, ncand, sizeof(HnswEdge), edge_cmp);
+	w->nnew = hnsw_select_neighbors(g, g->cands, ncand, cap, w->fresh);
+	return true;
+}
+
+/*
+ * After a repair's list is written: like an insertion, each new neighbour
+ * gets the edge back (the edges a deleted element held into this
+ * neighbourhood are gone; without this, elements would only ever lose ways
+ * in) -- at once, or queued in q for hnsw_link_back_many.  A tree edge
+ * that went with a removed element is replaced: the nearest remaining
+ * neighbour becomes a new parent, with tree edges both ways.
+ */
+static void
+repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q)
+{
+	int			i;
+
+	for (i = 0; i < w->nnew; i++)
+	{
+		HnswEdge	e = w->fresh[i];
+
+		if (list_contains(w->old, w->nold, e.id))
+			continue;
+		if (q == NULL)
+		{
+			(void) link_back(g, w->id, e, w->level, false);
+			continue;
+		}
+		if (q->count == q->capacity)
+		{
+			q->capacity = Max(q->capacity * 2, 1024);
+			q->items = q->items ?
+				repalloc_huge(q->items, sizeof(HnswBackLink) * q->capacity) :
+				MemoryContextAllocHuge(g->ctx, sizeof(HnswBackLink) * q->capacity);
+		}
+		q->items[q->count].target = e.id;
+		q->items[q->count].from = w->id;
+		q->items[q->count].dist = hnsw_edge_dist(e.dist, false);
+		q->items[q->count++].level = w->level;
+	}
+	if (w->lost_tree && w->level == 0)
+	{
+		for (i = 0; i < w->nnew; i++)
+			if (link_tree(g, w->id, w->fresh[i]))
+				break;
+	}
+}
+
+/* writes w[0..n), through replace_many where the storage has it */
+static void
+write_lists(HnswGraph *g, HnswListWrite *w, int n)
+{
+	int			i;
+
+	if (g->ops->replace_many != NULL)
+	{
+		g->ops->replace_many(g, w, n);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		w[i].done = g->ops->replace_neighbors(g, w[i].id, w[i].level,
+											  w[i].old, w[i].nold,
+											  w[i].fresh, w[i].nnew);
+}
+
+/*
+ * Repairs one list at once (retrying when an insert changed it meanwhile),
+ * its back-links included.
  */
 void
 hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswVisited *removed)
 {
-	int			cap = level == 0 ? 2 * g->m : g->m;
+	HnswListWrite *w = &g->repair;
 
 	alloc_repair_scratch(g);
 	for (;;)
 	{
-		int			nold = g->ops->neighbors(g, id, level, g->old);
-		int			ncand = 0;
-		int			nhop = 0;
-		bool		lost_tree = false;
-		int			i;
-		int			n;
-
-		for (i = 0; i < nold; i++)
-		{
-			if (!hnsw_idset_contains(removed, g->old[i].id))
-				g->cands[ncand++] = g->old[i];
-			else
-				lost_tree |= hnsw_edge_protected(g->old[i]);
-		}
-		if (ncand == nold)
+		if (!hnsw_repair_plan(g, id, level, removed, w))
 			return;
-		for (i = 0; i < nold; i++)
-			if (hnsw_idset_contains(removed, g->old[i].id))
-				nhop = gather_two_hop(g, id, g->old[i].id, level, removed,
-									  ncand, nhop);
-		if (nhop > 0)
-		{
-			const float *v = g->ops->vector(g, id, g->qvec);
-
-			if (v != g->qvec)
-				memcpy(g->qvec, v, sizeof(float) * g->dim);
-		}
-		for (i = 0; i < nhop; i += n)
-		{
-			int			k;
-
-			n = Min(nhop - i, 2 * g->m);
-			g->ops->distances(g, g->qvec, g->hop + i, n, g->batchdist,
-							  g->batchflags);
-			for (k = 0; k < n; k++)
-			{
-				if (g->batchflags[k] & HNSW_SKIP_RESULT)
-					continue;
-				g->cands[ncand].id = g->hop[i + k];
-				g->cands[ncand++].dist = hnsw_edge_dist(g->batchdist[k], false);
-			}
-		}
-		qsort(g->cands, ncand, sizeof(HnswEdge), edge_cmp);
-		n = hnsw_select_neighbors(g, g->cands, ncand, cap, g->fresh);
-		if (!g->ops->replace_neighbors(g, id, level, g->old, nold, g->fresh, n))
-			continue;
-
-		/*
-		 * Like an insertion, each new neighbour gets the edge back: the
-		 * edges a deleted element held into this neighbourhood are gone,
-		 * and without this, elements would only ever lose ways in.
-		 */
-		memcpy(g->cands, g->fresh, sizeof(HnswEdge) * n);
-		for (i = 0; i < nold; i++)
-			g->hop[i] = g->old[i].id;
-		for (i = 0; i < n; i++)
-		{
-			int			k;
-
-			for (k = 0; k < nold && g->hop[k] != g->cands[i].id; k++)
-				;
-			if (k == nold)
-				(void) link_back(g, id, g->cands[i], level, false);
-		}
-
-		/*
-		 * A tree edge went with a removed element: the nearest remaining
-		 * neighbour becomes a new parent, with tree edges both ways.
-		 */
-		if (lost_tree && level == 0)
-		{
-			for (i = 0; i < n; i++)
-				if (link_tree(g, id, g->cands[i]))
-					break;
-		}
-		return;
+		write_lists(g, w, 1);
+		if (w->done)
+			break;
 	}
+	repair_written(g, w, NULL);
+}
+
+/*
+ * Writes the planned repairs w[0..n) (sorted by id; one page's, so one WAL
+ * record) and queues their back-links in q; a list an insert changed
+ * meanwhile is repaired again on its own.
+ */
+void
+hnsw_repair_apply(HnswGraph *g, HnswListWrite *w, int n,
+				  const HnswVisited *removed, HnswBackLinks *q)
+{
+	int			i;
+
+	write_lists(g, w, n);
+	for (i = 0; i < n; i++)
+	{
+		if (w[i].done)
+			repair_written(g, &w[i], q);
+		else
+			hnsw_repair(g, w[i].id, w[i].level, removed);
+	}
+}
+
+static int
+backlink_cmp(const void *a, const void *b)
+{
+	const HnswBackLink *x = a;
+	const HnswBackLink *y = b;
+
+	if (x->target != y->target)
+		return x->target < y->target ? -1 : 1;
+	if (x->level != y->level)
+		return x->level - y->level;
+	return (x->dist > y->dist) - (x->dist < y->dist);
+}
+
+/*
+ * Plans the list of q[first..last) (one target and level): its edges plus
+ * the queued ones, pruned with the heuristic.  False if nothing changes.
+ */
+static bool
+plan_back_links(HnswGraph *g, const HnswBackLink *q, int64 first, int64 last,
+				HnswListWrite *w)
+{
+	int			level = q[first].level;
+	int			cap = level == 0 ? 2 * g->m : g->m;
+	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
+	int			n;
+	int64		i;
+
+	w->id = q[first].target;
+	w->level = level;
+	w->lost_tree = false;
+	w->first = first;
+	w->last = last;
+	w->nold = g->ops->neighbors(g, w->id, level, w->old);
+	memcpy(g->cands, w->old, sizeof(HnswEdge) * w->nold);
+	n = w->nold;
+	for (i = first; i < last && n < maxcand; i++)
+	{
+		if (list_contains(g->cands, n, q[i].from))
+			continue;
+		g->cands[n].id = q[i].from;
+		g->cands[n++].dist = q[i].dist;
+	}
+	if (n == w->nold)
+		return false;
+	qsort(g->cands, n, sizeof(HnswEdge), edge_cmp);
+	w->nnew = hnsw_select_neighbors(g, g->cands, n, Min(n, cap), w->fresh);
+	return w->nnew != w->nold ||
+		memcmp(w->fresh, w->old, sizeof(HnswEdge) * w->nold) != 0;
+}
+
+/* writes the planned back-links; a list changed meanwhile, edge by edge */
+static void
+apply_back_links(HnswGraph *g, const HnswBackLink *q, HnswListWrite *w, int n)
+{
+	int			i;
+	int64		k;
+
+	write_lists(g, w, n);
+	for (i = 0; i < n; i++)
+	{
+		if (w[i].done)
+			continue;
+		for (k = w[i].first; k < w[i].last; k++)
+		{
+			HnswEdge	e = {q[k].from, q[k].dist};
+
+			(void) link_back(g, q[k].target, e, q[k].level, false);
+		}
+	}
+}
+
+#define HNSW_WRITE_BATCH	64
+
+/*
+ * Adds the queued back-links, target by target: each target's list takes
+ * all its new edges at once, and a page's lists are written together.
+ */
+void
+hnsw_link_back_many(HnswGraph *g, HnswBackLinks *q)
+{
+	HnswListWrite w[HNSW_WRITE_BATCH];
+	HnswEdge   *edges = palloc(sizeof(HnswEdge) * 4 * g->m * HNSW_WRITE_BATCH);
+	int			nw = 0;
+	int64		i = 0;
+
+	alloc_repair_scratch(g);
+	qsort(q->items, q->count, sizeof(HnswBackLink), backlink_cmp);
+	while (i < q->count)
+	{
+		int64		j = i + 1;
+
+		while (j < q->count && q->items[j].target == q->items[i].target &&
+			   q->items[j].level == q->items[i].level)
+			j++;
+		CHECK_FOR_INTERRUPTS();
+		w[nw].old = edges + (Size) nw * 4 * g->m;
+		w[nw].fresh = w[nw].old + 2 * g->m;
+		if (plan_back_links(g, q->items, i, j, &w[nw]))
+			nw++;
+		i = j;
+		/* sorted by target, a batch's writes to one page go together */
+		if (nw == HNSW_WRITE_BATCH || (nw > 0 && i == q->count))
+		{
+			apply_back_links(g, q->items, w, nw);
+			nw = 0;
+		}
+	}
+	pfree(edges);
+	q->count = 0;
 }
 
 /* position of id in the sorted ids[0..n), or -1 */

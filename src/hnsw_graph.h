@@ -69,6 +69,40 @@ hnsw_edge_dist(float dist, bool protect)
 
 typedef struct HnswGraph HnswGraph;
 
+/*
+ * A neighbour-list write planned ahead, so that several can be applied in
+ * one step (VACUUM writes a page's repaired lists in one WAL record).
+ */
+typedef struct HnswListWrite
+{
+	HnswId		id;
+	int			level;
+	int			nold;
+	int			nnew;
+	HnswEdge   *old;			/* the list as read */
+	HnswEdge   *fresh;			/* the list to write */
+	bool		lost_tree;		/* repair: a removed neighbour was a parent */
+	bool		done;			/* set by replace_many: written */
+	int64		first;			/* back-links: this write's queue entries */
+	int64		last;
+} HnswListWrite;
+
+/* an edge (target -> from) at level that a repair owes, queued */
+typedef struct HnswBackLink
+{
+	HnswId		target;
+	HnswId		from;
+	float		dist;
+	int			level;
+} HnswBackLink;
+
+typedef struct HnswBackLinks
+{
+	HnswBackLink *items;
+	int64		count;
+	int64		capacity;
+} HnswBackLinks;
+
 typedef struct HnswGraphOps
 {
 	/* dist[i] = distance(q, ids[i]); flags[i] = HNSW_SKIP_RESULT or 0 */
@@ -96,6 +130,11 @@ typedef struct HnswGraphOps
 	/* attach tid to element id if its vector equals vec and it has room */
 	bool		(*add_heaptid) (HnswGraph *g, HnswId id, const float *vec,
 								ItemPointer tid);
+	/*
+	 * replace_neighbors for w[0..n) (sorted by id), each only if its list
+	 * still equals its old one; sets w[i].done.  NULL: one at a time.
+	 */
+	void		(*replace_many) (HnswGraph *g, HnswListWrite *w, int n);
 	/* a hint: id's neighbours will be asked for soon (start loading them) */
 	void		(*prefetch) (HnswGraph *g, HnswId id, int level);
 } HnswGraphOps;
@@ -158,6 +197,7 @@ struct HnswGraph
 	float	   *vecs;			/* neighbour selection: candidate vectors */
 	float	   *qvec;			/* repair: the vector of the element repaired */
 	HnswEdge   *cands;			/* repair: candidates, (2m + 1)^2 */
+	HnswListWrite repair;		/* repair: one list, written at once */
 	bool	   *keep;			/* neighbour selection: per candidate */
 	HnswId	   *hop;			/* repair: two-hop ids */
 	const float **selvecs;
@@ -179,6 +219,11 @@ extern int	hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n,
 								  int max, HnswEdge *out);
 extern void hnsw_repair(HnswGraph *g, HnswId id, int level,
 						const HnswVisited *removed);
+extern bool hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
+							 const HnswVisited *removed, HnswListWrite *w);
+extern void hnsw_repair_apply(HnswGraph *g, HnswListWrite *w, int n,
+							  const HnswVisited *removed, HnswBackLinks *q);
+extern void hnsw_link_back_many(HnswGraph *g, HnswBackLinks *q);
 extern int64 hnsw_reconnect(HnswGraph *g, const HnswId *ids, const bool *gone,
 							int64 n, HnswId entry);
 extern bool hnsw_attach_duplicate(HnswGraph *g, const float *vec,

@@ -449,6 +449,82 @@ page_replace_neighbors(HnswGraph *g, HnswId id, int level,
 	return true;
 }
 
+/*
+ * Applies one write to page (exclusively locked, registered for WAL) if the
+ * element's neighbour tuple is on it and the list is still w->old.
+ * Returns whether the page changed; w->done says whether w is settled.
+ */
+static bool
+apply_write(HnswPageGraph *pg, Page page, HnswListWrite *w)
+{
+	HnswElementTuple etup = element_on(pg, page, w->id);
+	HnswNeighborTuple ntup;
+	HnswEdge   *list;
+	int			cap = HNSW_LIST_CAP(pg->g.m, w->level);
+
+	w->done = false;
+	if (w->level > etup->level)
+	{
+		w->done = true;			/* the element was replaced: nothing to do */
+		return false;
+	}
+	if (HnswIdBlock(etup->nbrs) != HnswIdBlock(w->id))
+		return false;			/* the caller writes it on its own */
+	ntup = hnsw_page_neighbors(pg->index, page, etup->nbrs, pg->g.m);
+	list = ntup->edges + HNSW_LIST_OFFSET(pg->g.m, w->level);
+	if (ntup->level < w->level || list_count(list, cap) != w->nold ||
+		memcmp(list, w->old, sizeof(HnswEdge) * w->nold) != 0)
+		return false;
+	memcpy(list, w->fresh, sizeof(HnswEdge) * w->nnew);
+	memset(list + w->nnew, 0, sizeof(HnswEdge) * (cap - w->nnew));
+	w->done = true;
+	return true;
+}
+
+/*
+ * HnswGraphOps.replace_many: the writes to one page in one WAL record.
+ * A write whose neighbour tuple lives on another page is done on its own.
+ */
+static void
+page_replace_many(HnswGraph *g, HnswListWrite *w, int n)
+{
+	HnswPageGraph *pg = PG_OF(g);
+	int			i = 0;
+
+	while (i < n)
+	{
+		BlockNumber blkno = HnswIdBlock(w[i].id);
+		Buffer		buf;
+		GenericXLogState *state;
+		Page		page;
+		bool		changed = false;
+		int			end;
+		int			k;
+
+		held_checkpoint(pg);
+		buf = pin_block(pg, blkno);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		hnsw_check_page(pg->index, BufferGetPage(buf), blkno);
+		state = GenericXLogStart(pg->index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		for (end = i; end < n && HnswIdBlock(w[end].id) == blkno; end++)
+			changed |= apply_write(pg, page, &w[end]);
+		if (changed)
+			GenericXLogFinish(state);
+		else
+			GenericXLogAbort(state);
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		for (k = i; k < end; k++)
+		{
+			if (!w[k].done)
+				w[k].done = page_replace_neighbors(g, w[k].id, w[k].level,
+												   w[k].old, w[k].nold,
+												   w[k].fresh, w[k].nnew);
+		}
+		i = end;
+	}
+}
+
 static const float *
 page_vector(HnswGraph *g, HnswId id, float *scratch)
 {
@@ -539,6 +615,7 @@ static const HnswGraphOps page_ops = {
 	page_vector,
 	page_place,
 	page_add_heaptid,
+	page_replace_many,
 	page_prefetch
 };
 

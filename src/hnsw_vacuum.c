@@ -10,7 +10,10 @@
  *  2. wait, by taking the insert lock exclusively once, for every insert
  *     in progress (any may have chosen a now-DELETED neighbour before pass
  *     1 marked it).  Then every other element's lists lose their edges to
- *     DELETED elements, refilled from two hops (hnsw_repair).
+ *     DELETED elements, refilled from two hops (hnsw_repair_plan); a
+ *     page's repaired lists are written in one WAL record, and the edges
+ *     back they owe are queued and added target page by target page
+ *     (hnsw_link_back_many), so that WAL records are few.
  *  3. a DELETED entry point is replaced by the highest-level element pass
  *     2 saw; then every element pass 2 saw is made reachable at layer 0
  *     from the entry point (hnsw_reconnect; not for inner product).
@@ -43,7 +46,14 @@ typedef struct HnswVacuum
 	HnswId	   *staying;		/* pass 2: every staying element, in order */
 	int64		nstaying;
 	int64		capstaying;
+	HnswListWrite *writes;		/* pass 2: a page's planned repairs */
+	HnswBackLinks backlinks;	/* pass 2: edges the repairs owe, queued */
 } HnswVacuum;
+
+/* repairs planned before they are written (one WAL record per page) */
+#define HNSW_VACUUM_WRITES		64
+/* back-links queued before they are added, target page by target page */
+#define HNSW_VACUUM_BACKLINKS	(256 * 1024)
 
 /*
  * Reads block blkno for VACUUM, with its strategy, locked as asked;
@@ -181,6 +191,7 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 	HnswId		ids[HNSW_MAX_ITEMS_PER_PAGE];
 	int			levels[HNSW_MAX_ITEMS_PER_PAGE];
 	int			n = 0;
+	int			nw = 0;
 	OffsetNumber off;
 	int			i;
 
@@ -212,13 +223,29 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 	}
 	UnlockReleaseBuffer(buf);
 
+	/* plan every list's repair, then write the page's lists together */
 	for (i = 0; i < n; i++)
 	{
 		int			level;
 
 		for (level = 0; level <= levels[i]; level++)
-			hnsw_repair(&pg->g, ids[i], level, &vac->removed);
+		{
+			if (hnsw_repair_plan(&pg->g, ids[i], level, &vac->removed,
+								 &vac->writes[nw]))
+				nw++;
+			if (nw == HNSW_VACUUM_WRITES)
+			{
+				hnsw_repair_apply(&pg->g, vac->writes, nw, &vac->removed,
+								  &vac->backlinks);
+				nw = 0;
+			}
+		}
 	}
+	if (nw > 0)
+		hnsw_repair_apply(&pg->g, vac->writes, nw, &vac->removed,
+						  &vac->backlinks);
+	if (vac->backlinks.count >= HNSW_VACUUM_BACKLINKS)
+		hnsw_link_back_many(&pg->g, &vac->backlinks);
 }
 
 /* pass 3: a deleted entry point gives way to the highest staying element */
@@ -312,8 +339,17 @@ repair_and_free(HnswVacuum *vac)
 	vac->capstaying = 1024;
 	vac->nstaying = 0;
 	vac->staying = palloc(sizeof(HnswId) * vac->capstaying);
+	vac->writes = palloc(sizeof(HnswListWrite) * HNSW_VACUUM_WRITES);
+	for (i = 0; i < HNSW_VACUUM_WRITES; i++)
+	{
+		vac->writes[i].old = palloc(sizeof(HnswEdge) * 2 * meta.m);
+		vac->writes[i].fresh = palloc(sizeof(HnswEdge) * 2 * meta.m);
+	}
+	vac->backlinks.items = NULL;
+	vac->backlinks.count = vac->backlinks.capacity = 0;
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 		repair_page(vac, &pg, blkno);
+	hnsw_link_back_many(&pg.g, &vac->backlinks);
 
 	replace_entry(vac);
 	reconnect(vac, &pg);
