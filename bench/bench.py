@@ -9,6 +9,11 @@ max_parallel_workers_per_gather = 0, hnswlib with num_threads=1.
 All SQL timings use one client, one statement per round trip, server-side
 prepared statements (prepare=True) and text-format parameters (%t) with
 explicit casts, so every timed statement is parsed and planned once.
+
+Server set-up (test/run.sh bench): shared_buffers 2 GB in huge pages when
+the kernel grants them (HNSW_BENCH_HUGE_PAGES=0 to compare without), and
+the tables' vector column in STORAGE PLAIN (--storage external for the
+type's default); the output's "server:" line says what was in effect.
 """
 
 import argparse
@@ -110,6 +115,10 @@ def parse_args(argv):
                         "(and the output says so) when it would not fit")
     p.add_argument("--churn-batch", type=int, default=1000,
                    help="rows per transaction (one executemany) in the churn phase")
+    p.add_argument("--storage", default="plain", choices=["plain", "external"],
+                   help="the vector column's STORAGE in the bench tables: plain keeps each "
+                        "row's vector in the heap page (if it fits), so the executor's "
+                        "per-row distance reads no TOAST; external is the type's default")
     p.add_argument("--json", default=None, help="output path (default bench/out/results-<ts>.json)")
     a = p.parse_args(argv)
 
@@ -118,7 +127,7 @@ def parse_args(argv):
                     ef_search=[10, 20, 40, 80, 120, 200, 400])
     else:
         dflt = dict(n=None, dim=128, queries=1000, exact_queries=50, insert_n=20000,
-                    ef_search=[10, 20, 40, 80, 120, 200, 400])
+                    ef_search=[10, 15, 20, 30, 40, 60, 80, 100, 120, 160, 200, 300, 400])
     for key, v in dflt.items():
         if getattr(a, key) is None:
             setattr(a, key, v)
@@ -328,11 +337,18 @@ def timed_loop(conn, sql, param_list, warmup=0):
     return total, lat, res
 
 
+def create_table(conn, table, dim):
+    """The bench table; with --storage plain (and a vector that fits a heap
+    page) its vectors stay in the row instead of TOAST."""
+    conn.execute("DROP TABLE IF EXISTS %s" % table)
+    conn.execute("CREATE TABLE %s (id int PRIMARY KEY, embedding vector(%d))" % (table, dim))
+    if ARGS.storage == "plain" and 8 + 4 * dim <= 7000:
+        conn.execute("ALTER TABLE %s ALTER COLUMN embedding SET STORAGE PLAIN" % table)
+
+
 def load_table(conn, table, texts):
+    create_table(conn, table, texts_dim(texts))
     with conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS %s" % table)
-        cur.execute("CREATE TABLE %s (id int PRIMARY KEY, embedding vector(%d))"
-                    % (table, texts_dim(texts)))
         t0 = now()
         with conn.transaction():
             with cur.copy("COPY %s (id, embedding) FROM STDIN" % table) as cp:
@@ -524,8 +540,7 @@ def run_sql_insert(conn, ds, a, texts):
     n = ds.insert_n
     bs = a.insert_batch
     idx = TABLE_INS + "_hnsw"
-    conn.execute("DROP TABLE IF EXISTS %s" % TABLE_INS)
-    conn.execute("CREATE TABLE %s (id int PRIMARY KEY, embedding vector(%d))" % (TABLE_INS, ds.dim))
+    create_table(conn, TABLE_INS, ds.dim)
     try:
         conn.execute("CREATE INDEX %s ON %s USING hnsw (embedding vector_l2_ops) "
                      "WITH (m = %d, ef_construction = %d)" % (idx, TABLE_INS, a.m, a.ef_construction))
@@ -1281,7 +1296,25 @@ def server_info(conn):
         info["extversion"] = scalar(conn, "SELECT extversion FROM pg_extension WHERE extname = 'hnswsearch'")
     except Exception:
         pass
+    info["huge_pages"] = huge_pages_in_use(conn)
+    info["vector_storage"] = ARGS.storage
     return info
+
+
+def huge_pages_in_use(conn):
+    """'on' if the server's shared memory is in 2 MB pages (huge_pages =
+    try succeeded: pages of the pool are reserved or used), else 'off'."""
+    try:
+        setting = scalar(conn, "SHOW huge_pages")
+        mem = {}
+        with open("/proc/meminfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                mem[key] = int(val.split()[0])
+        used = mem.get("HugePages_Total", 0) - mem.get("HugePages_Free", 0) + mem.get("HugePages_Rsvd", 0)
+        return "on" if setting != "off" and used > 0 else "off"
+    except Exception:
+        return "unknown"
 
 
 def git_rev():
@@ -1306,8 +1339,12 @@ def jsonable(o):
     return o
 
 
+ARGS = None  # the parsed arguments, for helpers far from main
+
+
 def main(argv):
-    a = parse_args(argv)
+    global ARGS
+    a = ARGS = parse_args(argv)
     t_start = now()
     names = ["clustered", "fashion-mnist"] if a.dataset == "all" else [a.dataset]
     results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -1333,9 +1370,10 @@ def main(argv):
             conn.execute("SET max_parallel_workers_per_gather = 0")
             results["server"] = server_info(conn)
             s = results["server"]
-            log("server: PostgreSQL %s, shared_buffers %s, fsync %s, synchronous_commit %s, "
-                "hnswsearch %s" % (s.get("version"), s.get("shared_buffers"), s.get("fsync"),
-                                   s.get("synchronous_commit"), s.get("extversion")))
+            log("server: PostgreSQL %s, shared_buffers %s, huge pages %s, fsync %s, "
+                "synchronous_commit %s, hnswsearch %s; vector column STORAGE %s"
+                % (s.get("version"), s.get("shared_buffers"), s.get("huge_pages"), s.get("fsync"),
+                   s.get("synchronous_commit"), s.get("extversion"), s.get("vector_storage")))
         except Exception as e:
             sql_failed = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
             warn("SQL not available: %s; running hnswlib only" % sql_failed)

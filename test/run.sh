@@ -30,12 +30,14 @@ cd "$top"
 tmpdirs=()
 pgdata=
 reported= # set once the summary line is printed (or left to the inner run)
+hugepages_was= # vm.nr_hugepages to restore, if the bench raised it
 cleanup() {
 	local rc=$?
 	if [[ -n $pgdata && -f $pgdata/postmaster.pid ]]; then
 		pg_ctl -D "$pgdata" -s -m immediate stop || true
 	fi
 	if ((${#tmpdirs[@]})); then rm -rf "${tmpdirs[@]}"; fi
+	if [[ -n $hugepages_was ]]; then sysctl -q -w vm.nr_hugepages="$hugepages_was" || true; fi
 	if ((rc)) && [[ $cmd == test && -z $reported ]]; then echo "0 passed, 1 failed"; fi
 }
 trap cleanup EXIT
@@ -103,6 +105,7 @@ run_as_postgres() {
 	chown -R postgres: "$copy"
 	reported=1 # by the inner run
 	runuser -u postgres -- env HNSWSEARCH_AS_USER=1 PG_CONFIG="$PG_CONFIG" PATH="$PATH" \
+		HNSW_BENCH_HUGE_PAGES="${HNSW_BENCH_HUGE_PAGES:-1}" \
 		bash "$copy/test/run.sh" "$cmd" "${args[@]}" || rc=$?
 	for d in out data; do
 		if [[ $cmd == bench && -d $copy/bench/$d ]]; then
@@ -111,6 +114,18 @@ run_as_postgres() {
 		fi
 	done
 	return $rc
+}
+
+# bench, as root: 2 MB pages for the bench cluster's 2 GB of shared buffers
+# (PostgreSQL's huge_pages, as recommended for large shared_buffers), unless
+# HNSW_BENCH_HUGE_PAGES=0; the old setting is restored on exit.  If the
+# kernel cannot reserve them, the cluster runs without (huge_pages = try).
+reserve_huge_pages() {
+	local want=1100 have
+	[[ $cmd == bench && ${HNSW_BENCH_HUGE_PAGES:-1} != 0 && -w /proc/sys/vm/nr_hugepages ]] || return 0
+	have=$(cat /proc/sys/vm/nr_hugepages)
+	((have < want)) || return 0
+	sysctl -q -w vm.nr_hugepages=$want 2>/dev/null && hugepages_was=$have || true
 }
 
 start_cluster() {
@@ -130,6 +145,7 @@ start_cluster() {
 		synchronous_commit = off
 		full_page_writes = off
 		shared_buffers = $([[ $cmd == bench ]] && echo 2GB || echo 128MB)
+		huge_pages = $([[ $cmd == bench && ${HNSW_BENCH_HUGE_PAGES:-1} != 0 ]] && echo try || echo off)
 	EOF
 	pgdata=$dir/data
 	pg_ctl -D "$pgdata" -w -s -l "$dir/postgres.log" start || { cat "$dir/postgres.log"; exit 1; }
@@ -211,6 +227,7 @@ fi
 if [[ -z ${HNSWSEARCH_AS_USER:-} ]]; then
 	setup
 	if ((EUID == 0)); then
+		reserve_huge_pages
 		run_as_postgres
 		exit
 	fi
