@@ -4,7 +4,10 @@
  *		raises an ERROR naming the first violation (block, offset, what).
  *
  * Runs under ShareLock on the index, so no insert or VACUUM changes it
- * meanwhile (scans go on).  Three passes: collect and check every tuple;
+ * meanwhile (scans go on).  A hot standby grants no ShareLock: there it
+ * runs under AccessShareLock, and WAL replay may change the index while it
+ * runs, so a check during replay of heavy writes can report a change in
+ * flight as a violation (run it again, or when the primary is quiet).  Three passes: collect and check every tuple;
  * check every element's neighbour lists; walk layer 0 from the entry
  * point and require every live element to be reached.
  */
@@ -16,6 +19,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xlog.h"
 #include "catalog/index.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -378,6 +382,7 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	bool		nulls[6] = {0};
 	int64		reached;
 	int64		i;
+	LOCKMODE	lockmode = RecoveryInProgress() ? AccessShareLock : ShareLock;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -386,7 +391,7 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	heapoid = IndexGetRelation(indexoid, true);
 	if (OidIsValid(heapoid))
 		ck.heap = table_open(heapoid, AccessShareLock);
-	ck.index = hnsw_open_for_inspection(indexoid, ShareLock);
+	ck.index = hnsw_open_for_inspection(indexoid, lockmode);
 	hnsw_read_meta(ck.index, &ck.meta);
 	ck.cap = ck.ntcap = 1024;
 	ck.elems = palloc(sizeof(CheckElem) * ck.cap);
@@ -413,7 +418,7 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	}
 	reached = check_reachable(&ck, &pg, list);
 	hnsw_page_graph_release(&pg);
-	relation_close(ck.index, ShareLock);
+	relation_close(ck.index, lockmode);
 	table_close(ck.heap, AccessShareLock);
 
 	values[0] = Int64GetDatum(ck.nelems);

@@ -175,7 +175,7 @@ hnsw_idset_contains(const HnswVisited *v, HnswId id)
  * ---------------------------------------------------------------------
  */
 static void
-search_init(HnswSearch *s, int ef)
+search_init(HnswSearch *s, int ef, uint32 visited)
 {
 	heap_init(&s->cand, Max(ef, 64));
 	heap_init(&s->top, Max(ef, 64) + 1);
@@ -183,7 +183,7 @@ search_init(HnswSearch *s, int ef)
 	s->later.items = NULL;
 	s->later.count = s->later.capacity = 0;
 	s->later_result = NULL;
-	hnsw_idset_init(&s->visited, 1024);
+	hnsw_idset_init(&s->visited, visited);
 	s->ndistances = 0;
 }
 
@@ -207,7 +207,7 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	g->dist = dist;
 
 	g->ctx = CurrentMemoryContext;
-	search_init(&g->search, ef_construction);
+	search_init(&g->search, ef_construction, 1024);
 	g->found = palloc(sizeof(HnswEdge) * ef_construction);
 	g->eps = palloc(sizeof(HnswEdge) * ef_construction);
 	g->nbrs = palloc(sizeof(HnswEdge) * maxlist);
@@ -1219,7 +1219,8 @@ void
 hnsw_stream_begin(HnswGraph *g, HnswSearch *s, const float *q, HnswEdge start,
 				  bool skip)
 {
-	search_init(s, 64);
+	/* a scan visits a few thousand elements: no growing on the way */
+	search_init(s, 64, 4096);
 	search_start(s, q, 0, true, &start, 1, skip);
 	s->top.count = 0;
 }

@@ -116,6 +116,9 @@ release_held(HnswPageGraph *pg)
 {
 	int			i;
 
+	/* the unpins' atomics should not wait for their cache lines in turn */
+	for (i = 0; i < pg->nheld; i++)
+		__builtin_prefetch(GetBufferDescriptor(pg->held[pg->heldlist[i]] - 1), 1);
 	for (i = 0; i < pg->nheld; i++)
 	{
 		BlockNumber blkno = pg->heldlist[i];
@@ -261,6 +264,34 @@ prefetch_element(HnswPageGraph *pg, HnswId id)
 
 
 /*
+ * Starts loading element id's tuple (size bytes) where its line pointer,
+ * read without pin or lock, says it is.  Only a hint: the buffer may hold
+ * another page by now, or the page may be changing, and a wrong guess
+ * costs a useless load, never a wrong result (everything is read again
+ * under a lock before use).
+ */
+static inline void
+prefetch_tuple(HnswPageGraph *pg, HnswId id, Size size)
+{
+	BlockNumber blkno = HnswIdBlock(id);
+	Buffer		buf;
+	char	   *page;
+	ItemIdData	lp;
+	Size		o;
+
+	if (blkno >= pg->recent->n || (buf = pg->recent->buffers[blkno]) <= 0 ||
+		HnswIdOffset(id) < FirstOffsetNumber)
+		return;
+	page = (char *) BufferGetPage(buf);
+	memcpy(&lp, page + SizeOfPageHeaderData +
+		   (HnswIdOffset(id) - 1) * sizeof(ItemIdData), sizeof(lp));
+	if (lp.lp_off < SizeOfPageHeaderData || lp.lp_off + size > BLCKSZ)
+		return;
+	for (o = 0; o < size; o += 64)
+		__builtin_prefetch(page + lp.lp_off + o);
+}
+
+/*
  * Distances from q to a batch of elements.  The batch is visited block by
  * block, so elements sharing a page cost one lock.  Up to
  * HNSW_BATCH_BLOCKS pages are locked together: first every element's
@@ -292,6 +323,8 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 		}
 		order[j] = i;
 	}
+	for (i = 0; i < n; i++)
+		prefetch_tuple(pg, ids[i], esize);
 	i = 0;
 	while (i < n)
 	{
