@@ -271,4 +271,25 @@ SELECT count(*) FILTER (WHERE id % 4 = 0) AS deleted_returned
 RESET enable_seqscan;
 DROP TABLE mo;
 
+-- 2000 dimensions: an element fills most of a page, so its neighbour tuple
+-- lives on another page; VACUUM's repairs of such lists are written one by
+-- one instead of together with the page's others
+CREATE TABLE mw (id int, v vector(2000)) WITH (autovacuum_enabled = off);
+INSERT INTO mw SELECT i, array(SELECT sin(i * 0.37 + j * 0.011) * (1 + (i % 3))
+	FROM generate_series(1, 2000) j)::vector FROM generate_series(1, 40) i;
+CREATE INDEX mw_idx ON mw USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 32);
+DELETE FROM mw WHERE id % 3 = 0;
+VACUUM mw;
+SELECT count_indexed, count_deleted, count_active, heap_tids FROM hnsw_index_info('mw_idx');
+SELECT elements, active, deleted, reachable FROM hnsw_index_check('mw_idx');
+SET enable_seqscan = off;
+SET hnsw.ef_search = 100;
+-- as many rows as the table, in the exact order
+SELECT array_agg(id) = (SELECT array_agg(id ORDER BY v <-> (SELECT v FROM mw WHERE id = 1), id) FROM mw)
+	AS exact_order, count(*)
+	FROM (SELECT id FROM mw ORDER BY v <-> (SELECT v FROM mw WHERE id = 1)) s;
+RESET hnsw.ef_search;
+RESET enable_seqscan;
+DROP TABLE mw;
+
 DROP TABLE mt;
