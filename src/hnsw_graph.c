@@ -224,6 +224,8 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	g->vecs = NULL;				/* see hnsw_select_neighbors */
 	g->qvec = NULL;
 	g->cands = NULL;
+	g->linkw = NULL;
+	g->linkedges = NULL;
 	g->hop = NULL;
 	g->keep = palloc(Max(ef_construction, maxlist * maxlist));
 	g->selvecs = palloc(sizeof(float *) * maxlist);
@@ -550,52 +552,119 @@ list_contains(const HnswEdge *list, int n, HnswId id)
 	return false;
 }
 
+static void write_lists(HnswGraph *g, HnswListWrite *w, int n);
+
 /*
- * Adds the edge (nb -> id) at level, pruning nb's list with the heuristic
- * when it is full.  A protected edge (a tree edge) is never pruned; a
- * list that already holds HNSW_TREE_EDGES of them takes the edge
- * unprotected.  Retries when the storage reports a concurrent change.
- * Returns whether nb's list holds the edge, and protected if asked.
+ * Plans the edge (nb -> id) at level into w: nb's list as read, and the
+ * list with the edge merged in, pruned with the heuristic when full.  A
+ * protected edge (a tree edge) is never pruned; a list that already holds
+ * HNSW_TREE_EDGES of them takes the edge unprotected.  *holds says whether
+ * the planned list holds the edge (and protected, if asked).  Returns false
+ * when the list would not change.
+ */
+static bool
+plan_link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect,
+			   HnswListWrite *w, bool *holds)
+{
+	int			cap = level == 0 ? 2 * g->m : g->m;
+	bool		tree;
+	float		dist;
+	int			i;
+	int			j;
+
+	w->id = nb.id;
+	w->level = level;
+	w->lost_tree = false;
+	w->nold = g->ops->neighbors(g, nb.id, level, w->old);
+	tree = protect && count_protected(w->old, w->nold, id) < HNSW_TREE_EDGES(g->m);
+	if (list_contains(w->old, w->nold, id) && !tree)
+	{
+		*holds = !protect;
+		return false;
+	}
+	dist = hnsw_edge_dist(nb.dist, tree);
+	/* merge the new edge into the sorted list (replacing an old one) */
+	for (i = 0, j = 0; i < w->nold && w->old[i].dist <= dist; i++)
+		if (w->old[i].id != id)
+			g->merged[j++] = w->old[i];
+	g->merged[j].id = id;
+	g->merged[j++].dist = dist;
+	for (; i < w->nold; i++)
+		if (w->old[i].id != id)
+			g->merged[j++] = w->old[i];
+	w->nnew = hnsw_select_neighbors(g, g->merged, j, Min(j, cap), w->fresh);
+	*holds = list_contains(w->fresh, w->nnew, id) && tree == protect;
+	return w->nnew != w->nold ||
+		memcmp(w->fresh, w->old, sizeof(HnswEdge) * w->nold) != 0;
+}
+
+/*
+ * Adds the edge (nb -> id) at level (see plan_link_back), retrying when
+ * the storage reports a concurrent change.  Returns whether nb's list
+ * holds the edge, and protected if asked.
  */
 static bool
 link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect)
 {
-	float		dist;
+	HnswListWrite w;
+	bool		holds;
 
-	int			cap = level == 0 ? 2 * g->m : g->m;
-
+	w.old = g->old;
+	w.fresh = g->fresh;
 	for (;;)
 	{
-		int			nold = g->ops->neighbors(g, nb.id, level, g->old);
-		bool		tree = protect &&
-			count_protected(g->old, nold, id) < HNSW_TREE_EDGES(g->m);
-		int			nnew;
-		int			i;
-		int			j;
-
-		if (list_contains(g->old, nold, id) && !tree)
-			return !protect;
-		dist = hnsw_edge_dist(nb.dist, tree);
-		/* merge the new edge into the sorted list (replacing an old one) */
-		for (i = 0, j = 0; i < nold && g->old[i].dist <= dist; i++)
-			if (g->old[i].id != id)
-				g->merged[j++] = g->old[i];
-		g->merged[j].id = id;
-		g->merged[j++].dist = dist;
-		for (; i < nold; i++)
-			if (g->old[i].id != id)
-				g->merged[j++] = g->old[i];
-
-		if (j <= cap)
-			nnew = hnsw_select_neighbors(g, g->merged, j, j, g->fresh);
-		else
-			nnew = hnsw_select_neighbors(g, g->merged, j, cap, g->fresh);
-		if (nnew == nold && memcmp(g->fresh, g->old, sizeof(HnswEdge) * nold) == 0)
-			return list_contains(g->fresh, nnew, id) && tree == protect;
-		if (g->ops->replace_neighbors(g, nb.id, level, g->old, nold,
-									  g->fresh, nnew))
-			return list_contains(g->fresh, nnew, id) && tree == protect;
+		if (!plan_link_back(g, id, nb, level, protect, &w, &holds))
+			return holds;
+		write_lists(g, &w, 1);
+		if (w.done)
+			return holds;
 	}
+}
+
+static int
+write_id_cmp(const void *a, const void *b)
+{
+	HnswId		x = ((const HnswListWrite *) a)->id;
+	HnswId		y = ((const HnswListWrite *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The unprotected edges back to a new element id from its neighbours
+ * nbs[0..n) at level: all planned first, then written together, so that
+ * lists sharing a page cost one WAL record; a list changed meanwhile gets
+ * its edge on its own.
+ */
+static void
+link_back_all(HnswGraph *g, HnswId id, const HnswEdge *nbs, int n, int level)
+{
+	HnswListWrite *w;
+	int			nw = 0;
+	int			i;
+
+	if (g->linkw == NULL)
+	{
+		g->linkw = MemoryContextAlloc(g->ctx, sizeof(HnswListWrite) * 2 * g->m);
+		g->linkedges = MemoryContextAlloc(g->ctx,
+										  sizeof(HnswEdge) * 8 * g->m * g->m);
+	}
+	w = g->linkw;
+	for (i = 0; i < n; i++)
+	{
+		bool		holds;
+
+		w[nw].old = g->linkedges + (Size) nw * 4 * g->m;
+		w[nw].fresh = w[nw].old + 2 * g->m;
+		w[nw].first = i;
+		if (plan_link_back(g, id, nbs[i], level, false, &w[nw], &holds))
+			nw++;
+	}
+	qsort(w, nw, sizeof(HnswListWrite), write_id_cmp);
+	write_lists(g, w, nw);
+	for (i = 0; i < nw; i++)
+		if (!w[i].done)
+			(void) link_back(g, id, nbs[w[i].first], level, false);
 }
 
 /*
@@ -632,12 +701,11 @@ link_parent(HnswGraph *g, HnswId id, int nfound)
 	bool		parented = false;
 	int			i;
 
-	for (i = 0; i < g->counts[0]; i++)
+	for (i = 0; i < g->counts[0] && !parented; i++)
 	{
 		HnswEdge	nb = g->lists[0][i];
-		bool		linked = link_back(g, id, nb, 0, !parented);
 
-		if (!parented && linked)
+		if (link_back(g, id, nb, 0, true))
 		{
 			HnswEdge	up = {id, nb.dist};
 
@@ -646,6 +714,7 @@ link_parent(HnswGraph *g, HnswId id, int nfound)
 				(void) link_back(g, nb.id, up, 0, true);
 		}
 	}
+	link_back_all(g, id, g->lists[0] + i, g->counts[0] - i, 0);
 	/* every chosen neighbour is full of tree edges: try the other finds */
 	for (i = 0; i < nfound && !parented; i++)
 		if (!list_contains(g->lists[0], g->counts[0], g->found[i].id))
@@ -703,8 +772,7 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 	id = g->ops->place(g, vec, level, g->lists, g->counts, tid);
 
 	for (l = top; l > 0; l--)
-		for (i = 0; i < g->counts[l]; i++)
-			(void) link_back(g, id, g->lists[l][i], l, false);
+		link_back_all(g, id, g->lists[l], g->counts[l], l);
 	link_parent(g, id, nfound0);
 	return id;
 }
