@@ -1213,7 +1213,7 @@ hnsw_reconnect(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 	int			round;
 
 	/* an edge given up for one element can, rarely, strand another */
-	for (round = 0; round < 4; round++)
+	for (round = 0; round < 8; round++)
 	{
 		int64		added = reconnect_round(g, ids, gone, n, entry);
 
@@ -1258,6 +1258,14 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 			if (t >= 0 && reach[t] && !gone[t])
 				linked = link_tree(g, ids[i], g->cands[e]);
 		}
+		/* all their tree edges taken: an ordinary edge in, if one holds */
+		for (e = 0; e < k && !linked; e++)
+		{
+			int64		t = id_index(ids, n, g->cands[e].id);
+
+			if (t >= 0 && reach[t] && !gone[t])
+				linked = link_back(g, ids[i], g->cands[e], 0, false);
+		}
 		if (!linked)
 		{
 			uint8		flags;
@@ -1265,7 +1273,7 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 			p.id = entry;
 			g->ops->distances(g, g->ops->vector(g, entry, g->qvec), &ids[i], 1,
 							  &p.dist, &flags);
-			linked = link_tree(g, ids[i], p);
+			linked = link_tree(g, ids[i], p) || link_back(g, ids[i], p, 0, false);
 		}
 		if (!linked)
 			continue;
