@@ -224,8 +224,6 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	g->vecs = NULL;				/* see hnsw_select_neighbors */
 	g->qvec = NULL;
 	g->cands = NULL;
-	g->linkw = NULL;
-	g->linkedges = NULL;
 	g->hop = NULL;
 	g->keep = palloc(Max(ef_construction, maxlist * maxlist));
 	g->selvecs = palloc(sizeof(float *) * maxlist);
@@ -526,7 +524,12 @@ hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n, int max,
 	return nout;
 }
 
-static bool link_tree(HnswGraph *g, HnswId x, HnswEdge p);
+/* how link_back protects the edge it adds */
+#define LINK_PLAIN	0			/* an ordinary edge */
+#define LINK_TREE	1			/* a tree edge, if the list has room for one */
+#define LINK_FORCE	2			/* a tree edge beyond HNSW_TREE_EDGES: last resort */
+
+static bool link_tree(HnswGraph *g, HnswId x, HnswEdge p, int mode);
 
 /* protected edges in list[0..n), other than one to id */
 static int
@@ -563,7 +566,7 @@ static void write_lists(HnswGraph *g, HnswListWrite *w, int n);
  * when the list would not change.
  */
 static bool
-plan_link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect,
+plan_link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, int protect,
 			   HnswListWrite *w, bool *holds)
 {
 	int			cap = level == 0 ? 2 * g->m : g->m;
@@ -576,7 +579,8 @@ plan_link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect,
 	w->level = level;
 	w->lost_tree = false;
 	w->nold = g->ops->neighbors(g, nb.id, level, w->old);
-	tree = protect && count_protected(w->old, w->nold, id) < HNSW_TREE_EDGES(g->m);
+	tree = protect == LINK_FORCE ||
+		(protect && count_protected(w->old, w->nold, id) < HNSW_TREE_EDGES(g->m));
 	if (list_contains(w->old, w->nold, id) && !tree)
 	{
 		*holds = !protect;
@@ -593,7 +597,7 @@ plan_link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect,
 		if (w->old[i].id != id)
 			g->merged[j++] = w->old[i];
 	w->nnew = hnsw_select_neighbors(g, g->merged, j, Min(j, cap), w->fresh);
-	*holds = list_contains(w->fresh, w->nnew, id) && tree == protect;
+	*holds = list_contains(w->fresh, w->nnew, id) && tree == (protect != LINK_PLAIN);
 	return w->nnew != w->nold ||
 		memcmp(w->fresh, w->old, sizeof(HnswEdge) * w->nold) != 0;
 }
@@ -604,7 +608,7 @@ plan_link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect,
  * holds the edge, and protected if asked.
  */
 static bool
-link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect)
+link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, int protect)
 {
 	HnswListWrite w;
 	bool		holds;
@@ -619,52 +623,6 @@ link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, bool protect)
 		if (w.done)
 			return holds;
 	}
-}
-
-static int
-write_id_cmp(const void *a, const void *b)
-{
-	HnswId		x = ((const HnswListWrite *) a)->id;
-	HnswId		y = ((const HnswListWrite *) b)->id;
-
-	return (x > y) - (x < y);
-}
-
-/*
- * The unprotected edges back to a new element id from its neighbours
- * nbs[0..n) at level: all planned first, then written together, so that
- * lists sharing a page cost one WAL record; a list changed meanwhile gets
- * its edge on its own.
- */
-static void
-link_back_all(HnswGraph *g, HnswId id, const HnswEdge *nbs, int n, int level)
-{
-	HnswListWrite *w;
-	int			nw = 0;
-	int			i;
-
-	if (g->linkw == NULL)
-	{
-		g->linkw = MemoryContextAlloc(g->ctx, sizeof(HnswListWrite) * 2 * g->m);
-		g->linkedges = MemoryContextAlloc(g->ctx,
-										  sizeof(HnswEdge) * 8 * g->m * g->m);
-	}
-	w = g->linkw;
-	for (i = 0; i < n; i++)
-	{
-		bool		holds;
-
-		w[nw].old = g->linkedges + (Size) nw * 4 * g->m;
-		w[nw].fresh = w[nw].old + 2 * g->m;
-		w[nw].first = i;
-		if (plan_link_back(g, id, nbs[i], level, false, &w[nw], &holds))
-			nw++;
-	}
-	qsort(w, nw, sizeof(HnswListWrite), write_id_cmp);
-	write_lists(g, w, nw);
-	for (i = 0; i < nw; i++)
-		if (!w[i].done)
-			(void) link_back(g, id, nbs[w[i].first], level, false);
 }
 
 /*
@@ -701,24 +659,27 @@ link_parent(HnswGraph *g, HnswId id, int nfound)
 	bool		parented = false;
 	int			i;
 
-	for (i = 0; i < g->counts[0] && !parented; i++)
+	for (i = 0; i < g->counts[0]; i++)
 	{
 		HnswEdge	nb = g->lists[0][i];
+		bool		linked = link_back(g, id, nb, 0, parented ? LINK_PLAIN : LINK_TREE);
 
-		if (link_back(g, id, nb, 0, true))
+		if (!parented && linked)
 		{
 			HnswEdge	up = {id, nb.dist};
 
 			parented = true;
 			if (i > 0)
-				(void) link_back(g, nb.id, up, 0, true);
+				(void) link_back(g, nb.id, up, 0, LINK_TREE);
 		}
 	}
-	link_back_all(g, id, g->lists[0] + i, g->counts[0] - i, 0);
 	/* every chosen neighbour is full of tree edges: try the other finds */
 	for (i = 0; i < nfound && !parented; i++)
 		if (!list_contains(g->lists[0], g->counts[0], g->found[i].id))
-			parented = link_tree(g, id, g->found[i]);
+			parented = link_tree(g, id, g->found[i], LINK_TREE);
+	/* and failing those, the nearest neighbour takes one tree edge more */
+	if (!parented && g->counts[0] > 0)
+		(void) link_tree(g, id, g->lists[0][0], LINK_FORCE);
 }
 
 /*
@@ -772,23 +733,25 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 	id = g->ops->place(g, vec, level, g->lists, g->counts, tid);
 
 	for (l = top; l > 0; l--)
-		link_back_all(g, id, g->lists[l], g->counts[l], l);
+		for (i = 0; i < g->counts[l]; i++)
+			(void) link_back(g, id, g->lists[l][i], l, LINK_PLAIN);
 	link_parent(g, id, nfound0);
 	return id;
 }
 
 /*
  * Tree edges both ways between x and a new parent p (p.dist: x to p).
- * False if p's list is too full of protected edges to take x.
+ * False if p's list is too full of protected edges to take x (with
+ * LINK_FORCE: only if it holds nothing but protected edges).
  */
 static bool
-link_tree(HnswGraph *g, HnswId x, HnswEdge p)
+link_tree(HnswGraph *g, HnswId x, HnswEdge p, int mode)
 {
 	HnswEdge	up = {x, p.dist};
 
-	if (!link_back(g, x, p, 0, true))	/* p -> x */
+	if (!link_back(g, x, p, 0, mode))	/* p -> x */
 		return false;
-	(void) link_back(g, p.id, up, 0, true); /* x -> p */
+	(void) link_back(g, p.id, up, 0, mode); /* x -> p */
 	return true;
 }
 
@@ -951,7 +914,7 @@ repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q)
 			continue;
 		if (q == NULL)
 		{
-			(void) link_back(g, w->id, e, w->level, false);
+			(void) link_back(g, w->id, e, w->level, LINK_PLAIN);
 			continue;
 		}
 		if (q->count == q->capacity)
@@ -966,11 +929,13 @@ repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q)
 		q->items[q->count].dist = hnsw_edge_dist(e.dist, false);
 		q->items[q->count++].level = w->level;
 	}
-	if (w->lost_tree && w->level == 0)
+	if (w->lost_tree && w->level == 0 && w->nnew > 0)
 	{
 		for (i = 0; i < w->nnew; i++)
-			if (link_tree(g, w->id, w->fresh[i]))
+			if (link_tree(g, w->id, w->fresh[i], LINK_TREE))
 				break;
+		if (i == w->nnew)
+			(void) link_tree(g, w->id, w->fresh[0], LINK_FORCE);
 	}
 }
 
@@ -1099,7 +1064,7 @@ apply_back_links(HnswGraph *g, const HnswBackLink *q, HnswListWrite *w, int n)
 		{
 			HnswEdge	e = {q[k].from, q[k].dist};
 
-			(void) link_back(g, q[k].target, e, q[k].level, false);
+			(void) link_back(g, q[k].target, e, q[k].level, LINK_PLAIN);
 		}
 	}
 }
@@ -1256,15 +1221,15 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 			int64		t = id_index(ids, n, g->cands[e].id);
 
 			if (t >= 0 && reach[t] && !gone[t])
-				linked = link_tree(g, ids[i], g->cands[e]);
+				linked = link_tree(g, ids[i], g->cands[e], LINK_TREE);
 		}
-		/* all their tree edges taken: an ordinary edge in, if one holds */
+		/* all their tree edges taken: the nearest takes one more */
 		for (e = 0; e < k && !linked; e++)
 		{
 			int64		t = id_index(ids, n, g->cands[e].id);
 
 			if (t >= 0 && reach[t] && !gone[t])
-				linked = link_back(g, ids[i], g->cands[e], 0, false);
+				linked = link_tree(g, ids[i], g->cands[e], LINK_FORCE);
 		}
 		if (!linked)
 		{
@@ -1273,7 +1238,8 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 			p.id = entry;
 			g->ops->distances(g, g->ops->vector(g, entry, g->qvec), &ids[i], 1,
 							  &p.dist, &flags);
-			linked = link_tree(g, ids[i], p) || link_back(g, ids[i], p, 0, false);
+			linked = link_tree(g, ids[i], p, LINK_TREE) ||
+				link_tree(g, ids[i], p, LINK_FORCE);
 		}
 		if (!linked)
 			continue;

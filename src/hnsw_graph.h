@@ -198,8 +198,6 @@ struct HnswGraph
 	float	   *qvec;			/* repair: the vector of the element repaired */
 	HnswEdge   *cands;			/* repair: candidates, (2m + 1)^2 */
 	HnswListWrite repair;		/* repair: one list, written at once */
-	HnswListWrite *linkw;		/* insert: the back-links of one level */
-	HnswEdge   *linkedges;		/* insert: their lists, 4m edges each */
 	bool	   *keep;			/* neighbour selection: per candidate */
 	HnswId	   *hop;			/* repair: two-hop ids */
 	const float **selvecs;
