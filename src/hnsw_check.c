@@ -7,7 +7,8 @@
  * meanwhile (scans go on).  A hot standby grants no ShareLock: there it
  * runs under AccessShareLock, and WAL replay may change the index while it
  * runs, so a check during replay of heavy writes can report a change in
- * flight as a violation (run it again, or when the primary is quiet).  Three passes: collect and check every tuple;
+ * flight as a violation (run it again, or when the primary is quiet).
+ * Three passes: collect and check every tuple;
  * check every element's neighbour lists; walk layer 0 from the entry
  * point and require every live element to be reached.
  */

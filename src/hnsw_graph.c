@@ -477,12 +477,9 @@ hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n, int max,
 		memcpy(out, cands, sizeof(HnswEdge) * n);
 		return n;
 	}
-	/* scans never select: they do without these (large for many dimensions) */
+	/* scans never select: they do without this (large for many dimensions) */
 	if (g->vecs == NULL)
-	{
 		g->vecs = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim * (2 * g->m + 1));
-		g->qvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
-	}
 	/* protected (tree) edges first: they keep every element reachable */
 	for (i = 0; i < n; i++)
 	{
@@ -788,15 +785,33 @@ static void
 alloc_repair_scratch(HnswGraph *g)
 {
 	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
+	int			i;
 
 	if (g->cands != NULL)
 		return;
 	g->cands = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * maxcand);
 	g->hop = MemoryContextAlloc(g->ctx, sizeof(HnswId) * maxcand);
-	if (g->qvec == NULL)
-		g->qvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
+	g->qvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
 	g->repair.old = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 2 * g->m);
 	g->repair.fresh = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 2 * g->m);
+	g->writes = MemoryContextAlloc(g->ctx, sizeof(HnswListWrite) * HNSW_WRITE_BATCH);
+	for (i = 0; i < HNSW_WRITE_BATCH; i++)
+	{
+		g->writes[i].old = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 4 * g->m);
+		g->writes[i].fresh = g->writes[i].old + 2 * g->m;
+	}
+}
+
+/*
+ * HNSW_WRITE_BATCH list writes, each with room for 2m old and 2m new edges,
+ * for a caller to plan with hnsw_repair_plan and apply with
+ * hnsw_repair_apply (hnsw_link_back_many uses them too, so not meanwhile).
+ */
+HnswListWrite *
+hnsw_write_batch(HnswGraph *g)
+{
+	alloc_repair_scratch(g);
+	return g->writes;
 }
 
 /* appends to g->hop the neighbours of r at level that are new candidates */
@@ -1069,8 +1084,6 @@ apply_back_links(HnswGraph *g, const HnswBackLink *q, HnswListWrite *w, int n)
 	}
 }
 
-#define HNSW_WRITE_BATCH	64
-
 /*
  * Adds the queued back-links, target by target: each target's list takes
  * all its new edges at once, and a page's lists are written together.
@@ -1078,8 +1091,7 @@ apply_back_links(HnswGraph *g, const HnswBackLink *q, HnswListWrite *w, int n)
 void
 hnsw_link_back_many(HnswGraph *g, HnswBackLinks *q)
 {
-	HnswListWrite w[HNSW_WRITE_BATCH];
-	HnswEdge   *edges = palloc(sizeof(HnswEdge) * 4 * g->m * HNSW_WRITE_BATCH);
+	HnswListWrite *w = hnsw_write_batch(g);
 	int			nw = 0;
 	int64		i = 0;
 
@@ -1093,8 +1105,6 @@ hnsw_link_back_many(HnswGraph *g, HnswBackLinks *q)
 			   q->items[j].level == q->items[i].level)
 			j++;
 		CHECK_FOR_INTERRUPTS();
-		w[nw].old = edges + (Size) nw * 4 * g->m;
-		w[nw].fresh = w[nw].old + 2 * g->m;
 		if (plan_back_links(g, q->items, i, j, &w[nw]))
 			nw++;
 		i = j;
@@ -1105,7 +1115,6 @@ hnsw_link_back_many(HnswGraph *g, HnswBackLinks *q)
 			nw = 0;
 		}
 	}
-	pfree(edges);
 	q->count = 0;
 }
 
@@ -1193,43 +1202,44 @@ static int64
 reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 				HnswId entry)
 {
-	bool	   *reach = palloc0(sizeof(bool) * Max(n, 1));
-	int64	   *queue = palloc(sizeof(int64) * Max(n, 1));
 	int64		start = id_index(ids, n, entry);
+	bool	   *reach;
+	int64	   *queue;
 	int64		added = 0;
 	int64		i;
 
 	if (start < 0)
 		return 0;
+	reach = palloc0(sizeof(bool) * Max(n, 1));
+	queue = palloc(sizeof(int64) * Max(n, 1));
 	alloc_repair_scratch(g);
 	mark_reachable(g, ids, gone, n, start, reach, queue);
 	for (i = 0; i < n; i++)
 	{
 		HnswEdge	p;
 		bool		linked = false;
+		int			mode;
 		int			k;
 		int			e;
 
 		if (gone[i] || reach[i])
 			continue;
 		CHECK_FOR_INTERRUPTS();
-		/* the nearest reachable neighbour that takes it, else the entry */
+		/*
+		 * The nearest reachable neighbour that takes it, else the entry; if
+		 * all their tree edges are taken, the nearest takes one more.
+		 */
 		k = g->ops->neighbors(g, ids[i], 0, g->nbrs);
 		memcpy(g->cands, g->nbrs, sizeof(HnswEdge) * k);
-		for (e = 0; e < k && !linked; e++)
+		for (mode = LINK_TREE; mode <= LINK_FORCE && !linked; mode++)
 		{
-			int64		t = id_index(ids, n, g->cands[e].id);
+			for (e = 0; e < k && !linked; e++)
+			{
+				int64		t = id_index(ids, n, g->cands[e].id);
 
-			if (t >= 0 && reach[t] && !gone[t])
-				linked = link_tree(g, ids[i], g->cands[e], LINK_TREE);
-		}
-		/* all their tree edges taken: the nearest takes one more */
-		for (e = 0; e < k && !linked; e++)
-		{
-			int64		t = id_index(ids, n, g->cands[e].id);
-
-			if (t >= 0 && reach[t] && !gone[t])
-				linked = link_tree(g, ids[i], g->cands[e], LINK_FORCE);
+				if (t >= 0 && reach[t] && !gone[t])
+					linked = link_tree(g, ids[i], g->cands[e], mode);
+			}
 		}
 		if (!linked)
 		{

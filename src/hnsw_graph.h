@@ -87,6 +87,9 @@ typedef struct HnswListWrite
 	int64		last;
 } HnswListWrite;
 
+/* list writes planned before a batch of them is applied */
+#define HNSW_WRITE_BATCH	64
+
 /* an edge (target -> from) at level that a repair owes, queued */
 typedef struct HnswBackLink
 {
@@ -198,6 +201,7 @@ struct HnswGraph
 	float	   *qvec;			/* repair: the vector of the element repaired */
 	HnswEdge   *cands;			/* repair: candidates, (2m + 1)^2 */
 	HnswListWrite repair;		/* repair: one list, written at once */
+	HnswListWrite *writes;		/* repair: HNSW_WRITE_BATCH planned writes */
 	bool	   *keep;			/* neighbour selection: per candidate */
 	HnswId	   *hop;			/* repair: two-hop ids */
 	const float **selvecs;
@@ -224,6 +228,7 @@ extern bool hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
 extern void hnsw_repair_apply(HnswGraph *g, HnswListWrite *w, int n,
 							  const HnswVisited *removed, HnswBackLinks *q);
 extern void hnsw_link_back_many(HnswGraph *g, HnswBackLinks *q);
+extern HnswListWrite *hnsw_write_batch(HnswGraph *g);
 extern int64 hnsw_reconnect(HnswGraph *g, const HnswId *ids, const bool *gone,
 							int64 n, HnswId entry);
 extern bool hnsw_attach_duplicate(HnswGraph *g, const float *vec,

@@ -116,9 +116,6 @@ release_held(HnswPageGraph *pg)
 {
 	int			i;
 
-	/* the unpins' atomics should not wait for their cache lines in turn */
-	for (i = 0; i < pg->nheld; i++)
-		__builtin_prefetch(GetBufferDescriptor(pg->held[pg->heldlist[i]] - 1), 1);
 	for (i = 0; i < pg->nheld; i++)
 	{
 		BlockNumber blkno = pg->heldlist[i];
@@ -194,6 +191,17 @@ pin_block(HnswPageGraph *pg, BlockNumber blkno)
 
 static Page pin_and_lock(HnswPageGraph *pg, BlockNumber blkno, Buffer *buf);
 
+/* checks page blkno's special space the first time this backend locks it */
+static inline void
+check_once(HnswPageGraph *pg, BlockNumber blkno, Page page)
+{
+	if (!pg->recent->checked[blkno])
+	{
+		hnsw_check_page(pg->index, page, blkno);
+		pg->recent->checked[blkno] = true;
+	}
+}
+
 /*
  * Share-locks blkno (pinned and held, see above); pg->pinned is the buffer.
  * A page's special space is checked the first time this backend reads it.
@@ -214,11 +222,7 @@ pin_and_lock(HnswPageGraph *pg, BlockNumber blkno, Buffer *buf)
 	*buf = pin_block(pg, blkno);
 	LockBuffer(*buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(*buf);
-	if (!pg->recent->checked[blkno])
-	{
-		hnsw_check_page(pg->index, page, blkno);
-		pg->recent->checked[blkno] = true;
-	}
+	check_once(pg, blkno, page);
 	return page;
 }
 
@@ -246,14 +250,20 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
  * its buffer header, its page header and its line pointer, at the buffer
  * where the block was last seen.  A stale guess costs nothing but the load.
  */
+/* the buffer blkno was last seen in, or InvalidBuffer: a guess, unpinned */
+static inline Buffer
+recent_guess(HnswPageGraph *pg, BlockNumber blkno)
+{
+	return blkno < pg->recent->n ? pg->recent->buffers[blkno] : InvalidBuffer;
+}
+
 static inline void
 prefetch_element(HnswPageGraph *pg, HnswId id)
 {
-	BlockNumber blkno = HnswIdBlock(id);
-	Buffer		buf;
+	Buffer		buf = recent_guess(pg, HnswIdBlock(id));
 	char	   *page;
 
-	if (blkno >= pg->recent->n || (buf = pg->recent->buffers[blkno]) <= 0)
+	if (buf <= 0)
 		return;
 	page = (char *) BufferGetPage(buf);
 	__builtin_prefetch(GetBufferDescriptor(buf - 1));
@@ -273,14 +283,12 @@ prefetch_element(HnswPageGraph *pg, HnswId id)
 static inline void
 prefetch_tuple(HnswPageGraph *pg, HnswId id, Size size)
 {
-	BlockNumber blkno = HnswIdBlock(id);
-	Buffer		buf;
+	Buffer		buf = recent_guess(pg, HnswIdBlock(id));
 	char	   *page;
 	ItemIdData	lp;
 	Size		o;
 
-	if (blkno >= pg->recent->n || (buf = pg->recent->buffers[blkno]) <= 0 ||
-		HnswIdOffset(id) < FirstOffsetNumber)
+	if (buf <= 0 || HnswIdOffset(id) < FirstOffsetNumber)
 		return;
 	page = (char *) BufferGetPage(buf);
 	memcpy(&lp, page + SizeOfPageHeaderData +
@@ -438,6 +446,27 @@ page_neighbors(HnswGraph *g, HnswId id, int level, HnswEdge *out)
 }
 
 /*
+ * In page (exclusively locked, registered for WAL), replaces the list at
+ * level of neighbour tuple nid by edges[0..n) if it still equals
+ * old[0..nold); false if it changed.
+ */
+static bool
+swap_list(HnswPageGraph *pg, Page page, HnswId nid, int level,
+		  const HnswEdge *old, int nold, const HnswEdge *edges, int n)
+{
+	HnswNeighborTuple ntup = hnsw_page_neighbors(pg->index, page, nid, pg->g.m);
+	HnswEdge   *list = ntup->edges + HNSW_LIST_OFFSET(pg->g.m, level);
+	int			cap = HNSW_LIST_CAP(pg->g.m, level);
+
+	if (ntup->level < level || list_count(list, cap) != nold ||
+		memcmp(list, old, sizeof(HnswEdge) * nold) != 0)
+		return false;
+	memcpy(list, edges, sizeof(HnswEdge) * n);
+	memset(list + n, 0, sizeof(HnswEdge) * (cap - n));
+	return true;
+}
+
+/*
  * Writes a new list under an exclusive lock, WAL-logged, if the list is
  * still the one the caller derived it from.
  */
@@ -451,9 +480,6 @@ page_replace_neighbors(HnswGraph *g, HnswId id, int level,
 	Buffer		buf;
 	GenericXLogState *state;
 	Page		page;
-	HnswNeighborTuple ntup;
-	HnswEdge   *list;
-	int			cap = HNSW_LIST_CAP(g->m, level);
 
 	if (lock_neighbors(pg, id, level, &nid) == NULL)
 	{
@@ -466,17 +492,12 @@ page_replace_neighbors(HnswGraph *g, HnswId id, int level,
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	state = GenericXLogStart(pg->index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
-	ntup = hnsw_page_neighbors(pg->index, page, nid, g->m);
-	list = ntup->edges + HNSW_LIST_OFFSET(g->m, level);
-	if (ntup->level < level || list_count(list, cap) != nold ||
-		memcmp(list, old, sizeof(HnswEdge) * nold) != 0)
+	if (!swap_list(pg, page, nid, level, old, nold, edges, n))
 	{
 		GenericXLogAbort(state);
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 		return false;
 	}
-	memcpy(list, edges, sizeof(HnswEdge) * n);
-	memset(list + n, 0, sizeof(HnswEdge) * (cap - n));
 	GenericXLogFinish(state);
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 	return true;
@@ -491,9 +512,6 @@ static bool
 apply_write(HnswPageGraph *pg, Page page, HnswListWrite *w)
 {
 	HnswElementTuple etup = element_on(pg, page, w->id);
-	HnswNeighborTuple ntup;
-	HnswEdge   *list;
-	int			cap = HNSW_LIST_CAP(pg->g.m, w->level);
 
 	w->done = false;
 	if (w->level > etup->level)
@@ -503,15 +521,9 @@ apply_write(HnswPageGraph *pg, Page page, HnswListWrite *w)
 	}
 	if (HnswIdBlock(etup->nbrs) != HnswIdBlock(w->id))
 		return false;			/* the caller writes it on its own */
-	ntup = hnsw_page_neighbors(pg->index, page, etup->nbrs, pg->g.m);
-	list = ntup->edges + HNSW_LIST_OFFSET(pg->g.m, w->level);
-	if (ntup->level < w->level || list_count(list, cap) != w->nold ||
-		memcmp(list, w->old, sizeof(HnswEdge) * w->nold) != 0)
-		return false;
-	memcpy(list, w->fresh, sizeof(HnswEdge) * w->nnew);
-	memset(list + w->nnew, 0, sizeof(HnswEdge) * (cap - w->nnew));
-	w->done = true;
-	return true;
+	w->done = swap_list(pg, page, etup->nbrs, w->level, w->old, w->nold,
+						w->fresh, w->nnew);
+	return w->done;
 }
 
 /*
@@ -537,7 +549,7 @@ page_replace_many(HnswGraph *g, HnswListWrite *w, int n)
 		held_checkpoint(pg);
 		buf = pin_block(pg, blkno);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		hnsw_check_page(pg->index, BufferGetPage(buf), blkno);
+		check_once(pg, blkno, BufferGetPage(buf));
 		state = GenericXLogStart(pg->index);
 		page = GenericXLogRegisterBuffer(state, buf, 0);
 		for (end = i; end < n && HnswIdBlock(w[end].id) == blkno; end++)

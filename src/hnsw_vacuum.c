@@ -46,12 +46,9 @@ typedef struct HnswVacuum
 	HnswId	   *staying;		/* pass 2: every staying element, in order */
 	int64		nstaying;
 	int64		capstaying;
-	HnswListWrite *writes;		/* pass 2: a page's planned repairs */
 	HnswBackLinks backlinks;	/* pass 2: edges the repairs owe, queued */
 } HnswVacuum;
 
-/* repairs planned before they are written (one WAL record per page) */
-#define HNSW_VACUUM_WRITES		64
 /* back-links queued before they are added, target page by target page */
 #define HNSW_VACUUM_BACKLINKS	(256 * 1024)
 
@@ -188,6 +185,7 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_SHARE);
 	Page		page;
 	OffsetNumber maxoff;
+	HnswListWrite *writes = hnsw_write_batch(&pg->g);
 	HnswId		ids[HNSW_MAX_ITEMS_PER_PAGE];
 	int			levels[HNSW_MAX_ITEMS_PER_PAGE];
 	int			n = 0;
@@ -231,18 +229,18 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 		for (level = 0; level <= levels[i]; level++)
 		{
 			if (hnsw_repair_plan(&pg->g, ids[i], level, &vac->removed,
-								 &vac->writes[nw]))
+								 &writes[nw]))
 				nw++;
-			if (nw == HNSW_VACUUM_WRITES)
+			if (nw == HNSW_WRITE_BATCH)
 			{
-				hnsw_repair_apply(&pg->g, vac->writes, nw, &vac->removed,
+				hnsw_repair_apply(&pg->g, writes, nw, &vac->removed,
 								  &vac->backlinks);
 				nw = 0;
 			}
 		}
 	}
 	if (nw > 0)
-		hnsw_repair_apply(&pg->g, vac->writes, nw, &vac->removed,
+		hnsw_repair_apply(&pg->g, writes, nw, &vac->removed,
 						  &vac->backlinks);
 	if (vac->backlinks.count >= HNSW_VACUUM_BACKLINKS)
 		hnsw_link_back_many(&pg->g, &vac->backlinks);
@@ -339,12 +337,6 @@ repair_and_free(HnswVacuum *vac)
 	vac->capstaying = 1024;
 	vac->nstaying = 0;
 	vac->staying = palloc(sizeof(HnswId) * vac->capstaying);
-	vac->writes = palloc(sizeof(HnswListWrite) * HNSW_VACUUM_WRITES);
-	for (i = 0; i < HNSW_VACUUM_WRITES; i++)
-	{
-		vac->writes[i].old = palloc(sizeof(HnswEdge) * 2 * meta.m);
-		vac->writes[i].fresh = palloc(sizeof(HnswEdge) * 2 * meta.m);
-	}
 	vac->backlinks.items = NULL;
 	vac->backlinks.count = vac->backlinks.capacity = 0;
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
