@@ -92,3 +92,14 @@ SELECT typname, typlen, typstorage, typalign FROM pg_type WHERE typname = 'vecto
 SELECT castsource::regtype, casttarget::regtype, castcontext
 FROM pg_cast WHERE castsource = 'vector'::regtype OR casttarget = 'vector'::regtype
 ORDER BY castsource::regtype::text, casttarget::regtype::text;
+
+-- every element parses to the float float4in gives the same text, whether
+-- by the short-decimal path or by strtof (exponents, long or huge digits)
+WITH t(s) AS (VALUES ('0'), ('-0'), ('0.1'), ('-0.1234'), ('.5'), ('7.'), ('+3.25'),
+	('16777216'), ('16777217'), ('1677721.6'), ('0.16777216'), ('0.0000000001'),
+	('0.00000000001'), ('123456789.123'), ('1e3'), ('-2.5E-3'), ('3.4028234e38'),
+	('0.333333333333333333'), ('1e-45'), ('99999999'))
+SELECT s, (('[' || s || ']')::vector::real[])[1] AS parsed, s::real AS float4in,
+	float4send((('[' || s || ']')::vector::real[])[1]) = float4send(s::real) AS same_bits
+FROM t;
+SELECT '[ 0.25 , -1.,.125,42	,-7.5e1 ]'::vector = ARRAY[0.25, -1, 0.125, 42, -75]::real[]::vector AS same_vector;

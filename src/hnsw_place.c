@@ -12,6 +12,7 @@
 #include "access/generic_xlog.h"
 #include "storage/bufmgr.h"
 #include "storage/freespace.h"
+#include "storage/smgr.h"
 #include "utils/rel.h"
 
 #include "hnsw.h"
@@ -252,6 +253,33 @@ reuse_on_page(Relation index, Buffer buf, HnswElementTuple etup, Size esize,
 }
 
 /*
+ * Whether the free space map can name a page now.  Until a VACUUM frees a
+ * slot the index has no FSM fork, and every lookup asks the kernel whether
+ * the fork exists yet: a system call per inserted row.  Once a lookup has
+ * found it missing (the smgr caches a length of 0), this backend looks
+ * again only every 64th time; a slot VACUUM frees meanwhile is reused a
+ * few inserts later, which costs nothing but a little space.
+ */
+static bool
+fsm_worth_asking(Relation index)
+{
+#if PG_VERSION_NUM >= 140000
+	static uint32 skipped = 0;
+#if PG_VERSION_NUM >= 150000
+	SMgrRelation smgr = RelationGetSmgr(index);
+#else
+	SMgrRelation smgr;
+
+	RelationOpenSmgr(index);
+	smgr = index->rd_smgr;
+#endif
+	if (smgr->smgr_cached_nblocks[FSM_FORKNUM] == 0 && ++skipped % 64 != 0)
+		return false;
+#endif
+	return true;
+}
+
+/*
  * Places a new element in a slot VACUUM freed, on a page the free space
  * map names.  A page found to have no usable slot is cleared from the map.
  * Returns HNSW_INVALID_ID when there is none.
@@ -262,6 +290,8 @@ hnsw_reuse_slot(Relation index, HnswElementTuple etup, Size esize,
 {
 	int			attempt;
 
+	if (!fsm_worth_asking(index))
+		return HNSW_INVALID_ID;
 	for (attempt = 0; attempt < 4; attempt++)
 	{
 		BlockNumber blkno = GetPageWithFreeSpace(index, HNSW_FSM_FREE_SLOTS);

@@ -121,6 +121,52 @@ skip_space(const char *p)
 	return p;
 }
 
+/*
+ * A short plain decimal ("-0.1234", "17", ".5") without strtof, which
+ * spends most of vector_in's time on such input.  When the digits read as
+ * an integer are at most 2^24 and at most 10 of them follow the point,
+ * both that integer and the power of ten are exact floats, and one IEEE
+ * division rounds their quotient correctly: the very float strtof returns.
+ * Anything else (an exponent, more digits, inf, nan, hex) returns false
+ * and is left to strtof.
+ */
+static bool
+parse_short_decimal(const char *p, float *value, char **end)
+{
+	static const float pow10[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f,
+	1e7f, 1e8f, 1e9f, 1e10f};
+	bool		neg = (*p == '-');
+	uint32		w = 0;
+	int			digits = 0;
+	int			frac = -1;
+	float		v;
+
+	if (*p == '-' || *p == '+')
+		p++;
+	for (;; p++)
+	{
+		if (*p >= '0' && *p <= '9')
+		{
+			w = w * 10 + (*p - '0');
+			digits++;
+			if (frac >= 0)
+				frac++;
+			if (w > (1 << 24) || frac >= (int) lengthof(pow10))
+				return false;
+		}
+		else if (*p == '.' && frac < 0)
+			frac = 0;
+		else
+			break;
+	}
+	if (digits == 0 || !(*p == ',' || *p == ']' || is_vector_space(*p)))
+		return false;
+	v = (float) w / pow10[Max(frac, 0)];
+	*value = neg ? -v : v;
+	*end = unconstify(char *, p);
+	return true;
+}
+
 static void invalid_vector_syntax(const char *literal) pg_attribute_noreturn();
 
 static void
@@ -129,6 +175,28 @@ invalid_vector_syntax(const char *literal)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 			 errmsg("invalid input syntax for type vector: \"%s\"", literal)));
+}
+
+/*
+ * Any other element: strtof, as float4in uses (parsing as double and
+ * narrowing would round twice), then the range and NaN checks.
+ */
+static float
+parse_element(const char *p, char **end, const char *literal)
+{
+	float		value;
+
+	errno = 0;
+	value = strtof(p, end);
+	if (*end == p)
+		invalid_vector_syntax(literal);
+	if (errno == ERANGE && isinf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("\"%s\" is out of range for type vector",
+						pnstrdup(p, *end - p))));
+	CheckVectorElement(value);
+	return value;
 }
 
 PG_FUNCTION_INFO_V1(vector_in);
@@ -172,18 +240,8 @@ vector_in(PG_FUNCTION_ARGS)
 		if (*p == '\0')
 			invalid_vector_syntax(literal);
 
-		/* strtof, as float4in uses: parsing as double and narrowing would round twice */
-		errno = 0;
-		value = strtof(p, &end);
-		if (end == p)
-			invalid_vector_syntax(literal);
-		if (errno == ERANGE && isinf(value))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("\"%s\" is out of range for type vector",
-							pnstrdup(p, end - p))));
-		CheckVectorElement(value);
-
+		if (!parse_short_decimal(p, &value, &end))
+			value = parse_element(p, &end, literal);
 		if (dim == capacity)
 		{
 			capacity = Min(capacity * 2, VECTOR_MAX_DIM);
