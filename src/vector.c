@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "catalog/pg_type.h"
@@ -141,6 +142,10 @@ parse_short_decimal(const char *p, float *value, char **end)
 	int			frac = -1;
 	float		v;
 
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
+	/* the division must round once, to float (x87 would round twice) */
+	return false;
+#endif
 	if (*p == '-' || *p == '+')
 		p++;
 	for (;; p++)
