@@ -223,6 +223,23 @@ def best_of(a, fn):
 # hnswlib
 # --------------------------------------------------------------------------
 
+def hnswlib_pass(p, q, k, warmup=0):
+    """hnswlib's queries q one at a time, one thread, after warmup of them
+    untimed: (seconds, per-query latencies, labels)."""
+    nq = len(q)
+    for i in range(min(warmup, nq)):
+        p.knn_query(q[i:i + 1], k=k, num_threads=1)
+    lat = np.empty(nq)
+    labels = np.empty((nq, k), dtype=np.int64)
+    t0 = now()
+    for i in range(nq):
+        t1 = now()
+        lab, _ = p.knn_query(q[i:i + 1], k=k, num_threads=1)
+        lat[i] = now() - t1
+        labels[i] = lab[0]
+    return now() - t0, lat, labels
+
+
 def hnswlib_empty(ds, a, max_elements):
     """An empty hnswlib index with the run's M and ef_construction, one thread."""
     import hnswlib
@@ -273,15 +290,7 @@ def run_hnswlib(ds, a):
             p.knn_query(q[i:i + 1], k=k, num_threads=1)
 
         def loop():
-            lat = np.empty(nq)
-            labels = np.empty((nq, k), dtype=np.int64)
-            t0 = now()
-            for i in range(nq):
-                t1 = now()
-                lab, _ = p.knn_query(q[i:i + 1], k=k, num_threads=1)
-                lat[i] = now() - t1
-                labels[i] = lab[0]
-            return now() - t0, lat, labels
+            return hnswlib_pass(p, q, k)
 
         def batch():
             t0 = now()
@@ -427,12 +436,7 @@ def sql_sweep_point(conn, ds, a, ef, knn_sql, qparams, floor_sql, ids, hlp):
         hlp.set_ef(max(ef, k))
     for _ in range(max(1, a.repeat)):
         if hlp is not None:
-            for i in range(min(20, nq)):
-                hlp.knn_query(q[i:i + 1], k=k, num_threads=1)
-            t0 = now()
-            for i in range(nq):
-                hlp.knn_query(q[i:i + 1], k=k, num_threads=1)
-            t = now() - t0
+            t = hnswlib_pass(hlp, q, k, warmup=20)[0]
             hl_s = t if hl_s is None else min(hl_s, t)
         t = timed_loop(conn, floor_sql, ids, warmup=50)[0]
         floor_s = t if floor_s is None else min(floor_s, t)
@@ -476,8 +480,8 @@ def run_sql(conn, ds, a, hl):
     # floor: primary-key lookup, same client and loop
     rng = np.random.default_rng(1)
     ids = [(str(int(i)),) for i in rng.integers(0, ds.n, size=nq)]
-    tot, lat, _, _ = best_of(a, lambda: timed_loop(
-        conn, "SELECT id FROM %s WHERE id = %%t::int" % TABLE, ids, warmup=50))
+    floor_sql = "SELECT id FROM %s WHERE id = %%t::int" % TABLE
+    tot, lat, _, _ = best_of(a, lambda: timed_loop(conn, floor_sql, ids, warmup=50))
     r["floor_ms"] = 1e3 * tot / nq
     r["floor_p50_ms"] = 1e3 * float(np.percentile(lat, 50))
     # floor plus sending and parsing one query vector (informational)
@@ -555,7 +559,6 @@ def run_sql(conn, ds, a, hl):
 
     r["ef"] = {}
     hlp = HNSWLIB_INDEX.pop(ds.name, None)
-    floor_sql = "SELECT id FROM %s WHERE id = %%t::int" % TABLE
     for ef in a.ef_search:
         conn.execute("SET hnsw.ef_search = %d" % ef)
         e = sql_sweep_point(conn, ds, a, ef, knn_sql, qparams, floor_sql, ids, hlp)

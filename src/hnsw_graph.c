@@ -554,6 +554,30 @@ list_contains(const HnswEdge *list, int n, HnswId id)
 
 static void write_lists(HnswGraph *g, HnswListWrite *w, int n);
 
+/* starts planning a write of id's list at level: reads the list into w */
+static void
+plan_start(HnswGraph *g, HnswListWrite *w, HnswId id, int level)
+{
+	w->id = id;
+	w->level = level;
+	w->lost_tree = false;
+	w->nold = g->ops->neighbors(g, id, level, w->old);
+}
+
+/*
+ * Finishes a plan: the heuristic keeps at most cap of the sorted
+ * candidates cands[0..n) as w's new list.  Returns whether it differs from
+ * the list as read.
+ */
+static bool
+plan_select(HnswGraph *g, HnswListWrite *w, const HnswEdge *cands, int n,
+			int cap)
+{
+	w->nnew = hnsw_select_neighbors(g, cands, n, Min(n, cap), w->fresh);
+	return w->nnew != w->nold ||
+		memcmp(w->fresh, w->old, sizeof(HnswEdge) * w->nold) != 0;
+}
+
 /*
  * Plans the edge (nb -> id) at level into w: nb's list as read, and the
  * list with the edge merged in, pruned with the heuristic when full.  A
@@ -568,14 +592,12 @@ plan_link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, int protect,
 {
 	int			cap = level == 0 ? 2 * g->m : g->m;
 	bool		tree;
+	bool		changed;
 	float		dist;
 	int			i;
 	int			j;
 
-	w->id = nb.id;
-	w->level = level;
-	w->lost_tree = false;
-	w->nold = g->ops->neighbors(g, nb.id, level, w->old);
+	plan_start(g, w, nb.id, level);
 	tree = protect == LINK_FORCE ||
 		(protect && count_protected(w->old, w->nold, id) < HNSW_TREE_EDGES(g->m));
 	if (list_contains(w->old, w->nold, id) && !tree)
@@ -593,10 +615,9 @@ plan_link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, int protect,
 	for (; i < w->nold; i++)
 		if (w->old[i].id != id)
 			g->merged[j++] = w->old[i];
-	w->nnew = hnsw_select_neighbors(g, g->merged, j, Min(j, cap), w->fresh);
+	changed = plan_select(g, w, g->merged, j, cap);
 	*holds = list_contains(w->fresh, w->nnew, id) && tree == (protect != LINK_PLAIN);
-	return w->nnew != w->nold ||
-		memcmp(w->fresh, w->old, sizeof(HnswEdge) * w->nold) != 0;
+	return changed;
 }
 
 /*
@@ -885,10 +906,7 @@ hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
 	int			i;
 
 	alloc_repair_scratch(g);
-	w->id = id;
-	w->level = level;
-	w->lost_tree = false;
-	w->nold = g->ops->neighbors(g, id, level, w->old);
+	plan_start(g, w, id, level);
 	for (i = 0; i < w->nold; i++)
 	{
 		if (!hnsw_idset_contains(removed, w->old[i].id))
@@ -904,7 +922,7 @@ hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
 								  ncand, nhop);
 	ncand = add_hop_candidates(g, id, nhop, ncand);
 	qsort(g->cands, ncand, sizeof(HnswEdge), edge_cmp);
-	w->nnew = hnsw_select_neighbors(g, g->cands, ncand, cap, w->fresh);
+	(void) plan_select(g, w, g->cands, ncand, cap);
 	return true;
 }
 
@@ -980,7 +998,6 @@ hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswVisited *removed)
 {
 	HnswListWrite *w = &g->repair;
 
-	alloc_repair_scratch(g);
 	for (;;)
 	{
 		if (!hnsw_repair_plan(g, id, level, removed, w))
@@ -1040,12 +1057,9 @@ plan_back_links(HnswGraph *g, const HnswBackLink *q, int64 first, int64 last,
 	int			n;
 	int64		i;
 
-	w->id = q[first].target;
-	w->level = level;
-	w->lost_tree = false;
+	plan_start(g, w, q[first].target, level);
 	w->first = first;
 	w->last = last;
-	w->nold = g->ops->neighbors(g, w->id, level, w->old);
 	memcpy(g->cands, w->old, sizeof(HnswEdge) * w->nold);
 	n = w->nold;
 	for (i = first; i < last && n < maxcand; i++)
@@ -1058,9 +1072,7 @@ plan_back_links(HnswGraph *g, const HnswBackLink *q, int64 first, int64 last,
 	if (n == w->nold)
 		return false;
 	qsort(g->cands, n, sizeof(HnswEdge), edge_cmp);
-	w->nnew = hnsw_select_neighbors(g, g->cands, n, Min(n, cap), w->fresh);
-	return w->nnew != w->nold ||
-		memcmp(w->fresh, w->old, sizeof(HnswEdge) * w->nold) != 0;
+	return plan_select(g, w, g->cands, n, cap);
 }
 
 /* writes the planned back-links; a list changed meanwhile, edge by edge */
@@ -1095,7 +1107,6 @@ hnsw_link_back_many(HnswGraph *g, HnswBackLinks *q)
 	int			nw = 0;
 	int64		i = 0;
 
-	alloc_repair_scratch(g);
 	qsort(q->items, q->count, sizeof(HnswBackLink), backlink_cmp);
 	while (i < q->count)
 	{

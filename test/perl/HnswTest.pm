@@ -259,8 +259,8 @@ sub full_scan_count
 # inner-product opclass, which the function does not hold to reachability:
 # pass $ip true).  With $min_reached, at least that many elements must be
 # reached instead (after a crash, the element of an insert cut before its
-# links is unreached and holds a dead row).  Returns the hash of its counts (elements active deleted edges reachable pages), or
-# undef if it failed.
+# links is unreached and holds a dead row).  Returns the hash of its counts
+# (elements active deleted edges reachable pages), or undef if it failed.
 sub index_check
 {
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
@@ -275,10 +275,8 @@ sub index_check
 	return undef if $rc != 0;
 	my %c;
 	@c{qw(elements active deleted edges reachable pages)} = split /\|/, $out;
-	if ($ip)
-	{
-	}
-	elsif (defined $min_reached)
+	return \%c if $ip;
+	if (defined $min_reached)
 	{
 		# hnsw_index_check itself fails if an unreached element holds a
 		# visible row; here at least the visible rows must be reached
