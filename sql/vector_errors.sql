@@ -96,3 +96,28 @@ SELECT vector_avg('{1,1e300}');
 SELECT vector_avg('{}');
 SELECT vector_accum('{1,NULL}', '[1]');
 SELECT vector_accum('{1,2}', '[1,2]');
+-- every state is checked the same way by vector_accum, vector_combine and
+-- vector_avg: the initial state {0} (no rows yet, no sums), or a count
+-- followed by 1 to 16000 sums, as a vector has
+SELECT vector_combine('{1}', '{0}');
+SELECT vector_combine('{0}', '{1}');
+SELECT vector_combine('{2}', '{3}');
+SELECT vector_combine('{1,1}', '{1}');
+SELECT vector_accum('{1}', '[1]');
+SELECT vector_avg('{1}');
+-- states of 16001 sums (too many) and of 16000 (the most a vector has);
+-- array_length keeps a wrongly accepted state out of the output
+CREATE TEMP TABLE vstates AS SELECT
+	array_prepend(1::float8, array_fill(1::float8, ARRAY[16001])) AS big,
+	array_prepend(0::float8, array_fill(1::float8, ARRAY[16001])) AS big0,
+	array_prepend(1::float8, array_fill(1::float8, ARRAY[16000])) AS most;
+SELECT array_length(vector_combine(big, '{0}'), 1) FROM vstates;
+SELECT array_length(vector_combine('{0}', big), 1) FROM vstates;
+SELECT array_length(vector_combine(big, big), 1) FROM vstates;
+SELECT array_length(vector_combine(big0, '{0}'), 1) FROM vstates;
+SELECT array_length(vector_combine(most, big), 1) FROM vstates;
+SELECT array_length(vector_accum(big, '[1]'), 1) FROM vstates;
+SELECT vector_dims(vector_avg(big)) FROM vstates;
+SELECT array_length(vector_combine(most, most), 1),
+	   vector_dims(vector_avg(vector_combine(most, most))) FROM vstates;
+DROP TABLE vstates;

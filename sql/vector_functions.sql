@@ -128,6 +128,8 @@ SELECT vector_accum('{0}', '[1,2]'), vector_accum('{1,1,2}', '[3,4]');
 SELECT vector_combine('{1,1,2}', '{2,3,4}'), vector_combine('{0}', '{2,3,4}'),
 	   vector_combine('{2,3,4}', '{0}');
 SELECT vector_avg('{4,2,6}'), vector_avg('{0}');
+-- two initial states (parallel workers that saw no rows) make the initial state
+SELECT vector_combine('{0}', '{0}'), vector_avg(vector_combine('{0}', '{0}'));
 DROP TABLE vf;
 
 -- parallel aggregation: partial states merged by vector_combine
@@ -140,6 +142,14 @@ SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 EXPLAIN (COSTS OFF) SELECT avg(v), sum(v) FROM vp;
 SELECT avg(v), sum(v) FROM vp;
+-- parallel plans whose workers see no rows combine initial states {0}
+CREATE TABLE vp_few (v vector(3));
+EXPLAIN (COSTS OFF) SELECT avg(v), sum(v) FROM vp_few;
+SELECT avg(v), sum(v) FROM vp_few;
+INSERT INTO vp_few VALUES ('[1,2,3]');
+SELECT avg(v), sum(v) FROM vp_few;
+SELECT avg(v), sum(v) FROM vp WHERE false;
+DROP TABLE vp_few;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

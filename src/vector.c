@@ -825,17 +825,32 @@ vector_cmp(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
-/* the state's values, after checking it is a state array */
+/*
+ * The state's values and its number of sums (*dim), after checking it.
+ * vector_accum, vector_combine and vector_avg all take their states through
+ * here, so that each rejects what the others would: a state is either the
+ * initial '{0}' (no rows, no sums), or a count followed by as many sums as a
+ * vector has dimensions (1 to VECTOR_MAX_DIM).  Two initial states are
+ * what a parallel avg() combines when its workers see no rows, so '{0}'
+ * must stay valid everywhere.  A value that is not a float8[] of the right
+ * shape cannot come from these functions at all (internal error, as
+ * PostgreSQL's float8_accum reports it).
+ */
 static float8 *
 state_values(ArrayType *state, const char *caller, int *dim)
 {
+	float8	   *values;
+
 	if (ARR_NDIM(state) != 1 ||
 		ARR_DIMS(state)[0] < 1 ||
 		ARR_HASNULL(state) ||
 		ARR_ELEMTYPE(state) != FLOAT8OID)
 		elog(ERROR, "%s: expected state array", caller);
 	*dim = ARR_DIMS(state)[0] - 1;
-	return (float8 *) ARR_DATA_PTR(state);
+	values = (float8 *) ARR_DATA_PTR(state);
+	if (*dim != 0 || values[0] != 0.0)
+		check_dim_count(*dim);
+	return values;
 }
 
 static ArrayType *
@@ -944,7 +959,6 @@ vector_avg(PG_FUNCTION_ARGS)
 	if (s[0] == 0.0)
 		PG_RETURN_NULL();
 
-	check_dim_count(dim);
 	result = InitVector(dim);
 	for (int i = 0; i < dim; i++)
 	{
