@@ -19,6 +19,7 @@
 
 #include "access/relscan.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -92,7 +93,12 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 				scan->numberOfOrderBys * sizeof(ScanKeyData));
 }
 
-/* reads the metapage and the query, and descends to layer 0 */
+/*
+ * Reads the metapage and the query, and descends to layer 0.  Runs once per
+ * scan, at its first amgettuple after ambeginscan or amrescan, so this is
+ * where the scan is counted in pg_stat_*_indexes.idx_scan: once per start,
+ * ordered or unordered, empty index or not, as nbtree counts in _bt_first.
+ */
 static void
 scan_start(IndexScanDesc scan)
 {
@@ -102,6 +108,7 @@ scan_start(IndexScanDesc scan)
 	bool		skip;
 
 	so->started = true;
+	pgstat_count_index_scan(scan->indexRelation);
 	hnsw_get_info(scan->indexRelation, &so->info);
 	hnsw_read_meta(scan->indexRelation, &so->meta);
 	hnsw_page_graph_init(&so->pg, scan->indexRelation, &so->info, &so->meta);
