@@ -734,8 +734,10 @@ def fmt_info(d):
         return "-"
     if "error" in d:
         return "ERROR: " + d["error"]
-    return "indexed %d, deleted %d, active %d, heap_tids %d, pages %d" % (
-        d["count_indexed"], d["count_deleted"], d["count_active"], d["heap_tids"], d["pages"])
+    return ("rows indexed %d, deleted %d, active %d; elements %d, deleted %d, active %d; "
+            "pages %d" % (d["count_indexed"], d["count_deleted"], d["count_active"],
+                          d["elements"], d["elements_deleted"], d["elements_active"],
+                          d["pages"]))
 
 
 def fmt_check(d):
@@ -982,8 +984,8 @@ def run_sql_maintenance(conn, ds, a, r, m):
     log("  maintenance: VACUUM phases (pg_stat_progress_vacuum, ~10 ms resolution): %s"
         % fmt_phases(m["vacuum_phases"]))
     iv = m["info_vacuumed"]
-    if "error" not in iv and iv["count_active"] > int(present.sum()):
-        warn("%s: after DELETE + VACUUM the index has %d active elements for %d rows"
+    if "error" not in iv and iv["count_active"] != int(present.sum()):
+        warn("%s: after DELETE + VACUUM the index counts %d active rows, the table has %d"
              % (ds.name, iv["count_active"], int(present.sum())))
     m["check_vacuumed"] = index_check(conn, idx)
     log("  maintenance: hnsw_index_check after VACUUM: %s" % fmt_check(m["check_vacuumed"]))
@@ -1104,7 +1106,7 @@ def run_churn(conn, ds, a, r, m, present, idx, key_efs, c):
     c["table_bytes"] = scalar(conn, "SELECT pg_table_size(%t::regclass)", (TABLE,))
     c["info"] = c["rounds"][-1]["info"]
     if "error" not in c["info"]:
-        c["indexed_per_row"] = c["info"]["count_indexed"] / c["rows"]
+        c["elements_per_row"] = c["info"]["elements"] / c["rows"]
     c["update_frac_last_round"] = c["rounds"][-1]["updated_rows"] / n
     c["check"] = index_check(conn, idx)
     log("  churn: %.0fs; index %.1f MB = %.3f x after CREATE INDEX; %d rows; %s"
@@ -1389,12 +1391,12 @@ def report_maintenance(ds, a, sq, out):
             % (ch["index_bytes"] / 2**20, ch["size_ratio_vs_build"]))
         info = ch["info"]
         if "error" not in info:
-            log("  counts after churn: %d rows; count_indexed %d (%.3f x rows; with full slot reuse "
-                "about %.3f: rows + the last round's old row versions, freed by its VACUUM), "
-                "count_deleted %d, count_active %d"
-                % (ch["rows"], info["count_indexed"], ch["indexed_per_row"],
-                   1 + ch["update_frac_last_round"] * ds.n / ch["rows"], info["count_deleted"],
-                   info["count_active"]))
+            log("  counts after churn: %d rows (index: %d indexed, %d active); elements %d "
+                "(%.3f x rows; with full slot reuse about %.3f: rows + the last round's old "
+                "row versions, freed by its VACUUM), elements_deleted %d, elements_active %d"
+                % (ch["rows"], info["count_indexed"], info["count_active"], info["elements"],
+                   ch["elements_per_row"], 1 + ch["update_frac_last_round"] * ds.n / ch["rows"],
+                   info["elements_deleted"], info["elements_active"]))
         else:
             log("  counts after churn: %s" % fmt_info(info))
         log("  hnsw_index_check after churn: %s" % fmt_check(ch["check"]))
@@ -1404,7 +1406,7 @@ def report_maintenance(ds, a, sq, out):
                 % (a.k, ef, e["recall"], b, e["recall"] - b))
         s["churn"] = {"rounds": len(rounds), "seconds": ch["seconds"], "updated_rows": upd,
                       "size_ratio_vs_build": ch["size_ratio_vs_build"],
-                      "indexed_per_row": ch.get("indexed_per_row"),
+                      "elements_per_row": ch.get("elements_per_row"),
                       "recall": {ef: e["recall"] for ef, e in ch["recall"].items()},
                       "check_ok": "error" not in ch["check"]}
     out["maintenance"] = s

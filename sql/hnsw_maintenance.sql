@@ -24,16 +24,19 @@ SELECT * FROM hnsw_index_check('mt_v_idx');
 -- ---------------------------------------------------------------------
 INSERT INTO mt SELECT i, i, ARRAY[i, (i * i) % 11, i % 3]
 	FROM generate_series(1, 10) i;
-SELECT count_indexed, count_deleted, count_active, heap_tids, dimensions, m,
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active, dimensions, m,
 	ef_construction, max_level >= 0 AS has_levels, pages, bytes, format_version,
-	count_indexed = count_active + count_deleted AS sums
+	count_indexed = count_active + count_deleted AND
+	elements = elements_active + elements_deleted AS sums
 	FROM hnsw_index_info('mt_v_idx');
 SELECT elements, active, deleted, edges > 0 AS has_edges, reachable, pages
 	FROM hnsw_index_check('mt_v_idx');
 
 -- the same from CREATE INDEX over the loaded rows, default options
 CREATE INDEX mt_v_idx2 ON mt USING hnsw (v vector_l2_ops);
-SELECT count_indexed, count_deleted, count_active, heap_tids, dimensions, m,
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active, dimensions, m,
 	ef_construction, pages, format_version
 	FROM hnsw_index_info('mt_v_idx2');
 SELECT elements, active, deleted, reachable, pages
@@ -44,9 +47,9 @@ DROP INDEX mt_v_idx2;
 -- the first row
 CREATE TABLE mtu (v vector) WITH (autovacuum_enabled = off);
 CREATE INDEX mtu_idx ON mtu USING hnsw (v vector_l2_ops);
-SELECT count_indexed, dimensions, pages FROM hnsw_index_info('mtu_idx');
+SELECT count_indexed, elements, dimensions, pages FROM hnsw_index_info('mtu_idx');
 INSERT INTO mtu VALUES ('[1,2,3,4,5]'), ('[5,4,3,2,1]'), (NULL);
-SELECT count_indexed, count_active, heap_tids, dimensions
+SELECT count_indexed, count_active, elements, elements_active, dimensions
 	FROM hnsw_index_info('mtu_idx');
 SELECT elements, active, reachable FROM hnsw_index_check('mtu_idx');
 DROP TABLE mtu;
@@ -63,14 +66,18 @@ SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]') s;
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]' LIMIT 3) s;
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[7.1,5,1]' LIMIT 1) s;
 -- the elements stay until VACUUM (scans may hint them DEAD meanwhile)
-SELECT count_indexed, count_deleted <= 3 AS deleted_le_3,
-	count_indexed = count_active + count_deleted AS sums
+SELECT count_indexed, count_deleted <= 3 AS deleted_le_3, elements,
+	elements_deleted <= 3 AS elements_deleted_le_3,
+	count_indexed = count_active + count_deleted AND
+	elements = elements_active + elements_deleted AS sums
 	FROM hnsw_index_info('mt_v_idx');
 VACUUM mt;
 -- VACUUM's count of index tuples: the live heap TIDs
 SELECT reltuples FROM pg_class WHERE relname = 'mt_v_idx';
-SELECT count_indexed, count_deleted, count_active, heap_tids, pages,
-	count_indexed = count_active + count_deleted AS sums
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active, pages,
+	count_indexed = count_active + count_deleted AND
+	elements = elements_active + elements_deleted AS sums
 	FROM hnsw_index_info('mt_v_idx');
 SELECT elements, active, deleted, reachable, pages
 	FROM hnsw_index_check('mt_v_idx');
@@ -79,7 +86,8 @@ SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[7.1,5,1]' LIMIT 2)
 -- new rows take the 3 freed slots
 INSERT INTO mt SELECT i, i, ARRAY[i, (i * i) % 11, i % 3]
 	FROM generate_series(11, 13) i;
-SELECT count_indexed, count_deleted, count_active, heap_tids, pages
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active, pages
 	FROM hnsw_index_info('mt_v_idx');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mt_v_idx');
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]') s;
@@ -87,13 +95,15 @@ SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]') s;
 DELETE FROM mt;
 SELECT count(*) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]') s;
 VACUUM mt;
-SELECT count_indexed, count_deleted, count_active, heap_tids, max_level
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active, max_level
 	FROM hnsw_index_info('mt_v_idx');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mt_v_idx');
 SELECT count(*) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]') s;
 -- and the graph starts again, in the freed slots (the first element too)
 INSERT INTO mt VALUES (1, 1, '[1,1,1]'), (2, 2, '[2,2,2]');
-SELECT count_indexed, count_deleted, count_active, heap_tids
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active
 	FROM hnsw_index_info('mt_v_idx');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mt_v_idx');
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]') s;
@@ -106,7 +116,8 @@ CREATE TABLE mg (id int PRIMARY KEY, v vector(2))
 INSERT INTO mg SELECT i, ARRAY[i % 40, i / 40 + (i % 7) * 0.01]
 	FROM generate_series(0, 999) i;
 CREATE INDEX mg_v_idx ON mg USING hnsw (v vector_l2_ops);
-SELECT count_indexed, count_deleted, count_active, heap_tids
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active
 	FROM hnsw_index_info('mg_v_idx');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mg_v_idx');
 DELETE FROM mg WHERE id % 3 = 0;
@@ -117,8 +128,10 @@ SELECT count(*) FILTER (WHERE id % 3 = 0) AS deleted_returned
 	FROM (SELECT id FROM mg ORDER BY v <-> '[3,3]' LIMIT 50) s;
 VACUUM mg;
 SELECT reltuples FROM pg_class WHERE relname = 'mg_v_idx';
-SELECT count_indexed, count_deleted, count_active, heap_tids,
-	count_indexed = count_active + count_deleted AS sums
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active,
+	count_indexed = count_active + count_deleted AND
+	elements = elements_active + elements_deleted AS sums
 	FROM hnsw_index_info('mg_v_idx');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mg_v_idx');
 SELECT count(*), count(*) FILTER (WHERE id % 3 = 0) AS deleted_returned
@@ -139,7 +152,8 @@ SELECT count(*) AS queries_differing FROM mgq q JOIN mg_exact e USING (q)
 -- (an element of a level no freed slot on a full page had cannot use one)
 INSERT INTO mg SELECT i, ARRAY[i % 40 + 0.5, i / 40 + 0.5]
 	FROM generate_series(0, 999) i WHERE i % 3 = 0;
-SELECT count_indexed <= 1000 + 33 AS slots_reused, count_active, heap_tids
+SELECT elements <= 1000 + 33 AS slots_reused, count_indexed, count_active,
+	elements_active
 	FROM hnsw_index_info('mg_v_idx');
 SELECT active, reachable FROM hnsw_index_check('mg_v_idx');
 SELECT count(*) FROM (SELECT id FROM mg ORDER BY v <-> '[20,12]') s;
@@ -149,7 +163,8 @@ DROP TABLE mg;
 -- UPDATE of vectors: the old vector is never found again
 -- ---------------------------------------------------------------------
 TRUNCATE mt;
-SELECT count_indexed, count_deleted, count_active, heap_tids, pages
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active, pages
 	FROM hnsw_index_info('mt_v_idx');
 SELECT elements, active, reachable, pages FROM hnsw_index_check('mt_v_idx');
 INSERT INTO mt SELECT i, i, ARRAY[i, 0, 0] FROM generate_series(1, 10) i;
@@ -158,10 +173,12 @@ UPDATE mt SET v = ARRAY[100 + id, 0, 0] WHERE id <= 3;
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[1,0,0]' LIMIT 3) s;
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[101,0,0]' LIMIT 3) s;
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]') s;
-SELECT count_indexed, count_indexed = count_active + count_deleted AS sums
+SELECT count_indexed, elements, count_indexed = count_active + count_deleted AND
+	elements = elements_active + elements_deleted AS sums
 	FROM hnsw_index_info('mt_v_idx');
 VACUUM mt;
-SELECT count_indexed, count_deleted, count_active, heap_tids
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active
 	FROM hnsw_index_info('mt_v_idx');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mt_v_idx');
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]') s;
@@ -169,7 +186,8 @@ SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]') s;
 UPDATE mt SET v = ARRAY[id, 0, 0] WHERE id = 2;
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[2,0,0]' LIMIT 3) s;
 VACUUM mt;
-SELECT count_indexed, count_deleted, count_active, heap_tids
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active
 	FROM hnsw_index_info('mt_v_idx');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mt_v_idx');
 
@@ -179,12 +197,14 @@ SELECT elements, active, deleted, reachable FROM hnsw_index_check('mt_v_idx');
 -- ---------------------------------------------------------------------
 CREATE INDEX mt_tag_idx ON mt (tag);
 UPDATE mt SET tag = tag + 100 WHERE id IN (4, 5, 6);
-SELECT count_indexed, count_deleted, count_active, heap_tids
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active
 	FROM hnsw_index_info('mt_v_idx');
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[5.1,0,0]' LIMIT 3) s;
 SELECT count(*) FROM (SELECT id FROM mt ORDER BY v <-> '[5,0,0]') s;
 VACUUM mt;
-SELECT count_indexed, count_deleted, count_active, heap_tids
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active
 	FROM hnsw_index_info('mt_v_idx');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mt_v_idx');
 -- 10 updates of one row: 8 TIDs fit one element, the rest need another
@@ -198,12 +218,12 @@ UPDATE mt SET tag = tag + 1 WHERE id = 8;
 UPDATE mt SET tag = tag + 1 WHERE id = 8;
 UPDATE mt SET tag = tag + 1 WHERE id = 8;
 UPDATE mt SET tag = tag + 1 WHERE id = 8;
-SELECT count_indexed - count_deleted AS in_use, heap_tids
+SELECT elements_active AS in_use, count_active
 	FROM hnsw_index_info('mt_v_idx');
 SELECT id, tag FROM mt ORDER BY v <-> '[8,0,0]' LIMIT 1;
 SELECT count(*) FROM (SELECT id FROM mt ORDER BY v <-> '[8,0,0]') s;
 VACUUM mt;
-SELECT count_active, heap_tids FROM hnsw_index_info('mt_v_idx');
+SELECT elements_active, count_active FROM hnsw_index_info('mt_v_idx');
 SELECT active, reachable FROM hnsw_index_check('mt_v_idx');
 SELECT id, tag FROM mt ORDER BY v <-> '[8,0,0]' LIMIT 1;
 DROP INDEX mt_tag_idx;
@@ -213,14 +233,16 @@ DROP INDEX mt_tag_idx;
 -- ---------------------------------------------------------------------
 DELETE FROM mt WHERE id > 7;
 REINDEX INDEX mt_v_idx;
-SELECT count_indexed, count_deleted, count_active, heap_tids, pages
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active, pages
 	FROM hnsw_index_info('mt_v_idx');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mt_v_idx');
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]') s;
 VACUUM mt;
 INSERT INTO mt VALUES (20, 20, '[20,0,0]');
 REINDEX INDEX CONCURRENTLY mt_v_idx;
-SELECT count_indexed, count_deleted, count_active, heap_tids
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active
 	FROM hnsw_index_info('mt_v_idx');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mt_v_idx');
 SELECT array_agg(id) FROM (SELECT id FROM mt ORDER BY v <-> '[0,0,0]') s;
@@ -257,9 +279,11 @@ CREATE INDEX mo_cos ON mo USING hnsw (v vector_cosine_ops);
 CREATE INDEX mo_ip ON mo USING hnsw (v vector_ip_ops);
 DELETE FROM mo WHERE id % 4 = 0;
 VACUUM mo;
-SELECT count_indexed, count_deleted, count_active, heap_tids
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active
 	FROM hnsw_index_info('mo_cos');
-SELECT count_indexed, count_deleted, count_active, heap_tids
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active
 	FROM hnsw_index_info('mo_ip');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mo_cos');
 SELECT elements, active, deleted FROM hnsw_index_check('mo_ip');
@@ -280,7 +304,8 @@ INSERT INTO mw SELECT i, array(SELECT sin(i * 0.37 + j * 0.011) * (1 + (i % 3))
 CREATE INDEX mw_idx ON mw USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 32);
 DELETE FROM mw WHERE id % 3 = 0;
 VACUUM mw;
-SELECT count_indexed, count_deleted, count_active, heap_tids FROM hnsw_index_info('mw_idx');
+SELECT count_indexed, count_deleted, count_active, elements, elements_deleted,
+	elements_active FROM hnsw_index_info('mw_idx');
 SELECT elements, active, deleted, reachable FROM hnsw_index_check('mw_idx');
 SET enable_seqscan = off;
 SET hnsw.ef_search = 100;

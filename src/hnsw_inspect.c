@@ -55,12 +55,20 @@ hnsw_open_for_inspection(Oid indexoid, LOCKMODE lockmode)
 	return index;
 }
 
-/* element counts by state, from one pass over the pages */
+/*
+ * Counts by state, from one pass over the pages.  Rows are heap TIDs held by
+ * elements (up to HNSW_HEAPTIDS identical vectors share one element):
+ * those of elements hinted DEAD are rows a scan found deleted, dead to
+ * every transaction, that VACUUM has not removed yet; those of elements
+ * with no flag are the rows a search can return.  A DELETED or FREE element
+ * holds no TIDs (VACUUM's pass 1 removed them all).
+ */
 typedef struct HnswCounts
 {
-	int64		elements;
-	int64		deleted;		/* DEAD, DELETED or FREE */
-	int64		heaptids;
+	int64		elements;		/* element tuples, in every state */
+	int64		elements_gone;	/* DEAD, DELETED or FREE */
+	int64		rows_active;	/* TIDs of elements that are not gone */
+	int64		rows_dead;		/* TIDs of elements hinted DEAD */
 } HnswCounts;
 
 static void
@@ -75,24 +83,46 @@ count_page(Relation index, BlockNumber blkno, HnswCounts *c)
 	for (off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 	{
 		HnswElementTuple etup;
+		int64		tids = 0;
 		int			i;
 
 		if (!hnsw_item_element(page, off))
 			continue;
 		etup = hnsw_page_element(index, page, HnswIdMake(blkno, off));
+		for (i = 0; i < HNSW_HEAPTIDS; i++)
+			tids += ItemPointerIsValid(&etup->heaptids[i]);
 		c->elements++;
 		if (etup->flags & HNSW_ELEMENT_GONE)
-			c->deleted++;
+		{
+			c->elements_gone++;
+			if (!(etup->flags & (HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE)))
+				c->rows_dead += tids;
+		}
 		else
-			for (i = 0; i < HNSW_HEAPTIDS; i++)
-				c->heaptids += ItemPointerIsValid(&etup->heaptids[i]);
+			c->rows_active += tids;
 	}
 	UnlockReleaseBuffer(buf);
 }
 
+/* OUT columns of hnsw_index_info in extension version 0.1.0 */
+#define HNSW_INFO_NATTS_0_1_0	11
+/* and from 0.2.0 on */
+#define HNSW_INFO_NATTS			13
+
 /*
- * hnsw_index_info(regclass): one row of counts and settings.
- * count_indexed = count_active + count_deleted always holds.
+ * hnsw_index_info(regclass): one row of counts and settings, the
+ * counterpart of the original service's /status.  The service counted
+ * documents, so count_indexed, count_deleted and count_active count rows
+ * (heap TIDs): count_indexed = count_active + count_deleted, the rows the
+ * index holds; count_deleted, the rows of elements hinted DEAD; count_active,
+ * the rest.  The elements* columns count element tuples the same way
+ * (elements = elements_active + elements_deleted, where elements_deleted
+ * takes DEAD, DELETED and FREE ones).
+ *
+ * A database still on version 0.1.0 of the SQL script (the library updated,
+ * ALTER EXTENSION UPDATE not yet run) declares the 0.1.0 columns; they get
+ * the 0.1.0 values, element counts and heap_tids, rather than 0.2.0 values
+ * under the wrong names.
  */
 Datum
 hnsw_index_info(PG_FUNCTION_ARGS)
@@ -100,15 +130,20 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 	Oid			indexoid = PG_GETARG_OID(0);
 	Relation	index = hnsw_open_for_inspection(indexoid, AccessShareLock);
 	HnswMetaPageData meta;
-	HnswCounts	c = {0, 0, 0};
+	HnswCounts	c = {0, 0, 0, 0};
 	BlockNumber nblocks;
 	BlockNumber blkno;
 	TupleDesc	tupdesc;
-	Datum		values[11];
-	bool		nulls[11] = {0};
+	Datum		values[HNSW_INFO_NATTS];
+	bool		nulls[HNSW_INFO_NATTS] = {0};
+	int			n = 0;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	if (tupdesc->natts != HNSW_INFO_NATTS &&
+		tupdesc->natts != HNSW_INFO_NATTS_0_1_0)
+		elog(ERROR, "hnsw_index_info: unexpected number of result columns: %d",
+			 tupdesc->natts);
 	hnsw_read_meta(index, &meta);
 	nblocks = RelationGetNumberOfBlocks(index);
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
@@ -116,17 +151,31 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		count_page(index, blkno, &c);
 	}
-	values[0] = Int64GetDatum(c.elements);
-	values[1] = Int64GetDatum(c.deleted);
-	values[2] = Int64GetDatum(c.elements - c.deleted);
-	values[3] = Int64GetDatum(c.heaptids);
-	values[4] = Int32GetDatum(meta.dim);
-	values[5] = Int32GetDatum(meta.m);
-	values[6] = Int32GetDatum(meta.ef_construction);
-	values[7] = Int32GetDatum(meta.entry_level);
-	values[8] = Int64GetDatum(nblocks);
-	values[9] = Int64GetDatum((int64) nblocks * BLCKSZ);
-	values[10] = Int32GetDatum(meta.version);
+	if (tupdesc->natts == HNSW_INFO_NATTS)
+	{
+		values[n++] = Int64GetDatum(c.rows_active + c.rows_dead);
+		values[n++] = Int64GetDatum(c.rows_dead);
+		values[n++] = Int64GetDatum(c.rows_active);
+		values[n++] = Int64GetDatum(c.elements);
+		values[n++] = Int64GetDatum(c.elements_gone);
+		values[n++] = Int64GetDatum(c.elements - c.elements_gone);
+	}
+	else
+	{
+		/* 0.1.0: count_indexed, count_deleted, count_active, heap_tids */
+		values[n++] = Int64GetDatum(c.elements);
+		values[n++] = Int64GetDatum(c.elements_gone);
+		values[n++] = Int64GetDatum(c.elements - c.elements_gone);
+		values[n++] = Int64GetDatum(c.rows_active);
+	}
+	values[n++] = Int32GetDatum(meta.dim);
+	values[n++] = Int32GetDatum(meta.m);
+	values[n++] = Int32GetDatum(meta.ef_construction);
+	values[n++] = Int32GetDatum(meta.entry_level);
+	values[n++] = Int64GetDatum(nblocks);
+	values[n++] = Int64GetDatum((int64) nblocks * BLCKSZ);
+	values[n++] = Int32GetDatum(meta.version);
+	Assert(n == tupdesc->natts);
 	relation_close(index, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

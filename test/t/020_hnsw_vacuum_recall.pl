@@ -8,12 +8,14 @@
 #   - before VACUUM: no query returns fewer than 10 rows, recall@10 at
 #     ef_search=100 against brute force over the remaining rows >= 0.95, and
 #     a full index scan returns exactly the 18,000 live rows and hints every
-#     deleted element DEAD (count_deleted = 2000);
+#     deleted element DEAD (elements_deleted = count_deleted = 2000, all
+#     20,000 rows still indexed);
 #   - VACUUM: the index tuple count it reports (pg_class.reltuples) is 18,000,
-#     hnsw_index_info has count_indexed 20000 / count_deleted 2000 /
-#     count_active 18000 / heap_tids 18000, hnsw_index_check passes with every
-#     live element reachable, and recall stays >= 0.95;
-#   - 2,000 new rows reuse the freed slots: count_indexed <= 20,100 (the
+#     hnsw_index_info has count_indexed 18000 / count_deleted 0 /
+#     count_active 18000 rows in elements 20000 / elements_deleted 2000 /
+#     elements_active 18000, hnsw_index_check passes with every live element
+#     reachable, and recall stays >= 0.95;
+#   - 2,000 new rows reuse the freed slots: elements <= 20,100 (the
 #     figure is reported), the check passes, recall >= 0.95.
 use strict;
 use warnings;
@@ -68,10 +70,21 @@ is($node->safe_psql('postgres', 'SELECT count(DISTINCT v) FROM items'),
 sub info
 {
 	my $out = $node->safe_psql('postgres',
-		q{SELECT count_indexed, count_deleted, count_active, heap_tids, dimensions
+		q{SELECT count_indexed, count_deleted, count_active, elements,
+			elements_deleted, elements_active, dimensions
 		  FROM hnsw_index_info('items_v_idx')});
 	my %i;
-	@i{qw(indexed deleted active tids dim)} = split /\|/, $out;
+	@i{qw(rows rows_deleted rows_active elements elements_deleted
+		  elements_active dim)} = split /\|/, $out;
+	return \%i;
+}
+
+# the hash info() returns for these counts (rows, then elements)
+sub counts
+{
+	my %i;
+	@i{qw(rows rows_deleted rows_active elements elements_deleted
+		  elements_active dim)} = (@_, $DIM);
 	return \%i;
 }
 
@@ -126,8 +139,7 @@ sub measure
 }
 
 my $i = info();
-is_deeply($i, { indexed => $N, deleted => 0, active => $N, tids => $N, dim => $DIM },
-	'after build: counts');
+is_deeply($i, counts($N, 0, $N, $N, 0, $N), 'after build: counts');
 my $c = check('after build');
 is($c->{reachable}, $N, "after build: check passes, all $N reachable");
 note sprintf('setup took %d s', time - $t0);
@@ -153,7 +165,7 @@ is($node->safe_psql('postgres', $full), "$LIVE|0|$LIVE",
 $i = info();
 is_deeply(
 	$i,
-	{ indexed => $N, deleted => $DELETED, active => $LIVE, tids => $LIVE, dim => $DIM },
+	counts($N, $DELETED, $LIVE, $N, $DELETED, $LIVE),
 	'before VACUUM: the full scan hinted every deleted element DEAD');
 $c = check('before VACUUM');
 is($c->{active}, $LIVE, "before VACUUM: check passes, $LIVE active");
@@ -169,8 +181,8 @@ is( $node->safe_psql('postgres',
 $i = info();
 is_deeply(
 	$i,
-	{ indexed => $N, deleted => $DELETED, active => $LIVE, tids => $LIVE, dim => $DIM },
-	"after VACUUM: $N slots, $DELETED of them free, $LIVE active with $LIVE TIDs");
+	counts($LIVE, 0, $LIVE, $N, $DELETED, $LIVE),
+	"after VACUUM: $LIVE rows, in $N slots of which $DELETED are free");
 $c = check('after VACUUM');
 is_deeply(
 	[ @$c{qw(elements active deleted reachable)} ],
@@ -183,18 +195,19 @@ my $recall_vacuum = measure('after VACUUM');
 # --- reinsertion into the freed slots ---------------------------------
 $node->safe_psql('postgres', 'INSERT INTO items SELECT * FROM new_items');
 $i = info();
-is($i->{active}, $N, "after reinsertion: $N active elements");
-is($i->{tids}, $N, "after reinsertion: $N heap TIDs");
-is($i->{indexed}, $i->{active} + $i->{deleted},
-	'count_indexed = count_active + count_deleted');
-cmp_ok($i->{indexed}, '<=', $N + $REUSE_SLACK,
+is($i->{elements_active}, $N, "after reinsertion: $N active elements");
+is_deeply([ @$i{qw(rows rows_deleted rows_active)} ], [ $N, 0, $N ],
+	"after reinsertion: $N rows indexed and active");
+is($i->{elements}, $i->{elements_active} + $i->{elements_deleted},
+	'elements = elements_active + elements_deleted');
+cmp_ok($i->{elements}, '<=', $N + $REUSE_SLACK,
 	"after reinsertion: at most $REUSE_SLACK new slots (freed ones reused)");
-diag("after inserting $DELETED rows into $DELETED freed slots: count_indexed = $i->{indexed}"
-	  . " (count_deleted $i->{deleted})");
+diag("after inserting $DELETED rows into $DELETED freed slots: elements = $i->{elements}"
+	  . " (elements_deleted $i->{elements_deleted})");
 $c = check('after reinsertion');
 is_deeply(
 	[ @$c{qw(elements active reachable)} ],
-	[ $i->{indexed}, $N, $N ],
+	[ $i->{elements}, $N, $N ],
 	'after reinsertion: check passes, every element reachable');
 is( full_scan_count(
 		$node, 'items', '<->', '(SELECT v FROM queries LIMIT 1)',
@@ -208,10 +221,11 @@ $node->safe_psql('postgres', 'DELETE FROM items WHERE id % 10 = 5; VACUUM items'
 my $left = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
 is($left, $N - $DELETED - $DELETED / 10, 'second round: rows left');
 $i = info();
-is($i->{active}, $left, 'second round: active after DELETE and VACUUM');
-is($i->{tids}, $left, 'second round: heap TIDs after DELETE and VACUUM');
-is($i->{indexed}, $i->{active} + $i->{deleted},
-	'second round: count_indexed = count_active + count_deleted');
+is($i->{elements_active}, $left, 'second round: active elements after DELETE and VACUUM');
+is_deeply([ @$i{qw(rows rows_deleted rows_active)} ], [ $left, 0, $left ],
+	'second round: rows indexed and active after DELETE and VACUUM');
+is($i->{elements}, $i->{elements_active} + $i->{elements_deleted},
+	'second round: elements = elements_active + elements_deleted');
 $c = check('second round');
 is($c->{reachable}, $left, 'second round: check passes, every live element reachable');
 is( full_scan_count(

@@ -6,8 +6,9 @@
 # another center, in 5 batches of 1,000 rows with a VACUUM after each batch
 # (so at most 6,000 elements are needed at any time: the freed slots of one
 # batch take the next batch).  After every pass: hnsw_index_info counts are
-# exact (5,000 active elements holding 5,000 heap TIDs,
-# count_indexed = count_active + count_deleted) and hnsw_index_check passes.
+# exact (5,000 rows indexed, all active, none deleted, in 5,000 active
+# elements; elements = elements_active + elements_deleted) and
+# hnsw_index_check passes.
 # At the end: the index is at most 1.5 times its size after CREATE INDEX,
 # recall@10 at ef_search=100 against brute force is >= 0.95, and every row
 # is its own nearest neighbour through the index at ef_search=100.
@@ -44,10 +45,12 @@ $node->safe_psql(
 sub info
 {
 	my $out = $node->safe_psql('postgres',
-		q{SELECT count_indexed, count_deleted, count_active, heap_tids, pages
+		q{SELECT count_indexed, count_deleted, count_active, elements,
+			elements_deleted, elements_active, pages
 		  FROM hnsw_index_info('items_v_idx')});
 	my %i;
-	@i{qw(indexed deleted active tids pages)} = split /\|/, $out;
+	@i{qw(rows rows_deleted rows_active elements elements_deleted
+		  elements_active pages)} = split /\|/, $out;
 	return \%i;
 }
 
@@ -105,13 +108,13 @@ for my $pass (1 .. $PASSES)
 	my $s = size();
 	push @sizes, $s;
 	$i = info();
-	is_deeply([ @$i{qw(active tids)} ], [ $N, $N ],
-		"pass $pass: $N active elements, $N heap TIDs");
-	is($i->{indexed}, $i->{active} + $i->{deleted},
-		"pass $pass: count_indexed = count_active + count_deleted");
+	is_deeply([ @$i{qw(rows rows_deleted rows_active elements_active)} ], [ $N, 0, $N, $N ],
+		"pass $pass: $N rows indexed and active, in $N active elements");
+	is($i->{elements}, $i->{elements_active} + $i->{elements_deleted},
+		"pass $pass: elements = elements_active + elements_deleted");
 	is(check_reachable("pass $pass"), $N, "pass $pass: every live element reachable");
-	note sprintf('pass %d (%d s): size %d bytes (%.2fx), count_indexed %d, count_deleted %d',
-		$pass, time - $t, $s, $s / $initial, $i->{indexed}, $i->{deleted});
+	note sprintf('pass %d (%d s): size %d bytes (%.2fx), elements %d, elements_deleted %d',
+		$pass, time - $t, $s, $s / $initial, $i->{elements}, $i->{elements_deleted});
 }
 is($node->safe_psql('postgres', 'SELECT count(DISTINCT v) FROM items'),
 	$N, "$N distinct vectors after the churn");
@@ -120,8 +123,8 @@ my $final = size();
 cmp_ok($final, '<=', $MAX_GROWTH * $initial,
 	"index size after $PASSES passes <= ${MAX_GROWTH}x its size after CREATE INDEX");
 diag(sprintf('index size: %d bytes after CREATE INDEX, then after each pass: %s (final %.2fx);'
-	  . ' count_indexed %d',
-	$initial, join(', ', @sizes), $final / $initial, $i->{indexed}));
+	  . ' elements %d',
+	$initial, join(', ', @sizes), $final / $initial, $i->{elements}));
 
 make_exact(
 	$node,

@@ -126,14 +126,16 @@ note("rows after the run: $count");
 is($node->safe_psql('postgres', 'SELECT count(DISTINCT v) FROM t'),
 	$count, "all $count vectors distinct (self-match is unambiguous)");
 
-my ($indexed, $deleted, $active, $tids) = split /\|/,
+my ($rows, $rows_deleted, $rows_active, $elements, $deleted, $active) = split /\|/,
   $node->safe_psql('postgres',
-	q{SELECT count_indexed, count_deleted, count_active, heap_tids
+	q{SELECT count_indexed, count_deleted, count_active, elements,
+		elements_deleted, elements_active
 	  FROM hnsw_index_info('t_v_idx')});
 is($active, $count, "hnsw_index_info: $count active elements");
-is($tids, $count, "hnsw_index_info: $count heap TIDs");
-is($indexed, $active + $deleted, 'count_indexed = count_active + count_deleted');
-diag("after the run: $count rows; count_indexed $indexed, count_deleted $deleted");
+is("$rows|$rows_deleted|$rows_active", "$count|0|$count",
+	"hnsw_index_info: $count rows indexed and active, none deleted");
+is($elements, $active + $deleted, 'elements = elements_active + elements_deleted');
+diag("after the run: $count rows; elements $elements, elements_deleted $deleted");
 
 my ($rc, $check, $cerr) = $node->psql('postgres',
 	q{SELECT active, reachable FROM hnsw_index_check('t_v_idx')});

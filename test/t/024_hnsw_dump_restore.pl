@@ -10,8 +10,9 @@
 #   - both indexes exist with their options (m, ef_construction) and are
 #     used by ORDER BY ... LIMIT queries,
 #   - hnsw_index_check passes and hnsw_index_info counts equal the source's
-#     live counts (count_active, heap_tids; no deleted slot after the
-#     rebuild), with the same dimensions, m, ef_construction, format,
+#     live counts (rows indexed and active, active elements; no deleted slot
+#     after the rebuild), with the same dimensions, m, ef_construction,
+#     format,
 #   - top-10 results at ef_search=1000 (the widest beam) for 30 queries
 #     match brute force: of the 300 rows returned per index, at least 297
 #     lie within the true top-10 distance of their query (to 6 decimals, so
@@ -69,7 +70,8 @@ sub describe
 	{
 		my ($name, $op) = @$ix;
 		$d{$name}{info} = $node->safe_psql($db,
-			qq{SELECT count_indexed, count_deleted, count_active, heap_tids,
+			qq{SELECT count_indexed, count_deleted, count_active, elements,
+					  elements_deleted, elements_active,
 					  dimensions, m, ef_construction, format_version
 			   FROM hnsw_index_info('$name')});
 		my ($rc, $out, $err) = $node->psql($db,
@@ -103,7 +105,8 @@ like($src->{data}, qr/^$live\|/, "src: $live rows");
 for my $ix (@indexes)
 {
 	my ($name, $op, $m, $efc) = @$ix;
-	like($src->{$name}{info}, qr/^$N\|@{[ $N - $live ]}\|$live\|$live\|$DIM\|$m\|$efc\|1$/,
+	like($src->{$name}{info},
+		qr/^$live\|0\|$live\|$N\|@{[ $N - $live ]}\|$live\|$DIM\|$m\|$efc\|1$/,
 		"src: $name info ($N slots, $live live, m=$m, ef_construction=$efc)");
 	is($src->{$name}{check}, "$live|$live", "src: $name checks clean");
 	like($src->{$name}{plan}, qr/Index Scan using $name/, "src: queries use $name");
@@ -137,7 +140,7 @@ for my $db ('fc', 'plain')
 	for my $ix (@indexes)
 	{
 		my ($name, $op, $m, $efc) = @$ix;
-		is($d->{$name}{info}, "$live|0|$live|$live|$DIM|$m|$efc|1",
+		is($d->{$name}{info}, "$live|0|$live|$live|0|$live|$DIM|$m|$efc|1",
 			"$db: $name info: $live live elements, no deleted slot, m=$m, ef_construction=$efc");
 		is($d->{$name}{check}, "$live|$live", "$db: $name checks clean");
 		like($d->{$name}{plan}, qr/Index Scan using $name/, "$db: queries use $name");
