@@ -79,7 +79,9 @@ sub size
 
 my $initial = size();
 my $i = info();
-is_deeply([ @$i{qw(indexed deleted active tids)} ], [ $N, 0, $N, $N ],
+is_deeply(
+	[ @$i{qw(rows rows_deleted rows_active elements elements_deleted elements_active)} ],
+	[ $N, 0, $N, $N, 0, $N ],
 	'after CREATE INDEX: counts');
 is(check_reachable('after CREATE INDEX'), $N, 'after CREATE INDEX: all reachable');
 note sprintf('setup took %d s; index size after CREATE INDEX: %d bytes (%d pages)',
