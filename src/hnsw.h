@@ -57,9 +57,6 @@
 #define HNSW_ELEMENT_FREE		0x04	/* deleted and unlinked: slot reusable */
 #define HNSW_ELEMENT_GONE	(HNSW_ELEMENT_DEAD | HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE)
 
-/* free-space-map value for a page with reusable element slots */
-#define HNSW_FSM_FREE_SLOTS		(BLCKSZ / 4)
-
 /* heavyweight page lock: inserts hold it shared, VACUUM waits them out */
 #define HNSW_INSERT_LOCK		0
 
@@ -246,8 +243,11 @@ extern HnswNeighborTuple hnsw_form_neighbors(int m, int level, HnswEdge **lists,
 											 const int *counts, Size *size);
 extern void hnsw_update_meta(Relation index, HnswId entry, int level,
 							 BlockNumber insert_page);
-extern HnswId hnsw_reuse_slot(Relation index, HnswElementTuple etup, Size esize,
-							  HnswNeighborTuple ntup, Size nsize);
+extern HnswId hnsw_reuse_slot(Relation index, int m, HnswElementTuple etup,
+							  Size esize, HnswNeighborTuple ntup, Size nsize);
+extern Size hnsw_fsm_value(int level);
+extern int	hnsw_page_reuse_level(Relation index, Page page, BlockNumber blkno,
+								  int m, Size esize);
 extern bool hnsw_prepare_vector(HnswIndexInfo *info, Datum value, float *out,
 								int dim);
 

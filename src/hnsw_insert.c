@@ -63,7 +63,7 @@ insert_first(Relation index, HnswIndexInfo *info, Datum value, ItemPointer tid)
 		{
 			etup = hnsw_form_element(vec, dim, level, tid, &esize);
 			ntup = hnsw_form_neighbors(meta->m, level, NULL, NULL, &nsize);
-			id = hnsw_reuse_slot(index, etup, esize, ntup, nsize);
+			id = hnsw_reuse_slot(index, meta->m, etup, esize, ntup, nsize);
 			if (id == HNSW_INVALID_ID)
 				id = hnsw_place_element(index, &hint, etup, esize, ntup, nsize);
 

@@ -190,66 +190,216 @@ hnsw_update_meta(Relation index, HnswId entry, int level,
 	UnlockReleaseBuffer(buf);
 }
 
-
 /*
- * Overwrites, on a page already locked exclusively, the neighbour tuple of
- * a freed element with a new one of size nsize: in place when the levels
- * match, else resized in place (PageIndexTupleOverwrite moves the other
- * tuples' data, never their line pointers, so every id stays valid).
- * False when the page has no room to grow it.
+ * Free space map values.  The map records, per page, the highest level of
+ * element that one of the page's FREE slots can take, so that a lookup for
+ * a level-L element names only pages where it fits, whatever the levels of
+ * the slots there.  A level is stored as (level + 1) steps of the map's own
+ * resolution (BLCKSZ / 256 bytes, one category), 0 being "nothing
+ * reusable"; the map's round-down when recording and round-up when
+ * searching agree on exact multiples.  Values recorded by older versions
+ * (BLCKSZ / 4 for "some FREE slot") read as a level above any element's:
+ * such a page is visited once and then recorded exactly.
  */
-static bool
-reuse_neighbors(Page page, OffsetNumber oldoff, HnswNeighborTuple ntup,
-				Size nsize)
-{
-	ItemId		oldiid = PageGetItemId(page, oldoff);
+#define HNSW_FSM_STEP		(BLCKSZ / 256)
 
-	if (ItemIdGetLength(oldiid) == nsize)
-	{
-		memcpy(PageGetItem(page, oldiid), ntup, nsize);
-		return true;
-	}
-	return PageIndexTupleOverwrite(page, oldoff, (Item) ntup, nsize);
+/* a FREE slot named by the map may be stale: pages tried per insert */
+#define HNSW_REUSE_ATTEMPTS	16
+
+/* pages passed over per insert because they suit higher levels better */
+#define HNSW_REUSE_SKIPS	2
+
+/* the free space map value of a page that can take elements up to level */
+Size
+hnsw_fsm_value(int level)
+{
+	return level < 0 ? 0 : (Size) (level + 1) * HNSW_FSM_STEP;
 }
 
 /*
- * Puts the new element into a freed element slot on the locked page, if
- * one there can take it (its neighbour tuple must be on the same page).
+ * The highest level whose neighbour tuple fits in room bytes, -1 if none.
+ * PageIndexTupleOverwrite resizes a tuple when its MAXALIGNed new size is
+ * at most its MAXALIGNed old size plus the page's free space, which is
+ * what room holds.
  */
-static HnswId
-reuse_on_page(Relation index, Buffer buf, HnswElementTuple etup, Size esize,
-			  HnswNeighborTuple ntup, Size nsize, bool *anyfree)
+static int
+level_for_room(int m, Size room)
 {
-	BlockNumber blkno = BufferGetBlockNumber(buf);
-	GenericXLogState *state = GenericXLogStart(index);
-	Page		page = GenericXLogRegisterBuffer(state, buf, 0);
+	int			level = -1;
+
+	while (level + 1 < HNSW_GRAPH_MAX_LEVELS &&
+		   MAXALIGN(HNSW_NEIGHBOR_SIZE(m, level + 1)) <= room)
+		level++;
+	return level;
+}
+
+/*
+ * What scan_free_slots finds on a page about its usable FREE slots.  The
+ * level a page can take depends only on its free space and its longest
+ * such neighbour tuple, so the two longest are kept: after a slot is
+ * taken, the other one tells what the page can still take.
+ */
+typedef struct HnswSlotScan
+{
+	Size		freespace;		/* the page's free space */
+	Size		maxlen;			/* longest neighbour tuple (MAXALIGNed), 0 if
+								 * no slot */
+	OffsetNumber maxslot;		/* the element slot that has it */
+	Size		nextlen;		/* longest of the other slots', 0 if none */
+	OffsetNumber best;			/* slot chosen for the new element, or
+								 * InvalidOffsetNumber */
+	Size		bestlen;		/* its neighbour tuple's length */
+} HnswSlotScan;
+
+/*
+ * Walks the FREE element slots of a locked page that a new element can
+ * take: an element tuple of size esize whose neighbour tuple is on the
+ * same page (one on another page is never reused).  Shrinking a neighbour
+ * tuple in place always works; growing it needs the page's free space,
+ * which all slots share.
+ *
+ * With nsize > 0, also chooses the slot for a neighbour tuple of nsize
+ * bytes: one of exactly that size first (nothing moves), else the smallest
+ * that shrinks, else the largest that can grow.  A level-0 element thus
+ * takes a higher slot only when the page has no level-0 one, and the
+ * space it gives back lets another slot of the page grow later.  The
+ * choice and scan_level use the same rule, so a page whose level admits
+ * an element always has a slot for it.
+ */
+static void
+scan_free_slots(Relation index, Page page, BlockNumber blkno, Size esize,
+				Size nsize, HnswSlotScan *scan)
+{
 	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 	OffsetNumber off;
 
+	memset(scan, 0, sizeof(HnswSlotScan));
+	scan->freespace = PageGetExactFreeSpace(page);
+	scan->maxslot = scan->best = InvalidOffsetNumber;
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		ItemId		iid = PageGetItemId(page, off);
-		HnswElementTuple old;
+		HnswElementTuple etup;
+		Size		nlen;
 
 		if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) != esize)
 			continue;
-		old = (HnswElementTuple) PageGetItem(page, iid);
-		if (old->type != HNSW_TUPLE_ELEMENT || !(old->flags & HNSW_ELEMENT_FREE))
+		etup = (HnswElementTuple) PageGetItem(page, iid);
+		if (etup->type != HNSW_TUPLE_ELEMENT ||
+			!(etup->flags & HNSW_ELEMENT_FREE) ||
+			HnswIdBlock(etup->nbrs) != blkno)
 			continue;
-		*anyfree = true;
-		if (HnswIdBlock(old->nbrs) != blkno)
-			continue;
-		/* the overwrite below may move tuple data: keep the id, not old */
-		etup->nbrs = old->nbrs;
 		(void) hnsw_page_neighbors_any(index, page, etup->nbrs);
-		if (!reuse_neighbors(page, HnswIdOffset(etup->nbrs), ntup, nsize))
+		nlen = ItemIdGetLength(PageGetItemId(page, HnswIdOffset(etup->nbrs)));
+		if (MAXALIGN(nlen) > scan->maxlen)
+		{
+			scan->nextlen = scan->maxlen;
+			scan->maxlen = MAXALIGN(nlen);
+			scan->maxslot = off;
+		}
+		else
+			scan->nextlen = Max(scan->nextlen, MAXALIGN(nlen));
+		if (nsize == 0 ||
+			(scan->best != InvalidOffsetNumber && scan->bestlen == nsize))
 			continue;
-		memcpy(PageGetItem(page, PageGetItemId(page, off)), etup, esize);
-		GenericXLogFinish(state);
-		return HnswIdMake(blkno, off);
+		if (nlen == nsize ||
+			(nlen > nsize &&
+			 (scan->best == InvalidOffsetNumber || scan->bestlen < nsize ||
+			  nlen < scan->bestlen)) ||
+			(nlen < nsize &&
+			 MAXALIGN(nsize) <= MAXALIGN(nlen) + scan->freespace &&
+			 (scan->best == InvalidOffsetNumber ||
+			  (scan->bestlen < nsize && nlen > scan->bestlen))))
+		{
+			scan->best = off;
+			scan->bestlen = nlen;
+		}
 	}
-	GenericXLogAbort(state);
-	return HNSW_INVALID_ID;
+}
+
+/* the highest level one of the scanned slots can take, -1 if none */
+static int
+scan_level(int m, const HnswSlotScan *scan)
+{
+	return scan->maxlen == 0 ? -1 :
+		level_for_room(m, scan->maxlen + scan->freespace);
+}
+
+/* the same once the chosen slot holds a neighbour tuple of nsize bytes */
+static int
+scan_level_after(int m, const HnswSlotScan *scan, Size nsize)
+{
+	Size		rest = scan->best == scan->maxslot ? scan->nextlen : scan->maxlen;
+
+	return rest == 0 ? -1 :
+		level_for_room(m, rest + scan->freespace + MAXALIGN(scan->bestlen) -
+					   MAXALIGN(nsize));
+}
+
+/*
+ * The highest level of element that a FREE slot of the locked page can
+ * take, -1 if none: what the free space map records for the page.
+ */
+int
+hnsw_page_reuse_level(Relation index, Page page, BlockNumber blkno, int m,
+					  Size esize)
+{
+	HnswSlotScan scan;
+
+	scan_free_slots(index, page, blkno, esize, 0, &scan);
+	return scan_level(m, &scan);
+}
+
+/*
+ * Puts the new element into the FREE slot scan_free_slots chooses on the
+ * exclusively locked page, in one WAL record: the neighbour tuple is
+ * overwritten in place, or resized in place when the levels differ
+ * (PageIndexTupleOverwrite moves other tuples' data, never their line
+ * pointers, so every id stays valid), then the element overwrites the old
+ * one and keeps its id.  *level_before and *level_after are the page's
+ * reuse level around the change.  Returns HNSW_INVALID_ID if no slot of
+ * the page fits, or, when picky, with *skipped set and nothing changed, if
+ * the page could take a higher level than this element's and would lose
+ * that by taking it (its last higher slot shrunk, or the last slot that
+ * its free space could grow taken): near the end of a cycle that refills
+ * a whole index, such pages are what the last higher-level elements need.
+ */
+static HnswId
+reuse_on_page(Relation index, Buffer buf, int m, HnswElementTuple etup,
+			  Size esize, HnswNeighborTuple ntup, Size nsize, bool picky,
+			  int *level_before, int *level_after, bool *skipped)
+{
+	BlockNumber blkno = BufferGetBlockNumber(buf);
+	Page		page = BufferGetPage(buf);
+	GenericXLogState *state;
+	HnswElementTuple old;
+	HnswSlotScan scan;
+
+	scan_free_slots(index, page, blkno, esize, nsize, &scan);
+	*level_before = *level_after = scan_level(m, &scan);
+	*skipped = false;
+	if (scan.best == InvalidOffsetNumber)
+		return HNSW_INVALID_ID;
+	if (picky && *level_before > ntup->level &&
+		scan_level_after(m, &scan, nsize) < *level_before)
+	{
+		*skipped = true;
+		return HNSW_INVALID_ID;
+	}
+
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	old = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, scan.best));
+	/* the resize below may move old's data: copy its link first */
+	etup->nbrs = old->nbrs;
+	if (!PageIndexTupleOverwrite(page, HnswIdOffset(etup->nbrs),
+								 (Item) ntup, nsize))
+		elog(ERROR, "no room to resize a neighbour tuple in block %u of index \"%s\"",
+			 blkno, RelationGetRelationName(index));
+	memcpy(PageGetItem(page, PageGetItemId(page, scan.best)), etup, esize);
+	*level_after = scan_level_after(m, &scan, nsize);
+	GenericXLogFinish(state);
+	return HnswIdMake(blkno, scan.best);
 }
 
 /*
@@ -281,23 +431,35 @@ fsm_worth_asking(Relation index)
 
 /*
  * Places a new element in a slot VACUUM freed, on a page the free space
- * map names.  A page found to have no usable slot is cleared from the map.
- * Returns HNSW_INVALID_ID when there is none.
+ * map names as able to take its level (see hnsw_fsm_value).  The first
+ * HNSW_REUSE_SKIPS pages that would lose a higher level to this element
+ * are passed over (reuse_on_page), the map naming the next page each time;
+ * after that the element takes what fits.  After a reuse the page is
+ * recorded again with what its remaining FREE slots can take.  A page
+ * that cannot take the element after all (the map is not crash-safe, and
+ * concurrent inserts race for the last slot of a page) is recorded with
+ * what it can take, so that no lookup for this level names it again, and
+ * the next page is tried.  Returns HNSW_INVALID_ID when no page can take
+ * the element.
  */
 HnswId
-hnsw_reuse_slot(Relation index, HnswElementTuple etup, Size esize,
+hnsw_reuse_slot(Relation index, int m, HnswElementTuple etup, Size esize,
 				HnswNeighborTuple ntup, Size nsize)
 {
+	int			level = ntup->level;
+	int			skips = 0;
 	int			attempt;
 
 	if (!fsm_worth_asking(index))
 		return HNSW_INVALID_ID;
-	for (attempt = 0; attempt < 4; attempt++)
+	for (attempt = 0; attempt < HNSW_REUSE_ATTEMPTS; attempt++)
 	{
-		BlockNumber blkno = GetPageWithFreeSpace(index, HNSW_FSM_FREE_SLOTS);
+		BlockNumber blkno = GetPageWithFreeSpace(index, hnsw_fsm_value(level));
 		Buffer		buf;
 		HnswId		id;
-		bool		anyfree = false;
+		int			before;
+		int			after;
+		bool		skipped;
 
 		if (blkno == InvalidBlockNumber)
 			return HNSW_INVALID_ID;
@@ -309,16 +471,38 @@ hnsw_reuse_slot(Relation index, HnswElementTuple etup, Size esize,
 		}
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		hnsw_check_page(index, BufferGetPage(buf), blkno);
-		id = reuse_on_page(index, buf, etup, esize, ntup, nsize, &anyfree);
-		UnlockReleaseBuffer(buf);
-		if (id != HNSW_INVALID_ID)
-			return id;
-		/* free slots this element cannot use stay known for others */
-		if (!anyfree)
+		if (PageIsNew(BufferGetPage(buf)))
+		{
+			UnlockReleaseBuffer(buf);
 			RecordPageWithFreeSpace(index, blkno, 0);
-		else
-			break;
+			continue;
+		}
+		hnsw_check_page(index, BufferGetPage(buf), blkno);
+		id = reuse_on_page(index, buf, m, etup, esize, ntup, nsize,
+						   skips < HNSW_REUSE_SKIPS, &before, &after, &skipped);
+		UnlockReleaseBuffer(buf);
+		if (skipped)
+		{
+			skips++;
+			continue;
+		}
+		if (id == HNSW_INVALID_ID)
+		{
+			RecordPageWithFreeSpace(index, blkno,
+									hnsw_fsm_value(Min(after, level - 1)));
+			continue;
+		}
+		RecordPageWithFreeSpace(index, blkno, hnsw_fsm_value(after));
+
+		/*
+		 * Recording updates only the map's leaf page.  A value that went
+		 * up (a shrunk neighbour tuple gave space to the page's other
+		 * slots) must also reach the upper pages, or lookups would not
+		 * find it; lower values are corrected there by the lookups.
+		 */
+		if (after > before)
+			FreeSpaceMapVacuumRange(index, blkno, blkno + 1);
+		return id;
 	}
 	return HNSW_INVALID_ID;
 }

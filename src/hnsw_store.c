@@ -595,7 +595,7 @@ page_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
 	BlockNumber hint = pg->insert_page;
 	HnswId		id;
 
-	id = hnsw_reuse_slot(pg->index, etup, esize, ntup, nsize);
+	id = hnsw_reuse_slot(pg->index, g->m, etup, esize, ntup, nsize);
 	if (id != HNSW_INVALID_ID)
 		return id;
 	id = hnsw_place_element(pg->index, &hint, etup, esize, ntup, nsize);

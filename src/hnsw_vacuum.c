@@ -47,6 +47,8 @@ typedef struct HnswVacuum
 	int64		nstaying;
 	int64		capstaying;
 	HnswBackLinks backlinks;	/* pass 2: edges the repairs owe, queued */
+	int			m;				/* from the metapage: neighbour tuple sizes */
+	Size		esize;			/* element tuple size */
 } HnswVacuum;
 
 /* back-links queued before they are added, target page by target page */
@@ -118,8 +120,9 @@ typedef bool (*ElementVisitor) (HnswVacuum *vac, HnswId id, HnswElementTuple etu
 /*
  * Runs visit on every element tuple of blkno under an exclusive lock, in
  * one WAL record if anything changed, and records in the free space map
- * whether the page then has FREE slots (the map is not crash-safe, so
- * every pass that sees the page refreshes it).
+ * the highest level of element the page's FREE slots can then take
+ * (hnsw_fsm_value; the map is not crash-safe, so every pass that sees the
+ * page refreshes it).
  */
 static void
 update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
@@ -130,7 +133,7 @@ update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
 	OffsetNumber maxoff;
 	OffsetNumber off;
 	bool		changed = false;
-	int			nfree = 0;
+	int			level;
 
 	if (buf == InvalidBuffer)
 		return;
@@ -144,14 +147,15 @@ update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
 		if (etup == NULL)
 			continue;
 		changed |= visit(vac, HnswIdMake(blkno, off), etup);
-		nfree += (etup->flags & HNSW_ELEMENT_FREE) != 0;
 	}
 	if (changed)
 		GenericXLogFinish(state);
 	else
 		GenericXLogAbort(state);
+	level = hnsw_page_reuse_level(vac->index, BufferGetPage(buf), blkno,
+								  vac->m, vac->esize);
 	UnlockReleaseBuffer(buf);
-	RecordPageWithFreeSpace(vac->index, blkno, nfree > 0 ? HNSW_FSM_FREE_SLOTS : 0);
+	RecordPageWithFreeSpace(vac->index, blkno, hnsw_fsm_value(level));
 }
 
 /* pass 1: drop dead TIDs; collect the DELETED elements */
@@ -350,7 +354,6 @@ repair_and_free(HnswVacuum *vac)
 	nb = removed_blocks(vac, &blocks);
 	for (i = 0; i < nb; i++)
 		update_elements(vac, blocks[i], visit_free);
-	FreeSpaceMapVacuum(vac->index);
 	pfree(blocks);
 }
 
@@ -360,6 +363,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			   IndexBulkDeleteCallback callback, void *callback_state)
 {
 	HnswVacuum	vac;
+	HnswMetaPageData meta;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(info->index);
 	BlockNumber blkno;
 	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext,
@@ -377,12 +381,17 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	vac.callback_state = callback_state;
 	vac.best = HNSW_INVALID_ID;
 	vac.best_level = -1;
+	hnsw_read_meta(info->index, &meta);
+	vac.m = meta.m;
+	vac.esize = HNSW_ELEMENT_SIZE(meta.dim);
 	hnsw_idset_init(&vac.removed, 1024);
 
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 		update_elements(&vac, blkno, visit_dead);
 	if (vac.removed.count > 0)
 		repair_and_free(&vac);
+	/* recording set only the map's leaf pages: bring the upper ones along */
+	FreeSpaceMapVacuum(vac.index);
 
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 	MemoryContextSwitchTo(old);
