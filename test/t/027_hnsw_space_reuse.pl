@@ -12,7 +12,7 @@
 # grown in place; before the free space map recorded the level a page can
 # take, an element whose first page did not fit was appended, and the
 # index grew by 2-3% a cycle.  After the cycles: the counts are exact
-# (4,000 active elements, 4,000 heap TIDs, count_indexed = count_active +
+# (4,000 active elements, 4,000 active rows, count_indexed = count_active +
 # count_deleted), hnsw_index_check passes with every element reachable, and
 # for 25 queries an index scan ORDER BY v <-> q LIMIT 10 (ef_search = 100)
 # returns exactly the 10 rows a sequential scan finds.
@@ -35,8 +35,8 @@ sub info
 {
 	my ($table) = @_;
 	my $out = $node->safe_psql('postgres',
-		qq{SELECT pages, count_indexed, count_deleted, count_active, heap_tids
-		   FROM hnsw_index_info('${table}_idx')});
+		qq{SELECT pages, count_indexed, count_deleted, elements_active,
+			count_active FROM hnsw_index_info('${table}_idx')});
 	my %i;
 	@i{qw(pages indexed deleted active tids)} = split /\|/, $out;
 	return \%i;
@@ -88,7 +88,7 @@ for my $table (qw(same fresh))
 		"$table: $last pages after cycle $CYCLES, at most ${MAX_GROWTH_PCT}% above"
 		  . " the $first after cycle 1");
 	is_deeply([ @$i{qw(active tids)} ], [ $N, $N ],
-		"$table: $N active elements, $N heap TIDs");
+		"$table: $N active elements, $N active rows");
 	is($i->{indexed}, $i->{active} + $i->{deleted},
 		"$table: count_indexed = count_active + count_deleted");
 	diag(sprintf('%s: %d pages after cycle 1, %d after cycle %d (%+.1f%%);'
