@@ -69,13 +69,67 @@ hnswvalidate(Oid opclassoid)
 }
 
 /*
- * What a scan costs.  A search computes distances to about ef_search * 2m
- * elements (plus a few per upper level) before its first row; every row
- * after that costs a little more search.  Pages are priced as cached when
- * effective_cache_size holds the index, since a graph search revisits the
- * same hot pages; otherwise the uncached share is priced as random reads.
- * Every row after the first round costs an expansion (2m distances), so
- * an ORDER BY without LIMIT prefers an exact sort, which returns every row.
+ * Calibrated times, in microseconds, of the work the planner compares
+ * (src/README.md, section 10, has the measurements and the method):
+ * a seq scan + top-N sort of ORDER BY v <-> q LIMIT k costs a fixed part
+ * plus a part per row, larger when the vector is out of line (TOAST fetch
+ * and copy), and an index scan costs a fixed part (scan set-up, metapage,
+ * descent) plus a part per element whose distance it computes.
+ */
+#define HNSW_SEQ_FIXED_US		17.0
+#define HNSW_SEQ_ROW_US			0.23
+#define HNSW_SEQ_ROW_DIM_US		0.00086
+#define HNSW_SEQ_TOAST_ROW_US	0.27
+#define HNSW_SEQ_TOAST_DIM_US	0.0025
+#define HNSW_SCAN_FIXED_US		40.0
+#define HNSW_VISIT_US			0.34
+#define HNSW_VISIT_DIM_US		0.0006
+
+/*
+ * Elements whose distance a scan computes before it has handed out `rows`
+ * rows: the fit of bench/cost_calibrate.py's counts, 2m * sqrt(beam) *
+ * log_2m(N) (a search path that grows with the beam's square root and the
+ * graph's depth, each expansion meeting up to 2m new neighbours), bounded
+ * by the table with a smooth saturation.  The beam is ef_search, widened
+ * to 2 * rows when a continuing scan needs more rounds (each hands out
+ * ef_search / 2 rows); with iterative_scan off one round is all there is.
+ */
+static double
+hnsw_visits(double tuples, int m, double rows)
+{
+	double		beam = hnsw_ef_search;
+	double		u;
+
+	if (hnsw_iterative_scan != HNSW_ITERATIVE_OFF)
+		beam = Max(beam, 2.0 * rows);
+	u = 2.0 * m * sqrt(beam) * Max(log(tuples), 1.0) / log(2.0 * m);
+	return tuples * (1.0 - exp(-u / tuples));
+}
+
+/*
+ * What a scan costs, in the planner's own units for this table.
+ *
+ * The competing plan is a seq scan and a (top-N) sort.  The planner prices
+ * it per heap page and per row, with the distance at its function's COST
+ * whatever the dimension, and nothing for fetching out-of-line (TOAST)
+ * vectors, so its price per millisecond of real work falls by an order of
+ * magnitude from 3 to 1536 dimensions.  A dimension-aware index estimate in
+ * any fixed unit would therefore lose to an underpriced seq scan exactly
+ * where the index wins most.  So we compute what the planner charges the
+ * seq scan (the same formulas as cost_seqscan and cost_sort), divide it by
+ * the calibrated time of that scan to get the planner's rate for this
+ * table, and charge the index scan's calibrated time at that rate: the
+ * planner's comparison of the two estimates is then the comparison of the
+ * two times.  What the planner adds to the index path itself (heap fetches
+ * and per-row evaluation of the returned rows) it adds in the same units
+ * as on the seq side.
+ *
+ * The rows a scan must produce come from the query's LIMIT when the index's
+ * table is the only relation (scaled up by the selectivity of its other
+ * conditions); otherwise the estimate covers one round and leaves the rest
+ * to the LIMIT node's interpolation.  Pages of an index larger than
+ * effective_cache_size are also priced as random reads for the uncached
+ * share.  The total is a scan that runs to the end, visiting every element.
  * Without an ORDER BY the index is useless, so the path is priced out.
  */
 void
@@ -85,13 +139,24 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				 double *indexPages)
 {
 	IndexOptInfo *index = path->indexinfo;
-	double		tuples = Max(index->tuples, 1);
+	RelOptInfo *baserel = index->rel;
+	double		tuples = Max(baserel->tuples, Max(index->tuples, 1));
+	double		heap_pages = Max(baserel->pages, 1);
 	double		pages = Max(index->pages, 1);
 	Relation	rel;
 	int			m;
 	int			dim;
+	double		rows;
+	bool		limited = false;
+	bool		toasted;
+	QualCost	order_cost;
+	double		sorted;
+	double		bound;
+	double		seq_cost;
+	double		seq_us;
+	double		rate;
 	double		visits;
-	double		per_visit;
+	double		visit_us;
 	double		touched;
 	double		cached;
 
@@ -111,17 +176,52 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	if (dim <= 0)
 		dim = 128;
 
-	visits = Min(tuples, (double) hnsw_ef_search * 2 * m +
-				 2.0 * m * log(tuples) / log((double) m));
-	per_visit = cpu_index_tuple_cost + cpu_operator_cost * Max(dim / 64.0, 1.0);
-	touched = Min(pages, visits * pages / tuples);
-	cached = Min(1.0, (double) effective_cache_size / pages);
+	/* rows the scan must hand out: LIMIT (+ OFFSET) over the selectivity */
+	rows = Max(hnsw_ef_search / 2, 1);
+	if (root->limit_tuples > 0 &&
+		bms_membership(root->all_baserels) == BMS_SINGLETON)
+	{
+		rows = root->limit_tuples * tuples / Max(baserel->rows, 1);
+		limited = true;
+	}
+	rows = Min(rows, tuples);
 
-	*indexStartupCost = visits * per_visit + touched * cpu_tuple_cost +
+	/*
+	 * What the planner charges the seq scan + sort: pages, rows and the
+	 * table's conditions; for every row that passes them, the distance and
+	 * the sort's comparisons (a bounded heap when the LIMIT is known and
+	 * small).
+	 */
+	cost_qual_eval(&order_cost, path->indexorderbys, root);
+	sorted = Max(baserel->rows, 1);
+	bound = limited && sorted > 2.0 * root->limit_tuples ?
+		2.0 * root->limit_tuples : Max(sorted, 2.0);
+	seq_cost = seq_page_cost * heap_pages +
+		tuples * (cpu_tuple_cost + baserel->baserestrictcost.per_tuple) +
+		sorted * (order_cost.per_tuple +
+				  2.0 * cpu_operator_cost * log(bound) / log(2.0));
+
+	/*
+	 * Its calibrated time.  A vector is out of line if the heap holds less
+	 * per row than the vector's own size.
+	 */
+	toasted = heap_pages * BLCKSZ / tuples < 4.0 * dim;
+	seq_us = HNSW_SEQ_FIXED_US + tuples *
+		(toasted ? HNSW_SEQ_TOAST_ROW_US + HNSW_SEQ_TOAST_DIM_US * dim :
+		 HNSW_SEQ_ROW_US + HNSW_SEQ_ROW_DIM_US * dim);
+	rate = seq_cost / seq_us;
+
+	/* the index scan's calibrated time, at that rate */
+	visits = hnsw_visits(tuples, m, rows);
+	visit_us = HNSW_VISIT_US + HNSW_VISIT_DIM_US * dim;
+	touched = Min(pages, visits * pages / tuples);
+	cached = Min(1.0, (double) effective_cache_size / (pages + heap_pages));
+
+	*indexStartupCost = (HNSW_SCAN_FIXED_US + visits * visit_us) * rate +
 		touched * (1.0 - cached) * random_page_cost;
-	/* streaming past the first round expands about one element per row */
-	*indexTotalCost = *indexStartupCost + (tuples - visits) * per_visit * 2 * m +
-		(pages - touched) * (cpu_tuple_cost + (1.0 - cached) * random_page_cost);
+	*indexTotalCost = *indexStartupCost +
+		(tuples - visits) * visit_us * rate +
+		(pages - touched) * (1.0 - cached) * random_page_cost;
 	*indexSelectivity = 1.0;
 	*indexCorrelation = 0;
 	*indexPages = touched;
