@@ -187,9 +187,9 @@ def report(a):
     """One line per table: the seq scan's time (LIMIT 10), the index scan's
     time and the layer-0 distances for (ef_search, LIMIT) = (40, 10), (40,
     100), (200, 10), (200, 100), and per label the planner's choice in those
-    four cases (I index, S seq scan; lower case where it is wrong: the other
-    path measured at least 2x faster... or the index was chosen though it
-    measured slower)."""
+    four cases (I index, S seq scan; lower case where it is wrong: the seq
+    scan although the index measured at least 2x faster, or the index
+    although it measured slower)."""
     meas, est = {}, {}
     labels = a.report.split(",")
     for line in open(a.out):
