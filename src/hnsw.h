@@ -19,7 +19,8 @@
 #include "hnsw_graph.h"
 
 #define HNSW_MAGIC				0x68534E57	/* "hSNW" */
-#define HNSW_FORMAT_VERSION		1
+#define HNSW_FORMAT_VERSION		2	/* 2: lists mark their fillers */
+#define HNSW_MIN_FORMAT_VERSION	1	/* still read and written */
 #define HNSW_PAGE_ID			0xFF91
 
 #define HNSW_METAPAGE_BLKNO		0

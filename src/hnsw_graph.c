@@ -204,6 +204,7 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	g->m = m;
 	g->ef_construction = ef_construction;
 	g->max_level = Min(max_level, HNSW_GRAPH_MAX_LEVELS - 1);
+	g->fillers_marked = true;
 	g->dist = dist;
 
 	g->ctx = CurrentMemoryContext;
@@ -218,6 +219,7 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	}
 	for (l = 0; l <= g->max_level; l++)
 		g->lists[l] = palloc(sizeof(HnswEdge) * m);
+	g->linkvec = NULL;
 	g->old = palloc(sizeof(HnswEdge) * maxlist);
 	g->merged = palloc(sizeof(HnswEdge) * maxlist);
 	g->fresh = palloc(sizeof(HnswEdge) * maxlist);
@@ -458,66 +460,84 @@ hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps, int neps,
 }
 
 /*
- * The paper's neighbour-selection heuristic (its Algorithm 4, as hnswlib
- * does it): walk the candidates nearest first and keep one only if it is
- * nearer to the base than to every candidate kept so far.  cands must be
- * sorted by distance to the base.  With no more candidates than max, all
- * are kept.
+ * The paper's neighbour-selection heuristic (its Algorithm 4): walk the
+ * candidates nearest first and keep one only if it is nearer to the base
+ * than to every candidate kept so far; protected (tree) edges are kept
+ * first.  Then, as the paper's keepPrunedConnections option, the room left
+ * up to max is filled with the nearest pruned candidates, marked as
+ * fillers: the heuristic's edges give a list its reach, the fillers its
+ * density, and the list space is allocated anyway.  cands must be sorted
+ * by distance to the base; out keeps that order.
  */
 int
 hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n, int max,
-					  HnswEdge *out)
+					  bool fill, HnswEdge *out)
 {
 	int			nsel = 0;
 	int			nout = 0;
 	int			i;
 
-	if (n <= max)
+	/* a list with room keeps everything (unjudged) unless it is to be filled */
+	if (n <= max && (!fill || !g->fillers_marked))
 	{
-		memcpy(out, cands, sizeof(HnswEdge) * n);
+		for (i = 0; i < n; i++)
+		{
+			out[i] = cands[i];
+			if (g->fillers_marked && !hnsw_edge_protected(cands[i]))
+				out[i].dist = hnsw_edge_mark(cands[i].dist, HNSW_EDGE_UNSURE);
+		}
 		return n;
 	}
 	/* scans never select: they do without this (large for many dimensions) */
 	if (g->vecs == NULL)
 		g->vecs = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim * (2 * g->m + 1));
-	/* protected (tree) edges first: they keep every element reachable */
 	for (i = 0; i < n; i++)
 	{
-		g->keep[i] = false;
+		g->keep[i] = 0;
 		if (hnsw_edge_protected(cands[i]) && nsel < max)
 		{
 			g->selvecs[nsel] = g->ops->vector(g, cands[i].id,
 											  g->vecs + (Size) nsel * g->dim);
 			nsel++;
-			g->keep[i] = true;
+			g->keep[i] = 1;
 		}
 	}
 	for (i = 0; i < n && nsel < max; i++)
 	{
 		const float *v;
+		float		d = hnsw_edge_dist(cands[i].dist, false);
 		bool		keep = true;
 		int			j;
 
 		if (g->keep[i] || hnsw_edge_protected(cands[i]))
 			continue;
 		v = g->ops->vector(g, cands[i].id, g->vecs + (Size) nsel * g->dim);
-		for (j = 0; j < nsel; j++)
-		{
-			if (g->dist(v, g->selvecs[j], g->dim) < cands[i].dist)
-			{
-				keep = false;
-				break;
-			}
-		}
+		for (j = 0; j < nsel && keep; j++)
+			keep = g->dist(v, g->selvecs[j], g->dim) >= d;
 		if (keep)
 		{
 			g->selvecs[nsel++] = v;
-			g->keep[i] = true;
+			g->keep[i] = 1;
+		}
+	}
+	for (i = 0; i < n && nsel < max && fill; i++)
+	{
+		if (!g->keep[i] && !hnsw_edge_protected(cands[i]))
+		{
+			g->keep[i] = 2;
+			nsel++;
 		}
 	}
 	for (i = 0; i < n; i++)
-		if (g->keep[i])
-			out[nout++] = cands[i];
+	{
+		if (!g->keep[i])
+			continue;
+		out[nout] = cands[i];
+		out[nout++].dist = hnsw_edge_mark(cands[i].dist,
+										  hnsw_edge_protected(cands[i]) ?
+										  HNSW_EDGE_PROTECTED :
+										  g->keep[i] == 2 ? HNSW_EDGE_FILLER : 0);
+	}
 	return nout;
 }
 
@@ -571,36 +591,136 @@ plan_start(HnswGraph *g, HnswListWrite *w, HnswId id, int level)
  */
 static bool
 plan_select(HnswGraph *g, HnswListWrite *w, const HnswEdge *cands, int n,
-			int cap)
+			int cap, bool fill)
 {
-	w->nnew = hnsw_select_neighbors(g, cands, n, Min(n, cap), w->fresh);
+	w->nnew = hnsw_select_neighbors(g, cands, n, Min(n, cap), fill, w->fresh);
 	return w->nnew != w->nold ||
 		memcmp(w->fresh, w->old, sizeof(HnswEdge) * w->nold) != 0;
 }
 
+/* the vector of id, for a back-link to it: vec if the caller has it */
+static const float *
+link_vector(HnswGraph *g, HnswId id, const float *vec)
+{
+	if (vec != NULL)
+		return vec;
+	if (g->linkvec == NULL)
+		g->linkvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
+	return g->ops->vector(g, id, g->linkvec);
+}
+
 /*
- * Plans the edge (nb -> id) at level into w: nb's list as read, and the
- * list with the edge merged in, pruned with the heuristic when full.  A
- * protected edge (a tree edge) is never pruned; a list that already holds
- * HNSW_TREE_EDGES of them takes the edge unprotected.  *holds says whether
- * the planned list holds the edge (and protected, if asked).  Returns false
- * when the list would not change.
+ * Judges the new edge merged[pos] of a full list whose marks are all sure,
+ * as the heuristic would: it is pruned if a protected edge, or a chosen
+ * edge nearer than it, is nearer to it than the owner is.  A chosen new
+ * edge in turn prunes the chosen edges beyond it that are nearer to it than
+ * to the owner (what these prune no longer is not re-judged: such edges
+ * stay fillers, still in the list).  Returns whether it was pruned.
  */
 static bool
-plan_link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, int protect,
-			   HnswListWrite *w, bool *holds)
+judge_added(HnswGraph *g, HnswEdge *merged, int pos, int n,
+			const float *vec)
+{
+	float		d = merged[pos].dist;
+	bool		pruned = false;
+	int			k = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (i != pos && !hnsw_edge_filler(merged[i]) &&
+			(i < pos || hnsw_edge_protected(merged[i])))
+			g->batch[k++] = merged[i].id;
+	if (k > 0)
+		g->ops->distances(g, vec, g->batch, k, g->batchdist, g->batchflags);
+	for (i = 0; i < k && !pruned; i++)
+		pruned = g->batchdist[i] < d;
+	if (pruned)
+		return true;
+	k = 0;
+	for (i = pos + 1; i < n; i++)
+		if (!hnsw_edge_filler(merged[i]) && !hnsw_edge_protected(merged[i]))
+			g->batch[k++] = merged[i].id;
+	if (k == 0)
+		return false;
+	g->ops->distances(g, vec, g->batch, k, g->batchdist, g->batchflags);
+	for (i = pos + 1, k = 0; i < n; i++)
+	{
+		if (hnsw_edge_filler(merged[i]) || hnsw_edge_protected(merged[i]))
+			continue;
+		if (g->batchdist[k++] < hnsw_edge_dist(merged[i].dist, false))
+			merged[i].dist = hnsw_edge_mark(merged[i].dist, HNSW_EDGE_FILLER);
+	}
+	return false;
+}
+
+/*
+ * Plans w's new list when an ordinary edge joins it (merged[0..n), the new
+ * edge at pos, unmarked).  While the list has room the edge joins unsure,
+ * at no cost.  When it overflows with unsure edges in it, the heuristic
+ * judges them all; after that each new edge is judged from the marks
+ * alone (judge_added), and the farthest filler goes (a pruned new edge is
+ * a filler itself) -- or, in a list of chosen edges only, the farthest of
+ * them, as the heuristic stops at cap.
+ */
+static bool
+plan_added(HnswGraph *g, HnswListWrite *w, HnswId id, const float *vec,
+		   int pos, int n, int cap)
+{
+	HnswEdge   *merged = g->merged;
+	int			i;
+
+	if (n <= cap)
+		merged[pos].dist = hnsw_edge_mark(merged[pos].dist, HNSW_EDGE_UNSURE);
+	else
+	{
+		for (i = 0; i < n; i++)
+			if (hnsw_edge_unsure(merged[i]))
+				return plan_select(g, w, merged, n, cap, true);
+		if (judge_added(g, merged, pos, n, link_vector(g, id, vec)))
+			merged[pos].dist = hnsw_edge_mark(merged[pos].dist, HNSW_EDGE_FILLER);
+		for (i = n - 1; i >= 0; i--)
+			if (hnsw_edge_filler(merged[i]))
+				break;
+		if (i < 0)				/* no filler: the farthest chosen one */
+			for (i = n - 1; i > 0 && hnsw_edge_protected(merged[i]); i--)
+				;
+		if (i == pos)
+			return false;
+		memmove(&merged[i], &merged[i + 1], sizeof(HnswEdge) * (n - i - 1));
+		n--;
+	}
+	memcpy(w->fresh, merged, sizeof(HnswEdge) * n);
+	w->nnew = n;
+	return true;
+}
+
+/*
+ * Plans the edge (nb -> id) at level into w: nb's list as read, and the
+ * list with the edge merged in, pruned and filled as the selection does.
+ * A protected edge (a tree edge) is never pruned; a list that already
+ * holds HNSW_TREE_EDGES of them takes the edge unprotected.  vec is id's
+ * vector, or NULL.  *holds says whether the planned list holds the edge
+ * (and protected, if asked).  Returns false when the list would not
+ * change.
+ */
+static bool
+plan_link_back(HnswGraph *g, HnswId id, const float *vec, HnswEdge nb,
+			   int level, int protect, HnswListWrite *w, bool *holds)
 {
 	int			cap = level == 0 ? 2 * g->m : g->m;
 	bool		tree;
+	bool		had;
 	bool		changed;
 	float		dist;
+	int			pos;
 	int			i;
 	int			j;
 
 	plan_start(g, w, nb.id, level);
 	tree = protect == LINK_FORCE ||
 		(protect && count_protected(w->old, w->nold, id) < HNSW_TREE_EDGES(g->m));
-	if (list_contains(w->old, w->nold, id) && !tree)
+	had = list_contains(w->old, w->nold, id);
+	if (had && !tree)
 	{
 		*holds = !protect;
 		return false;
@@ -610,12 +730,24 @@ plan_link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, int protect,
 	for (i = 0, j = 0; i < w->nold && w->old[i].dist <= dist; i++)
 		if (w->old[i].id != id)
 			g->merged[j++] = w->old[i];
+	pos = j;
 	g->merged[j].id = id;
 	g->merged[j++].dist = dist;
 	for (; i < w->nold; i++)
 		if (w->old[i].id != id)
 			g->merged[j++] = w->old[i];
-	changed = plan_select(g, w, g->merged, j, cap);
+	if (g->fillers_marked && !tree && !had)
+	{
+		/* false: the new edge is not taken */
+		changed = plan_added(g, w, id, vec, pos, j, cap);
+		if (!changed)
+		{
+			*holds = false;
+			return false;
+		}
+	}
+	else
+		changed = plan_select(g, w, g->merged, j, cap, true);
 	*holds = list_contains(w->fresh, w->nnew, id) && tree == (protect != LINK_PLAIN);
 	return changed;
 }
@@ -626,7 +758,8 @@ plan_link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, int protect,
  * holds the edge, and protected if asked.
  */
 static bool
-link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, int protect)
+link_back(HnswGraph *g, HnswId id, const float *vec, HnswEdge nb, int level,
+		  int protect)
 {
 	HnswListWrite w;
 	bool		holds;
@@ -635,7 +768,7 @@ link_back(HnswGraph *g, HnswId id, HnswEdge nb, int level, int protect)
 	w.fresh = g->fresh;
 	for (;;)
 	{
-		if (!plan_link_back(g, id, nb, level, protect, &w, &holds))
+		if (!plan_link_back(g, id, vec, nb, level, protect, &w, &holds))
 			return holds;
 		write_lists(g, &w, 1);
 		if (w.done)
@@ -672,7 +805,7 @@ attach_duplicate(HnswGraph *g, const float *vec, ItemPointer tid, int nfound)
  * element's own edge to its parent is protected too.
  */
 static void
-link_parent(HnswGraph *g, HnswId id, int nfound)
+link_parent(HnswGraph *g, HnswId id, const float *vec, int nfound)
 {
 	bool		parented = false;
 	int			i;
@@ -680,7 +813,8 @@ link_parent(HnswGraph *g, HnswId id, int nfound)
 	for (i = 0; i < g->counts[0]; i++)
 	{
 		HnswEdge	nb = g->lists[0][i];
-		bool		linked = link_back(g, id, nb, 0, parented ? LINK_PLAIN : LINK_TREE);
+		bool		linked = link_back(g, id, vec, nb, 0,
+									   parented ? LINK_PLAIN : LINK_TREE);
 
 		if (!parented && linked)
 		{
@@ -688,7 +822,7 @@ link_parent(HnswGraph *g, HnswId id, int nfound)
 
 			parented = true;
 			if (i > 0)
-				(void) link_back(g, nb.id, up, 0, LINK_TREE);
+				(void) link_back(g, nb.id, NULL, up, 0, LINK_TREE);
 		}
 	}
 	/* every chosen neighbour is full of tree edges: try the other finds */
@@ -730,14 +864,13 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 			return HNSW_INVALID_ID;
 		if (l == 0)
 			nfound0 = nfound;
-		/* search results carry raw distances: clear the tree-edge bit */
+		/* search results carry raw distances: clear the mark bits */
 		for (i = 0; i < nfound; i++)
 			g->found[i].dist = hnsw_edge_dist(g->found[i].dist, false);
-		g->counts[l] = hnsw_select_neighbors(g, g->found, nfound, g->m,
+		g->counts[l] = hnsw_select_neighbors(g, g->found, nfound, g->m, true,
 											 g->lists[l]);
-		for (i = 0; i < g->counts[l]; i++)
-			g->lists[l][i].dist = hnsw_edge_dist(g->lists[l][i].dist,
-												 l == 0 && i == 0);
+		if (l == 0 && g->counts[0] > 0)
+			g->lists[0][0].dist = hnsw_edge_dist(g->lists[0][0].dist, true);
 		if (nfound > 0)
 		{
 			memcpy(g->eps, g->found, sizeof(HnswEdge) * nfound);
@@ -752,8 +885,8 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 
 	for (l = top; l > 0; l--)
 		for (i = 0; i < g->counts[l]; i++)
-			(void) link_back(g, id, g->lists[l][i], l, LINK_PLAIN);
-	link_parent(g, id, nfound0);
+			(void) link_back(g, id, vec, g->lists[l][i], l, LINK_PLAIN);
+	link_parent(g, id, vec, nfound0);
 	return id;
 }
 
@@ -767,9 +900,9 @@ link_tree(HnswGraph *g, HnswId x, HnswEdge p, int mode)
 {
 	HnswEdge	up = {x, p.dist};
 
-	if (!link_back(g, x, p, 0, mode))	/* p -> x */
+	if (!link_back(g, x, NULL, p, 0, mode)) /* p -> x */
 		return false;
-	(void) link_back(g, p.id, up, 0, mode); /* x -> p */
+	(void) link_back(g, p.id, NULL, up, 0, mode);	/* x -> p */
 	return true;
 }
 
@@ -922,7 +1055,7 @@ hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
 								  ncand, nhop);
 	ncand = add_hop_candidates(g, id, nhop, ncand);
 	qsort(g->cands, ncand, sizeof(HnswEdge), edge_cmp);
-	(void) plan_select(g, w, g->cands, ncand, cap);
+	(void) plan_select(g, w, g->cands, ncand, cap, false);
 	return true;
 }
 
@@ -947,7 +1080,7 @@ repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q)
 			continue;
 		if (q == NULL)
 		{
-			(void) link_back(g, w->id, e, w->level, LINK_PLAIN);
+			(void) link_back(g, w->id, NULL, e, w->level, LINK_PLAIN);
 			continue;
 		}
 		if (q->count == q->capacity)
@@ -1072,7 +1205,7 @@ plan_back_links(HnswGraph *g, const HnswBackLink *q, int64 first, int64 last,
 	if (n == w->nold)
 		return false;
 	qsort(g->cands, n, sizeof(HnswEdge), edge_cmp);
-	return plan_select(g, w, g->cands, n, cap);
+	return plan_select(g, w, g->cands, n, cap, false);
 }
 
 /* writes the planned back-links; a list changed meanwhile, edge by edge */
@@ -1089,9 +1222,10 @@ apply_back_links(HnswGraph *g, const HnswBackLink *q, HnswListWrite *w, int n)
 			continue;
 		for (k = w[i].first; k < w[i].last; k++)
 		{
-			HnswEdge	e = {q[k].from, q[k].dist};
+			HnswEdge	e = {q[k].target, q[k].dist};
 
-			(void) link_back(g, q[k].target, e, q[k].level, LINK_PLAIN);
+			/* the edge (target -> from): target's list takes from */
+			(void) link_back(g, q[k].from, NULL, e, q[k].level, LINK_PLAIN);
 		}
 	}
 }

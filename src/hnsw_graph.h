@@ -33,35 +33,75 @@ typedef struct HnswEdge
 } HnswEdge;
 
 /*
- * Tree edges.  Every element's level-0 list holds a protected edge to the
- * neighbour it was linked under (its parent), and the parent's list holds
- * a protected edge back.  Neighbour selection never drops a protected
+ * Edge marks.  A stored distance carries three flags in its lowest bits,
+ * which are cleared in every distance computed afresh: a distance moves by
+ * at most seven ulp, and lists stay sorted by the marked values.
+ *
+ * Tree edges (bit 0).  Every element's level-0 list holds a protected edge
+ * to the neighbour it was linked under (its parent), and the parent's list
+ * holds a protected edge back.  Neighbour selection never drops a protected
  * edge (unless an element has more protected edges than room), so pruning
  * cannot cut an element off: through the tree every element stays
- * reachable.  The flag is the lowest bit of the stored distance, which is
- * cleared in every other stored edge: a distance moves by at most one ulp.
+ * reachable.
+ *
+ * Fillers (bit 1).  A list keeps the edges the selection heuristic chooses
+ * and fills its remaining room with the nearest candidates the heuristic
+ * pruned.  Marking these lets a back-link into a full list decide the new
+ * edge's fate from the list alone, without running the heuristic over the
+ * whole list again.  Unsure (bit 2): an edge added while the list had room,
+ * not yet judged; the heuristic judges all of them when the list overflows.
+ * Format version 2; lists of version 1 indexes carry no valid bits 1-2.
  */
 /* at most this many protected edges in one list */
 #define HNSW_TREE_EDGES(m)	Max(2, (m) / 4)
 
-static inline bool
-hnsw_edge_protected(HnswEdge e)
-{
-	uint32		bits;
+#define HNSW_EDGE_PROTECTED	0x1
+#define HNSW_EDGE_FILLER	0x2
+#define HNSW_EDGE_UNSURE	0x4
+#define HNSW_EDGE_MARKS		0x7
 
-	memcpy(&bits, &e.dist, sizeof(bits));
-	return (bits & 1) != 0;
-}
-
-static inline float
-hnsw_edge_dist(float dist, bool protect)
+static inline uint32
+hnsw_edge_bits(float dist)
 {
 	uint32		bits;
 
 	memcpy(&bits, &dist, sizeof(bits));
-	bits = (bits & ~(uint32) 1) | (protect ? 1 : 0);
+	return bits;
+}
+
+static inline bool
+hnsw_edge_protected(HnswEdge e)
+{
+	return (hnsw_edge_bits(e.dist) & HNSW_EDGE_PROTECTED) != 0;
+}
+
+static inline bool
+hnsw_edge_filler(HnswEdge e)
+{
+	return (hnsw_edge_bits(e.dist) & HNSW_EDGE_FILLER) != 0;
+}
+
+static inline bool
+hnsw_edge_unsure(HnswEdge e)
+{
+	return (hnsw_edge_bits(e.dist) & HNSW_EDGE_UNSURE) != 0;
+}
+
+/* dist with its marks replaced by marks (HNSW_EDGE_* bits) */
+static inline float
+hnsw_edge_mark(float dist, uint32 marks)
+{
+	uint32		bits = (hnsw_edge_bits(dist) & ~(uint32) HNSW_EDGE_MARKS) | marks;
+
 	memcpy(&dist, &bits, sizeof(bits));
 	return dist;
+}
+
+/* dist with no marks but the protected one, if asked */
+static inline float
+hnsw_edge_dist(float dist, bool protect)
+{
+	return hnsw_edge_mark(dist, protect ? HNSW_EDGE_PROTECTED : 0);
 }
 
 /* per-id flags reported by the distances callback */
@@ -184,6 +224,7 @@ struct HnswGraph
 	int			m;
 	int			ef_construction;
 	int			max_level;		/* cap on an element's level */
+	bool		fillers_marked;	/* lists mark their fillers (format 2) */
 	float		(*dist) (const float *a, const float *b, int n);
 
 	/* scratch owned by the core; what only inserts need, on first use */
@@ -202,7 +243,8 @@ struct HnswGraph
 	HnswEdge   *cands;			/* repair: candidates, (2m + 1)^2 */
 	HnswListWrite repair;		/* repair: one list, written at once */
 	HnswListWrite *writes;		/* repair: HNSW_WRITE_BATCH planned writes */
-	bool	   *keep;			/* neighbour selection: per candidate */
+	uint8	   *keep;			/* neighbour selection: per candidate */
+	float	   *linkvec;		/* back-link: the new target's vector */
 	HnswId	   *hop;			/* repair: two-hop ids */
 	const float **selvecs;
 	HnswId	   *batch;
@@ -220,7 +262,7 @@ extern int	hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps,
 							  int neps, bool eps_skip, int ef, int level,
 							  HnswEdge *out);
 extern int	hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n,
-								  int max, HnswEdge *out);
+								  int max, bool fill, HnswEdge *out);
 extern void hnsw_repair(HnswGraph *g, HnswId id, int level,
 						const HnswVisited *removed);
 extern bool hnsw_repair_plan(HnswGraph *g, HnswId id, int level,

@@ -85,13 +85,14 @@ hnsw_check_meta(Relation index, Page page)
 		meta->magic != HNSW_MAGIC)
 		hnsw_corrupt(index, HNSW_METAPAGE_BLKNO, 0,
 					 "metapage has no hnsw magic number");
-	if (meta->version != HNSW_FORMAT_VERSION)
+	if (meta->version < HNSW_MIN_FORMAT_VERSION ||
+		meta->version > HNSW_FORMAT_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("index \"%s\" has on-disk format version %u, but this "
-						"build of hnswsearch reads version %d",
+						"build of hnswsearch reads versions %d to %d",
 						RelationGetRelationName(index), meta->version,
-						HNSW_FORMAT_VERSION),
+						HNSW_MIN_FORMAT_VERSION, HNSW_FORMAT_VERSION),
 				 errhint("REINDEX the index.")));
 	if (meta->dim > HNSW_MAX_DIM || meta->m < HNSW_MIN_M ||
 		meta->m > HNSW_MAX_M || meta->max_level >= HNSW_GRAPH_MAX_LEVELS ||

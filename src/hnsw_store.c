@@ -677,6 +677,8 @@ hnsw_page_graph_init(HnswPageGraph *pg, Relation index, HnswIndexInfo *info,
 	pg->skip_flags = HNSW_ELEMENT_GONE;
 	hnsw_graph_init(&pg->g, &page_ops, meta->dim, info->m, info->ef_construction,
 					max_level, info->dist);
+	/* a version 1 index's lists carry no filler marks: select afresh */
+	pg->g.fillers_marked = meta->version >= 2;
 	pg->index = index;
 	pg->pinned = InvalidBuffer;
 	pg->max_level = max_level;

@@ -106,7 +106,7 @@ for my $ix (@indexes)
 {
 	my ($name, $op, $m, $efc) = @$ix;
 	like($src->{$name}{info},
-		qr/^$live\|0\|$live\|$N\|@{[ $N - $live ]}\|$live\|$DIM\|$m\|$efc\|1$/,
+		qr/^$live\|0\|$live\|$N\|@{[ $N - $live ]}\|$live\|$DIM\|$m\|$efc\|2$/,
 		"src: $name info ($N slots, $live live, m=$m, ef_construction=$efc)");
 	is($src->{$name}{check}, "$live|$live", "src: $name checks clean");
 	like($src->{$name}{plan}, qr/Index Scan using $name/, "src: queries use $name");
@@ -140,7 +140,7 @@ for my $db ('fc', 'plain')
 	for my $ix (@indexes)
 	{
 		my ($name, $op, $m, $efc) = @$ix;
-		is($d->{$name}{info}, "$live|0|$live|$live|0|$live|$DIM|$m|$efc|1",
+		is($d->{$name}{info}, "$live|0|$live|$live|0|$live|$DIM|$m|$efc|2",
 			"$db: $name info: $live live elements, no deleted slot, m=$m, ef_construction=$efc");
 		is($d->{$name}{check}, "$live|$live", "$db: $name checks clean");
 		like($d->{$name}{plan}, qr/Index Scan using $name/, "$db: queries use $name");

@@ -54,7 +54,7 @@ is($node->safe_psql('upgraded',
 		q{SELECT count_indexed, count_deleted, count_active, elements,
 			elements_deleted, elements_active, dimensions, format_version
 		  FROM hnsw_index_info('t_v_idx')}),
-	'6|0|6|3|0|3|3|1', '0.2.0: hnsw_index_info counts rows, then elements');
+	'6|0|6|3|0|3|3|2', '0.2.0: hnsw_index_info counts rows, then elements');
 
 $node->safe_psql('fresh', 'CREATE EXTENSION hnswsearch');
 
