@@ -983,6 +983,10 @@ gather_two_hop(HnswGraph *g, HnswId id, HnswId r, int level,
 		bool		seen = x == id || hnsw_idset_contains(removed, x) ||
 			list_contains(g->cands, ncand, x);
 
+		/* a filler is near a chosen edge of r's: the chosen ones suffice */
+		if (g->fillers_marked && hnsw_edge_filler(g->nbrs[i]))
+			continue;
+
 		for (j = 0; j < nhop && !seen; j++)
 			seen = g->hop[j] == x;
 		if (!seen)
