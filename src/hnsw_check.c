@@ -246,7 +246,7 @@ check_lists(Checker *ck, HnswPageGraph *pg, CheckElem *e, HnswEdge *list)
 			if (ck->elems[t].level < level)
 				violation(ck, e->id, psprintf("edge at level %d to an element of level %d",
 											  level, ck->elems[t].level));
-			/* sorted, up to the protected-edge bit (hnsw_graph.h) */
+			/* sorted, with the mark bits masked (hnsw_graph.h) */
 			if (isnan(list[i].dist) ||
 				(i > 0 && hnsw_edge_dist(list[i].dist, false) <
 				 hnsw_edge_dist(list[i - 1].dist, false)))
