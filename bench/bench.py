@@ -640,25 +640,19 @@ def sql_insert_round(conn, ds, a, texts, idx, hl_index=None):
     return sql_s, (hl_s if hl_index is not None else None)
 
 
-def insert_recall_curve(conn, ds, a, knn_sql, p):
-    """Recall@k of the incrementally built index at every ef of the grid,
-    and of hnswlib's index built from the same batches (p, or None)."""
+def insert_recall_curve(conn, ds, a, idx, p):
+    """Recall@k (and q/s) of the incrementally built index at every ef of
+    the grid and at --insert-ef, and of hnswlib's index built from the same
+    batches (p, or None)."""
     n, k = ds.insert_n, a.k
-    curve = {}
-    plan = explain(conn, knn_sql.replace("%t::vector", "%s::vector"), (ds.query_texts[0],))
-    if TABLE_INS + "_hnsw" not in plan:
-        conn.execute("SET enable_seqscan = off")
-    for ef in a.ef_search:
-        conn.execute("SET hnsw.ef_search = %d" % ef)
-        _, _, res = timed_loop(conn, knn_sql, [(t,) for t in ds.query_texts])
-        e = {"recall": D.recall(ds.base[:n], ds.queries, ds.ins_gt_dist, res, k)}
+    efs = sorted(set(a.ef_search) | {a.insert_ef})
+    curve = maint_recall(conn, ds, a, idx, efs, ds.base[:n],
+                         ds.ins_gt_dist, None, table=TABLE_INS)
+    for ef, e in curve.items():
         if p is not None:
             p.set_ef(max(ef, k))
             labels, _ = p.knn_query(ds.queries, k=k)
             e["hnswlib_recall"] = D.recall(ds.base[:n], ds.queries, ds.ins_gt_dist, labels, k)
-        curve[ef] = e
-    conn.execute("RESET enable_seqscan")
-    conn.execute("RESET hnsw.ef_search")
     log("  SQL: recall@%d of the incrementally built index by ef: %s"
         % (k, "  ".join("%d:%.3f" % (ef, e["recall"]) for ef, e in curve.items())))
     if p is not None:
@@ -673,7 +667,6 @@ def run_sql_insert(conn, ds, a, texts):
     spell of this shared machine slows both alike; the headline ratio is
     the median of the rounds' ratios, and every round's figures are kept."""
     r = {"rounds": []}
-    k = a.k
     n = ds.insert_n
     idx = TABLE_INS + "_hnsw"
     rounds = max(1, a.insert_rounds)
@@ -710,18 +703,10 @@ def run_sql_insert(conn, ds, a, texts):
         r["round_ratios"] = [x["ratio"] for x in r["rounds"]]
     r["index_bytes"] = scalar(conn, "SELECT pg_relation_size(%t::regclass)", (idx,))
 
-    conn.execute("SET hnsw.ef_search = %d" % a.insert_ef)
-    knn_sql = "SELECT id FROM %s ORDER BY embedding <-> %%t::vector LIMIT %d" % (TABLE_INS, k)
-    plan = explain(conn, knn_sql.replace("%t::vector", "%s::vector"), (ds.query_texts[0],))
-    if idx not in plan:
-        conn.execute("SET enable_seqscan = off")
-    tot, _, res = timed_loop(conn, knn_sql, [(t,) for t in ds.query_texts], warmup=10)
-    conn.execute("RESET enable_seqscan")
-    conn.execute("RESET hnsw.ef_search")
-    r["recall"] = D.recall(ds.base[:n], ds.queries, ds.ins_gt_dist, res, k)
+    r["ef_recall"] = insert_recall_curve(conn, ds, a, idx, last_p)
+    r["recall"] = r["ef_recall"][a.insert_ef]["recall"]
     r["ef_search"] = a.insert_ef
-    r["qps"] = len(ds.queries) / tot
-    r["ef_recall"] = insert_recall_curve(conn, ds, a, knn_sql, last_p)
+    r["qps"] = r["ef_recall"][a.insert_ef]["qps"]
     log("  SQL: insert %.0f rows/s (median round; best %.0f); index %.1f MB; recall@ef=%d %.4f "
         "(%.0f q/s)" % (r["rows_per_s"], r["best_rows_per_s"], r["index_bytes"] / 2**20,
                         a.insert_ef, r["recall"], r["qps"]))
@@ -807,13 +792,13 @@ def use_index(conn, ds, idx, knn_sql):
     return True
 
 
-def maint_recall(conn, ds, a, idx, efs, vecs, gt_dist, present):
-    """One timed pass of all queries per ef against TABLE.  vecs[id] is the
+def maint_recall(conn, ds, a, idx, efs, vecs, gt_dist, present, table=TABLE):
+    """One timed pass of all queries per ef against table.  vecs[id] is the
     vector the row with that id holds, present the mask of ids in the table
     (None: all), gt_dist the exact top-k over the present rows."""
     k = a.k
     nq = len(ds.queries)
-    knn_sql = knn_sql_for(TABLE, k)
+    knn_sql = knn_sql_for(table, k)
     forced = use_index(conn, ds, idx, knn_sql)
     qparams = [(t,) for t in ds.query_texts]
     out = {}
