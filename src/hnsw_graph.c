@@ -298,6 +298,8 @@ defer(HnswSearch *s, HnswId id, float d, bool result)
 	l->items[l->count].id = id;
 	l->items[l->count].dist = d;
 	s->later_result[l->count++] = result;
+	if (d < s->later_min)
+		s->later_min = d;
 }
 
 /* consider one discovered element for the candidate and result heaps */
@@ -371,6 +373,7 @@ search_start(HnswSearch *s, const float *q, int level, bool stream,
 	s->top.count = 0;
 	s->pending.count = 0;
 	s->later.count = 0;
+	s->later_min = INFINITY;
 	visited_clear(&s->visited);
 	for (i = 0; i < neps; i++)
 	{
@@ -513,7 +516,7 @@ hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n, int max,
 			continue;
 		v = g->ops->vector(g, cands[i].id, g->vecs + (Size) nsel * g->dim);
 		for (j = 0; j < nsel && keep; j++)
-			keep = g->dist(v, g->selvecs[j], g->dim) >= d;
+			keep = g->dist(v, g->selvecs[j], g->dim) > d;
 		if (keep)
 		{
 			g->selvecs[nsel++] = v;
@@ -547,6 +550,9 @@ hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n, int max,
 #define LINK_FORCE	2			/* a tree edge beyond HNSW_TREE_EDGES: last resort */
 
 static bool link_tree(HnswGraph *g, HnswId x, HnswEdge p, int mode);
+static bool link_tree_walk(HnswGraph *g, HnswId x, const float *vec,
+						   const HnswEdge *starts, int n,
+						   bool (*ok) (void *arg, HnswId id), void *arg);
 
 /* protected edges in list[0..n), other than one to id */
 static int
@@ -633,7 +639,7 @@ judge_added(HnswGraph *g, HnswEdge *merged, int pos, int n,
 	if (k > 0)
 		g->ops->distances(g, vec, g->batch, k, g->batchdist, g->batchflags);
 	for (i = 0; i < k && !pruned; i++)
-		pruned = g->batchdist[i] < d;
+		pruned = g->batchdist[i] <= d;
 	if (pruned)
 		return true;
 	k = 0;
@@ -647,7 +653,7 @@ judge_added(HnswGraph *g, HnswEdge *merged, int pos, int n,
 	{
 		if (hnsw_edge_filler(merged[i]) || hnsw_edge_protected(merged[i]))
 			continue;
-		if (g->batchdist[k++] < hnsw_edge_dist(merged[i].dist, false))
+		if (g->batchdist[k++] <= hnsw_edge_dist(merged[i].dist, false))
 			merged[i].dist = hnsw_edge_mark(merged[i].dist, HNSW_EDGE_FILLER);
 	}
 	return false;
@@ -719,6 +725,12 @@ plan_link_back(HnswGraph *g, HnswId id, const float *vec, HnswEdge nb,
 	plan_start(g, w, nb.id, level);
 	tree = protect == LINK_FORCE ||
 		(protect && count_protected(w->old, w->nold, id) < HNSW_TREE_EDGES(g->m));
+	/* even by force, a tree edge never displaces another one */
+	if (tree && count_protected(w->old, w->nold, id) >= cap)
+	{
+		*holds = false;
+		return false;
+	}
 	had = list_contains(w->old, w->nold, id);
 	if (had && !tree)
 	{
@@ -798,6 +810,89 @@ attach_duplicate(HnswGraph *g, const float *vec, ItemPointer tid, int nfound)
 	return false;
 }
 
+/* how many lists a walk through the tree reads at most */
+#define WALK_BUDGET 1024
+
+/* a uniform random integer in [0, n) */
+static int
+random_below(int n)
+{
+#if PG_VERSION_NUM >= 150000
+	return (int) pg_prng_uint64_range(&pg_global_prng_state, 0, n - 1);
+#else
+	return (int) (random() % n);
+#endif
+}
+
+/*
+ * Finds x (vector vec) a parent by walking tree edges from starts[0..n):
+ * the first element whose list has room for one more tree edge (and that
+ * ok(arg, id) accepts, if ok is given) takes x.  Needed where the nearest
+ * elements are all full of tree edges, as among thousands of identical
+ * vectors, whose searches all find the same few elements.
+ *
+ * The walk is depth first in random order: in a tree, a walk that never
+ * turns back ends at a leaf (one tree edge) within the tree's diameter,
+ * where a breadth-first walk from the same starts would fill the tree
+ * level by level and, later, read most of it.  Only elements already
+ * linked are visited, so when x is unreached its own subtree is never
+ * taken for a parent.
+ */
+static bool
+link_tree_walk(HnswGraph *g, HnswId x, const float *vec,
+			   const HnswEdge *starts, int n,
+			   bool (*ok) (void *arg, HnswId id), void *arg)
+{
+	HnswId	   *stack = palloc(sizeof(HnswId) * WALK_BUDGET);
+	HnswEdge   *list = palloc(sizeof(HnswEdge) * (2 * g->m + 1));
+	HnswVisited seen;
+	int			depth = 0;
+	int			reads;
+	bool		linked = false;
+
+	hnsw_idset_init(&seen, 2 * WALK_BUDGET);
+	(void) hnsw_idset_add(&seen, x);
+	if (n > 0)
+		stack[depth++] = starts[random_below(n)].id;
+	for (reads = 0; depth > 0 && reads < WALK_BUDGET && !linked; reads++)
+	{
+		HnswId		y = stack[--depth];
+		int			k;
+		int			i;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!hnsw_idset_add(&seen, y))
+			continue;
+		k = g->ops->neighbors(g, y, 0, list);
+		if (count_protected(list, k, x) < HNSW_TREE_EDGES(g->m) &&
+			(ok == NULL || ok(arg, y)))
+		{
+			HnswEdge	p = {y, 0};
+			uint8		flags;
+
+			g->ops->distances(g, vec, &y, 1, &p.dist, &flags);
+			linked = link_tree(g, x, p, LINK_TREE);
+		}
+		/* push the unseen tree neighbours in random order */
+		for (i = k; i > 0 && depth < WALK_BUDGET; i--)
+		{
+			int			j = random_below(i);
+			HnswEdge	e = list[j];
+
+			list[j] = list[i - 1];
+			if (hnsw_edge_protected(e) && !hnsw_idset_contains(&seen, e.id))
+				stack[depth++] = e.id;
+		}
+		/* a dead end: start again from another start */
+		if (depth == 0 && n > 1)
+			stack[depth++] = starts[random_below(n)].id;
+	}
+	pfree(seen.keys);
+	pfree(list);
+	pfree(stack);
+	return linked;
+}
+
 /*
  * Adds the new element's level-0 back-links.  Its parent is the nearest
  * neighbour whose list takes a protected edge to it (a list already full
@@ -829,6 +924,9 @@ link_parent(HnswGraph *g, HnswId id, const float *vec, int nfound)
 	for (i = 0; i < nfound && !parented; i++)
 		if (!list_contains(g->lists[0], g->counts[0], g->found[i].id))
 			parented = link_tree(g, id, g->found[i], LINK_TREE);
+	/* then the elements below them in the tree */
+	if (!parented)
+		parented = link_tree_walk(g, id, vec, g->found, nfound, NULL, NULL);
 	/* and failing those, the nearest neighbour takes one tree edge more */
 	if (!parented && g->counts[0] > 0)
 		(void) link_tree(g, id, g->lists[0][0], LINK_FORCE);
@@ -1071,8 +1169,11 @@ hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
  * that went with a removed element is replaced: the nearest remaining
  * neighbour becomes a new parent, with tree edges both ways.
  */
+static bool staying(void *arg, HnswId id);
+
 static void
-repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q)
+repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q,
+			   const HnswVisited *removed)
 {
 	int			i;
 
@@ -1104,7 +1205,9 @@ repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q)
 		for (i = 0; i < w->nnew; i++)
 			if (link_tree(g, w->id, w->fresh[i], LINK_TREE))
 				break;
-		if (i == w->nnew)
+		if (i == w->nnew &&
+			!link_tree_walk(g, w->id, g->ops->vector(g, w->id, g->qvec),
+							w->fresh, w->nnew, staying, (void *) removed))
 			(void) link_tree(g, w->id, w->fresh[0], LINK_FORCE);
 	}
 }
@@ -1126,6 +1229,13 @@ write_lists(HnswGraph *g, HnswListWrite *w, int n)
 											  w[i].fresh, w[i].nnew);
 }
 
+/* a walk's parent in a VACUUM repair must not be one it removes */
+static bool
+staying(void *arg, HnswId id)
+{
+	return !hnsw_idset_contains((const HnswVisited *) arg, id);
+}
+
 /*
  * Repairs one list at once (retrying when an insert changed it meanwhile),
  * its back-links included.
@@ -1143,7 +1253,7 @@ hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswVisited *removed)
 		if (w->done)
 			break;
 	}
-	repair_written(g, w, NULL);
+	repair_written(g, w, NULL, removed);
 }
 
 /*
@@ -1161,7 +1271,7 @@ hnsw_repair_apply(HnswGraph *g, HnswListWrite *w, int n,
 	for (i = 0; i < n; i++)
 	{
 		if (w[i].done)
-			repair_written(g, &w[i], q);
+			repair_written(g, &w[i], q, removed);
 		else
 			hnsw_repair(g, w[i].id, w[i].level, removed);
 	}
@@ -1347,6 +1457,24 @@ hnsw_reconnect(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 	return total;
 }
 
+/* a walk's parent for an unreached element must be reached and staying */
+typedef struct ReachOk
+{
+	const HnswId *ids;
+	const bool *gone;
+	const bool *reach;
+	int64		n;
+} ReachOk;
+
+static bool
+reach_ok(void *arg, HnswId id)
+{
+	ReachOk    *r = arg;
+	int64		t = id_index(r->ids, r->n, id);
+
+	return t >= 0 && r->reach[t] && !r->gone[t];
+}
+
 static int64
 reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 				HnswId entry)
@@ -1382,13 +1510,29 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 		memcpy(g->cands, g->nbrs, sizeof(HnswEdge) * k);
 		for (mode = LINK_TREE; mode <= LINK_FORCE && !linked; mode++)
 		{
+			int			nstart = 0;
+
 			for (e = 0; e < k && !linked; e++)
 			{
 				int64		t = id_index(ids, n, g->cands[e].id);
 
 				if (t >= 0 && reach[t] && !gone[t])
+				{
+					g->cands[nstart++] = g->cands[e];
 					linked = link_tree(g, ids[i], g->cands[e], mode);
+				}
 			}
+			/* all full of tree edges: below them in the tree, or the entry's */
+			if (!linked && mode == LINK_TREE)
+			{
+				ReachOk		r = {ids, gone, reach, n};
+
+				g->cands[nstart].id = entry;
+				linked = link_tree_walk(g, ids[i],
+										g->ops->vector(g, ids[i], g->qvec),
+										g->cands, nstart + 1, reach_ok, &r);
+			}
+			k = nstart;
 		}
 		if (!linked)
 		{
@@ -1397,8 +1541,7 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 			p.id = entry;
 			g->ops->distances(g, g->ops->vector(g, entry, g->qvec), &ids[i], 1,
 							  &p.dist, &flags);
-			linked = link_tree(g, ids[i], p, LINK_TREE) ||
-				link_tree(g, ids[i], p, LINK_FORCE);
+			linked = link_tree(g, ids[i], p, LINK_FORCE);
 		}
 		if (!linked)
 			continue;
@@ -1470,6 +1613,26 @@ hnsw_stream_flush(HnswSearch *s)
 			heap_push(&s->pending, e.id, e.dist);
 	}
 	s->later.count = 0;
+	s->later_min = INFINITY;
+}
+
+/*
+ * True when the nearest result not yet taken is farther than a find not
+ * yet expanded: another round may find nearer results, which a strict
+ * stream would have to drop once a farther one was handed out.  Among
+ * thousands of identical vectors each round uncovers only part of them;
+ * without this, a round would hand out farther rows before the rest.
+ */
+bool
+hnsw_stream_behind(HnswSearch *s)
+{
+	float		frontier = s->later_min;
+
+	if (s->pending.count == 0)
+		return false;
+	if (s->cand.count > 0 && s->cand.items[0].dist < frontier)
+		frontier = s->cand.items[0].dist;
+	return s->pending.items[0].dist > frontier;
 }
 
 /* take the nearest result not yet taken */

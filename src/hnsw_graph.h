@@ -53,7 +53,7 @@ typedef struct HnswEdge
  * Format version 2; lists of version 1 indexes carry no valid bits 1-2.
  */
 /* at most this many protected edges in one list */
-#define HNSW_TREE_EDGES(m)	Max(2, (m) / 4)
+#define HNSW_TREE_EDGES(m)	Max(3, (m) / 4)
 
 #define HNSW_EDGE_PROTECTED	0x1
 #define HNSW_EDGE_FILLER	0x2
@@ -213,6 +213,7 @@ typedef struct HnswSearch
 	HnswHeap	pending;		/* stream: discovered results not yet taken */
 	HnswHeap	later;			/* stream: finds too far for this round */
 	bool	   *later_result;	/* stream: per find in later, a result? */
+	float		later_min;		/* stream: nearest find in later */
 	HnswVisited visited;
 	uint64		ndistances;		/* distance computations so far */
 } HnswSearch;
@@ -292,6 +293,7 @@ extern void hnsw_stream_expand(HnswGraph *g, HnswSearch *s, int ef, bool strict)
 extern bool hnsw_stream_next(HnswSearch *s, HnswEdge *out);
 extern void hnsw_stream_flush(HnswSearch *s);
 extern bool hnsw_stream_exhausted(HnswSearch *s);
+extern bool hnsw_stream_behind(HnswSearch *s);
 extern void hnsw_search_free(HnswSearch *s);
 
 #endif

@@ -170,7 +170,12 @@ next_result(HnswScanOpaque so, HnswEdge *e)
 {
 	for (;;)
 	{
-		if ((so->round_left > 0 || so->draining) &&
+		/* a round ends early where unexpanded finds are nearer */
+		bool		behind = !so->draining && so->rounds > 0 &&
+			hnsw_iterative_scan != HNSW_ITERATIVE_OFF &&
+			hnsw_stream_behind(&so->search);
+
+		if ((so->round_left > 0 || so->draining) && !behind &&
 			hnsw_stream_next(&so->search, e))
 		{
 			so->round_left--;
