@@ -1125,6 +1125,35 @@ add_hop_candidates(HnswGraph *g, HnswId id, int nhop, int ncand)
 }
 
 /*
+ * After a repair's selection: the list's own surviving edges that the
+ * heuristic did not choose stay, as fillers, nearest first, in the room
+ * left.  Repairs add no new fillers (those would owe back-links and crowd
+ * out later inserts), but a list does not shrink either.
+ */
+static void
+keep_old_fillers(HnswGraph *g, HnswListWrite *w, const HnswVisited *removed,
+				 int cap)
+{
+	int			n = w->nnew;
+	int			i;
+
+	for (i = 0; i < w->nold && n < cap; i++)
+	{
+		HnswEdge	e = w->old[i];
+
+		if (hnsw_idset_contains(removed, e.id) || list_contains(w->fresh, n, e.id))
+			continue;
+		if (!hnsw_edge_protected(e) && g->fillers_marked)
+			e.dist = hnsw_edge_mark(e.dist, HNSW_EDGE_FILLER);
+		w->fresh[n++] = e;
+	}
+	if (n == w->nnew)
+		return;
+	w->nnew = n;
+	qsort(w->fresh, n, sizeof(HnswEdge), edge_cmp);
+}
+
+/*
  * Plans VACUUM's local repair of id's list at level: the edges to removed
  * elements go, and the list is refilled from the removed elements' own
  * neighbours (two hops), chosen with the selection heuristic -- no search
@@ -1158,6 +1187,7 @@ hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
 	ncand = add_hop_candidates(g, id, nhop, ncand);
 	qsort(g->cands, ncand, sizeof(HnswEdge), edge_cmp);
 	(void) plan_select(g, w, g->cands, ncand, cap, false);
+	keep_old_fillers(g, w, removed, cap);
 	return true;
 }
 
