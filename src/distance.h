@@ -29,6 +29,19 @@ extern double vec_cosine_distance(const float *a, const float *b, int n);
 /* sum of squares of a (the squared norm), in double */
 extern double vec_norm_squared_double(const float *a, int n);
 
+/*
+ * The index's distances (float, ordered for every finite input): up to
+ * VEC_DIST_EXACT in magnitude the float kernel's value; beyond it, the
+ * double result compressed by vec_dist_compress into [2^120, 2^125) (and
+ * its negative), with the three lowest bits clear.
+ */
+#define VEC_DIST_EXACT	0x1p120f
+
+extern VectorKernel vec_index_l2_squared;
+extern VectorKernel vec_index_ip_distance;	/* 1 - a.b */
+extern VectorKernel vec_index_l1;
+extern float vec_dist_compress(double d);
+
 /* binds the pointers above; called from _PG_init, safe to call twice */
 extern void distance_init(void);
 
