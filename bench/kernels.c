@@ -7,15 +7,22 @@
  * time per distance of every kernel variant this CPU can run: "scalar" (the
  * strictly sequential reference), "generic" (the multi-accumulator kernels
  * at the baseline ISA) and the x86-64 ones, and marks the one distance_init()
- * binds ("dispatched").
+ * binds ("dispatched").  After the variants, "index" is the distance the
+ * hnsw index calls (vec_index_*: the dispatched kernel plus its range
+ * check, "1 - a.b" for ip), to show what the check costs.
  *
  * Each timing runs one query against a pool of vectors small enough to stay
  * in L2, so it measures arithmetic rather than memory bandwidth, and keeps the
  * best of several repetitions.  Before timing, every variant's result is
  * compared with a double-precision reference; a relative error above 1e-4
- * makes the program fail.
+ * makes the program fail.  So does check_extremes(): coordinates near
+ * FLT_MAX and below FLT_MIN, where the float sums overflow or underflow,
+ * must give the double results in the SQL kernels and finite, ordered
+ * values in the index kernels.
  */
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +85,21 @@ bound_kernel(enum Metric m)
 			return vec_inner_product;
 		default:
 			return vec_l1;
+	}
+}
+
+/* the index's distance for a metric */
+static VectorKernel
+index_kernel(enum Metric m)
+{
+	switch (m)
+	{
+		case METRIC_L2SQ:
+			return vec_index_l2_squared;
+		case METRIC_IP:
+			return vec_index_ip_distance;
+		default:
+			return vec_index_l1;
 	}
 }
 
@@ -168,6 +190,106 @@ check_kernels(const float *query, const float *pool, int nvec, int d)
 	return worst;
 }
 
+/* the SQL-facing kernel for a metric (double results) */
+static double
+full_kernel(enum Metric m, const float *a, const float *b, int n)
+{
+	switch (m)
+	{
+		case METRIC_L2SQ:
+			return vec_l2_squared_full(a, b, n);
+		case METRIC_IP:
+			return vec_inner_product_full(a, b, n);
+		default:
+			return vec_l1_full(a, b, n);
+	}
+}
+
+/* report one failed extremes check; returns 1 */
+static int
+extreme_failed(const char *what, enum Metric m, int d, double got, double want)
+{
+	fprintf(stderr, "extremes: %s, %s, d = %d: got %.17g, want %.17g\n",
+			what, metric_names[m], d, got, want);
+	return 1;
+}
+
+/*
+ * Pairs of vectors whose float sums overflow or underflow, with the bound
+ * variant: the SQL kernels must give the double reference (to 1e-4, as
+ * above: the float path serves where it is in range), the index kernels a finite float with the three lowest bits
+ * clear where the value is compressed, and, for a series of growing
+ * scales, values that never decrease (never increase for ip's 1 - a.b
+ * where a.b grows).  Returns the number of failures.
+ */
+static int
+check_extremes(int d)
+{
+	static const float scales[] = {1e-45f, 1e-30f, 1e-20f, 1e18f, 1e19f, 3e19f,
+	1e20f, 1e25f, 1e30f, 1e35f, 1e37f, 1e38f, 3.4e38f};
+	int			nscales = (int) (sizeof(scales) / sizeof(scales[0]));
+	float	   *a = malloc(sizeof(float) * d);
+	float	   *b = malloc(sizeof(float) * d);
+	int			failed = 0;
+
+	for (int m = 0; m < N_METRICS; m++)
+	{
+		float		prev = 0.0f;
+
+		for (int s = 0; s < nscales; s++)
+		{
+			double		want;
+			double		got;
+			float		idx;
+			uint32_t	bits;
+
+			/* a = scale * (1, -1, 1, ...), b = -a: every term of one sign */
+			for (int i = 0; i < d; i++)
+			{
+				a[i] = (i % 2 == 0) ? scales[s] : -scales[s];
+				b[i] = (m == METRIC_IP) ? a[i] : -a[i];
+			}
+			want = reference((enum Metric) m, a, b, d);
+			got = full_kernel((enum Metric) m, a, b, d);
+			if (!(fabs(got - want) <= 1e-4 * fabs(want)))
+				failed += extreme_failed("sql kernel", (enum Metric) m, d, got, want);
+
+			idx = index_kernel((enum Metric) m)(a, b, d);
+			memcpy(&bits, &idx, sizeof(bits));
+			if (!isfinite(idx))
+				failed += extreme_failed("index kernel not finite", (enum Metric) m, d, idx, want);
+			else if (fabsf(idx) > VEC_DIST_EXACT && (bits & 7) != 0)
+				failed += extreme_failed("index kernel low bits set", (enum Metric) m, d, idx, want);
+			else if (s > 0 && (m == METRIC_IP ? idx > prev : idx < prev))
+				failed += extreme_failed("index kernel out of order", (enum Metric) m, d, idx, prev);
+			prev = idx;
+		}
+	}
+
+	/* the compression itself: monotone, continuous at VEC_DIST_EXACT */
+	{
+		float		prev = vec_dist_compress(VEC_DIST_EXACT);
+
+		if (prev != VEC_DIST_EXACT)
+			failed += extreme_failed("compress at the threshold", METRIC_L2SQ, 0, prev, VEC_DIST_EXACT);
+		for (double x = VEC_DIST_EXACT; x < 0x1p280; x *= 1.0001)
+		{
+			float		c = vec_dist_compress(x);
+
+			if (c < prev || !isfinite(c) || vec_dist_compress(-x) != -c)
+			{
+				failed += extreme_failed("compress not monotone", METRIC_L2SQ, 0, c, prev);
+				break;
+			}
+			prev = c;
+		}
+	}
+
+	free(a);
+	free(b);
+	return failed;
+}
+
 int
 main(void)
 {
@@ -206,6 +328,7 @@ main(void)
 		for (int m = 0; m < N_METRICS; m++)
 		{
 			double		scalar_ns = 0.0;
+			double		index_ns;
 
 			for (int v = 0; v < N_VARIANTS; v++)
 			{
@@ -217,6 +340,8 @@ main(void)
 				err = check_kernels(query, pool, nvec, d);
 				if (err > 1e-4)
 					failed = 1;
+				if (m == 0 && check_extremes(d) > 0)
+					failed = 1;
 				ns = time_kernel(bound_kernel((enum Metric) m), query, pool, nvec, d);
 				if (v == 0)
 					scalar_ns = ns;
@@ -225,6 +350,11 @@ main(void)
 					   strcmp(variant_names[v], best_name) == 0 ? "  <- dispatched" : "",
 					   err > 1e-4 ? "  FAILED" : "");
 			}
+			/* the index's distance over the dispatched variant */
+			distance_init();
+			index_ns = time_kernel(index_kernel((enum Metric) m), query, pool, nvec, d);
+			printf("%-6d %-6s %-10s %12.1f %9.2fx\n", d, metric_names[m], "index",
+				   index_ns, scalar_ns / index_ns);
 		}
 		printf("\n");
 		free(pool);

@@ -15,11 +15,32 @@ extern VectorKernel vec_inner_product;
 /* sum of absolute differences */
 extern VectorKernel vec_l1;
 
-/* 1 - cosine similarity, computed in double from float sums; NaN if a norm is zero */
+/*
+ * The SQL functions' sums, right for every finite input: the float kernel's
+ * result where it is in range, else the sum recomputed in double.
+ */
+extern double vec_l2_squared_full(const float *a, const float *b, int n);
+extern double vec_inner_product_full(const float *a, const float *b, int n);
+extern double vec_l1_full(const float *a, const float *b, int n);
+
+/* 1 - cosine similarity, for any finite input; NaN if a norm is zero */
 extern double vec_cosine_distance(const float *a, const float *b, int n);
 
-/* sum of squares of a (the squared norm) */
-extern float vec_norm_squared(const float *a, int n);
+/* sum of squares of a (the squared norm), in double */
+extern double vec_norm_squared_double(const float *a, int n);
+
+/*
+ * The index's distances (float, ordered for every finite input): up to
+ * VEC_DIST_EXACT in magnitude the float kernel's value; beyond it, the
+ * double result compressed by vec_dist_compress into [2^120, 2^125) (and
+ * its negative), with the three lowest bits clear.
+ */
+#define VEC_DIST_EXACT	0x1p120f
+
+extern VectorKernel vec_index_l2_squared;
+extern VectorKernel vec_index_ip_distance;	/* 1 - a.b */
+extern VectorKernel vec_index_l1;
+extern float vec_dist_compress(double d);
 
 /* binds the pointers above; called from _PG_init, safe to call twice */
 extern void distance_init(void);

@@ -246,10 +246,18 @@ check_lists(Checker *ck, HnswPageGraph *pg, CheckElem *e, HnswEdge *list)
 			if (ck->elems[t].level < level)
 				violation(ck, e->id, psprintf("edge at level %d to an element of level %d",
 											  level, ck->elems[t].level));
+			/*
+			 * Finite: the index's kernels never return inf or NaN (beyond
+			 * VEC_DIST_EXACT they compress, distance.c), and marks keep a
+			 * finite value finite.  An inf from a float sum that overflowed
+			 * (before the kernels compressed) becomes NaN when marked.
+			 */
+			if (!isfinite(list[i].dist))
+				violation(ck, e->id, psprintf("neighbour list at level %d holds a distance that is not finite",
+											  level));
 			/* sorted, with the mark bits masked (hnsw_graph.h) */
-			if (isnan(list[i].dist) ||
-				(i > 0 && hnsw_edge_dist(list[i].dist, false) <
-				 hnsw_edge_dist(list[i - 1].dist, false)))
+			if (i > 0 && hnsw_edge_dist(list[i].dist, false) <
+				hnsw_edge_dist(list[i - 1].dist, false))
 				violation(ck, e->id, psprintf("neighbour list at level %d not sorted by distance",
 											  level));
 			for (j = 0; j < i; j++)

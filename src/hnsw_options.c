@@ -91,29 +91,13 @@ hnswoptions(Datum reloptions, bool validate)
 									  sizeof(HnswOptions), tab, lengthof(tab));
 }
 
-/* 1 - a.b: a distance for inner product (and for normalised cosine) */
-static float
-ip_distance(const float *a, const float *b, int n)
-{
-	return 1.0f - vec_inner_product(a, b, n);
-}
-
-static float
-l2_kernel(const float *a, const float *b, int n)
-{
-	return vec_l2_squared(a, b, n);
-}
-
-static float
-l1_kernel(const float *a, const float *b, int n)
-{
-	return vec_l1(a, b, n);
-}
-
 /*
  * Reads the index's options and recognises its metric from the opclass's
  * distance support function, so the graph calls a kernel directly instead
- * of going through fmgr for every distance.
+ * of going through fmgr for every distance.  The kernels are the index
+ * variants of distance.c, which stay finite and ordered for every finite
+ * input (a plain float sum overflows to inf, and an edge mark set on inf
+ * makes a NaN).
  */
 void
 hnsw_get_info(Relation index, HnswIndexInfo *info)
@@ -128,23 +112,23 @@ hnsw_get_info(Relation index, HnswIndexInfo *info)
 	if (fn == l2_distance || fn == vector_l2_squared_distance)
 	{
 		info->metric = HNSW_METRIC_L2;
-		info->dist = l2_kernel;
+		info->dist = vec_index_l2_squared;
 	}
 	else if (fn == vector_negative_inner_product || fn == inner_product)
 	{
 		info->metric = HNSW_METRIC_IP;
-		info->dist = ip_distance;
+		info->dist = vec_index_ip_distance;
 	}
 	else if (fn == cosine_distance)
 	{
 		info->metric = HNSW_METRIC_COSINE;
-		info->dist = ip_distance;
+		info->dist = vec_index_ip_distance;
 		info->normalize = true;
 	}
 	else if (fn == l1_distance)
 	{
 		info->metric = HNSW_METRIC_L1;
-		info->dist = l1_kernel;
+		info->dist = vec_index_l1;
 	}
 	else
 		ereport(ERROR,

@@ -702,7 +702,10 @@ hnsw_page_graph_release(HnswPageGraph *pg)
 /*
  * Copies a vector datum into out as the index stores it: dimensions
  * checked, normalised for cosine.  Returns false for a vector the index
- * does not hold (zero under cosine).
+ * does not hold (zero under cosine).  The norm is summed in double, as
+ * l2_normalize does (the result is the same vector): a float sum of squares
+ * underflows to zero for [1e-30,0,0] and overflows for [1e20,1e20,0], in
+ * double neither happens, so only the zero vector has norm 0.
  */
 bool
 hnsw_prepare_vector(HnswIndexInfo *info, Datum value, float *out, int dim)
@@ -715,7 +718,7 @@ hnsw_prepare_vector(HnswIndexInfo *info, Datum value, float *out, int dim)
 	memcpy(out, v->x, sizeof(float) * dim);
 	if (info->normalize)
 	{
-		double		norm = sqrt((double) vec_norm_squared(out, dim));
+		double		norm = sqrt(vec_norm_squared_double(out, dim));
 
 		if (norm == 0)
 			return false;

@@ -489,7 +489,10 @@ vector_to_float4(PG_FUNCTION_ARGS)
 }
 
 /* ---------------------------------------------------------------------
- * Distances (float8 results; sums in float like pgvector, see distance.c)
+ * Distances (float8 results).  Sums in float like pgvector (see
+ * distance.c) where that is right; where a float sum would overflow or
+ * underflow (coordinates beyond about 1e19 or below 1e-19), in double, so
+ * every finite input gives the true distance.
  * ---------------------------------------------------------------------
  */
 
@@ -501,7 +504,7 @@ l2_distance(PG_FUNCTION_ARGS)
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
 
 	CheckVectorDims(a->dim, b->dim);
-	PG_RETURN_FLOAT8(sqrt((double) vec_l2_squared(a->x, b->x, a->dim)));
+	PG_RETURN_FLOAT8(sqrt(vec_l2_squared_full(a->x, b->x, a->dim)));
 }
 
 PG_FUNCTION_INFO_V1(vector_l2_squared_distance);
@@ -512,7 +515,7 @@ vector_l2_squared_distance(PG_FUNCTION_ARGS)
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
 
 	CheckVectorDims(a->dim, b->dim);
-	PG_RETURN_FLOAT8((double) vec_l2_squared(a->x, b->x, a->dim));
+	PG_RETURN_FLOAT8(vec_l2_squared_full(a->x, b->x, a->dim));
 }
 
 PG_FUNCTION_INFO_V1(inner_product);
@@ -523,7 +526,7 @@ inner_product(PG_FUNCTION_ARGS)
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
 
 	CheckVectorDims(a->dim, b->dim);
-	PG_RETURN_FLOAT8((double) vec_inner_product(a->x, b->x, a->dim));
+	PG_RETURN_FLOAT8(vec_inner_product_full(a->x, b->x, a->dim));
 }
 
 PG_FUNCTION_INFO_V1(vector_negative_inner_product);
@@ -534,7 +537,7 @@ vector_negative_inner_product(PG_FUNCTION_ARGS)
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
 
 	CheckVectorDims(a->dim, b->dim);
-	PG_RETURN_FLOAT8(-(double) vec_inner_product(a->x, b->x, a->dim));
+	PG_RETURN_FLOAT8(-vec_inner_product_full(a->x, b->x, a->dim));
 }
 
 PG_FUNCTION_INFO_V1(cosine_distance);
@@ -561,7 +564,7 @@ vector_spherical_distance(PG_FUNCTION_ARGS)
 	double		dot;
 
 	CheckVectorDims(a->dim, b->dim);
-	dot = (double) vec_inner_product(a->x, b->x, a->dim);
+	dot = vec_inner_product_full(a->x, b->x, a->dim);
 	/* rounding may leave |dot| slightly above 1, where acos is NaN */
 	dot = Max(-1.0, Min(1.0, dot));
 	PG_RETURN_FLOAT8(acos(dot) / M_PI);
@@ -575,7 +578,7 @@ l1_distance(PG_FUNCTION_ARGS)
 	Vector	   *b = PG_GETARG_VECTOR_P(1);
 
 	CheckVectorDims(a->dim, b->dim);
-	PG_RETURN_FLOAT8((double) vec_l1(a->x, b->x, a->dim));
+	PG_RETURN_FLOAT8(vec_l1_full(a->x, b->x, a->dim));
 }
 
 /* ---------------------------------------------------------------------
@@ -592,34 +595,30 @@ vector_dims(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(v->dim);
 }
 
-/* sum of squares in double: each float product is exact in double */
-static double
-norm_squared_double(const Vector *v)
-{
-	double		sum = 0.0;
-
-	for (int i = 0; i < v->dim; i++)
-		sum += (double) v->x[i] * (double) v->x[i];
-	return sum;
-}
-
+/*
+ * The norm, summed in double (vec_norm_squared_double) like pgvector's: no
+ * finite input overflows or underflows it.
+ */
 PG_FUNCTION_INFO_V1(vector_norm);
 Datum
 vector_norm(PG_FUNCTION_ARGS)
 {
 	Vector	   *v = PG_GETARG_VECTOR_P(0);
 
-	PG_RETURN_FLOAT8(sqrt(norm_squared_double(v)));
+	PG_RETURN_FLOAT8(sqrt(vec_norm_squared_double(v->x, v->dim)));
 }
 
-/* v / |v|; the zero vector maps to itself */
+/*
+ * v / |v|, the norm in double as for vector_norm (the cosine index
+ * normalises its vectors the same way); the zero vector maps to itself.
+ */
 PG_FUNCTION_INFO_V1(l2_normalize);
 Datum
 l2_normalize(PG_FUNCTION_ARGS)
 {
 	Vector	   *v = PG_GETARG_VECTOR_P(0);
 	Vector	   *result = InitVector(v->dim);
-	double		norm = sqrt(norm_squared_double(v));
+	double		norm = sqrt(vec_norm_squared_double(v->x, v->dim));
 
 	if (norm > 0)
 	{
