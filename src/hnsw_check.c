@@ -133,9 +133,7 @@ collect_page(Checker *ck, BlockNumber blkno)
 
 	if (buf == InvalidBuffer)
 		return;
-	maxoff = PageGetMaxOffsetNumber(page);
-	if (maxoff > HNSW_MAX_ITEMS_PER_PAGE)
-		hnsw_corrupt(ck->index, blkno, 0, "too many items on page");
+	maxoff = hnsw_page_max_offset(ck->index, page, blkno);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		ItemId		iid = PageGetItemId(page, off);

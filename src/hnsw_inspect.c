@@ -77,10 +77,12 @@ count_page(Relation index, BlockNumber blkno, HnswCounts *c)
 	Page		page;
 	Buffer		buf = hnsw_read_graph_page(index, blkno, &page);
 	OffsetNumber off;
+	OffsetNumber maxoff;
 
 	if (buf == InvalidBuffer)
 		return;
-	for (off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+	maxoff = hnsw_page_max_offset(index, page, blkno);
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		HnswElementTuple etup;
 		int64		tids = 0;

@@ -58,7 +58,29 @@ hnsw_init_metapage(Page page, int dim, int m, int ef_construction)
 		((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
 }
 
-/* checks a graph page's special space */
+/*
+ * The number of line pointers on a page, checked against the most an hnsw
+ * page can hold (an id keeps the offset in 8 bits).  Every loop over a
+ * page's items takes its bound from here: arrays sized by
+ * HNSW_MAX_ITEMS_PER_PAGE are filled per item, and an id made from a
+ * larger offset would name another item.
+ */
+OffsetNumber
+hnsw_page_max_offset(Relation index, Page page, BlockNumber blkno)
+{
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+
+	if (maxoff > HNSW_MAX_ITEMS_PER_PAGE)
+		hnsw_corrupt(index, blkno, 0,
+					 psprintf("page has %u line pointers, more than %d",
+							  (unsigned) maxoff, HNSW_MAX_ITEMS_PER_PAGE));
+	return maxoff;
+}
+
+/*
+ * Checks a graph page's special space and its number of items, so that
+ * whoever reads the page may trust both.
+ */
 void
 hnsw_check_page(Relation index, Page page, BlockNumber blkno)
 {
@@ -70,6 +92,7 @@ hnsw_check_page(Relation index, Page page, BlockNumber blkno)
 	opaque = HnswPageGetOpaque(page);
 	if (opaque->page_id != HNSW_PAGE_ID || opaque->kind != HNSW_PAGE_GRAPH)
 		hnsw_corrupt(index, blkno, 0, "page is not an hnsw graph page");
+	(void) hnsw_page_max_offset(index, page, blkno);
 }
 
 /*

@@ -270,7 +270,7 @@ static void
 scan_free_slots(Relation index, Page page, BlockNumber blkno, Size esize,
 				Size nsize, HnswSlotScan *scan)
 {
-	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	OffsetNumber maxoff = hnsw_page_max_offset(index, page, blkno);
 	OffsetNumber off;
 
 	memset(scan, 0, sizeof(HnswSlotScan));

@@ -139,7 +139,7 @@ update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
 		return;
 	state = GenericXLogStart(vac->index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
-	maxoff = PageGetMaxOffsetNumber(page);
+	maxoff = hnsw_page_max_offset(vac->index, page, blkno);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		HnswElementTuple etup = hnsw_item_element(page, off);
@@ -200,7 +200,8 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 	if (buf == InvalidBuffer)
 		return;
 	page = BufferGetPage(buf);
-	maxoff = PageGetMaxOffsetNumber(page);
+	/* at most HNSW_MAX_ITEMS_PER_PAGE, the size of ids and levels */
+	maxoff = hnsw_page_max_offset(vac->index, page, blkno);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		HnswElementTuple etup = hnsw_item_element(page, off);
@@ -208,6 +209,7 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 		if (etup == NULL ||
 			(etup->flags & (HNSW_ELEMENT_FREE | HNSW_ELEMENT_DELETED)))
 			continue;
+		Assert(n < HNSW_MAX_ITEMS_PER_PAGE);
 		ids[n] = HnswIdMake(blkno, off);
 		levels[n++] = etup->level;
 		if (vac->nstaying == vac->capstaying)
