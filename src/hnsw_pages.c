@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
 #include "storage/bufpage.h"
 #include "storage/lmgr.h"
 #include "utils/rel.h"
@@ -95,19 +96,61 @@ hnsw_check_page(Relation index, Page page, BlockNumber blkno)
 	(void) hnsw_page_max_offset(index, page, blkno);
 }
 
+/* reports a metapage field out of its range and never returns */
+static void
+meta_corrupt(Relation index, const char *fmt,...) pg_attribute_printf(2, 3);
+
+static void
+meta_corrupt(Relation index, const char *fmt,...)
+{
+	StringInfoData what;
+
+	initStringInfo(&what);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&what, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&what, needed);
+	}
+	hnsw_corrupt(index, HNSW_METAPAGE_BLKNO, 0, what.data);
+}
+
 /*
- * Checks the metapage's magic number and format version, so an index
- * written by another format is refused with a clear message.
+ * Checks every field of the metapage against the range the code that
+ * writes it can produce, so that a damaged metapage is refused when it is
+ * read, before any of its values steers an insert, a scan, VACUUM or the
+ * checker (an ef_construction of 0, say, lets inserts link their elements
+ * nowhere).  A version above the ones this build reads is most likely an
+ * index written by a newer build, and is refused as such.
  */
 void
 hnsw_check_meta(Relation index, Page page)
 {
 	HnswMetaPage meta = HnswPageGetMeta(page);
+	HnswPageOpaque opaque;
+	Size		end = offsetof(PageHeaderData, pd_linp) +
+		offsetof(HnswMetaPageData, insert_page) + sizeof(BlockNumber);
+	int			min_ef;
 
-	if (PageIsNew(page) || HnswPageGetOpaque(page)->kind != HNSW_PAGE_META ||
-		meta->magic != HNSW_MAGIC)
-		hnsw_corrupt(index, HNSW_METAPAGE_BLKNO, 0,
-					 "metapage has no hnsw magic number");
+	if (PageIsNew(page) || meta->magic != HNSW_MAGIC)
+		meta_corrupt(index, "metapage has no hnsw magic number");
+	if (PageGetSpecialSize(page) != MAXALIGN(sizeof(HnswPageOpaqueData)))
+		meta_corrupt(index, "metapage has no hnsw special space");
+	opaque = HnswPageGetOpaque(page);
+	if (opaque->page_id != HNSW_PAGE_ID || opaque->kind != HNSW_PAGE_META)
+		meta_corrupt(index, "metapage has no hnsw special space");
+	/* outside pd_lower, a full-page image would not keep the fields */
+	if (((PageHeader) page)->pd_lower < end)
+		meta_corrupt(index, "metapage pd_lower %u does not cover its contents",
+					 (unsigned) ((PageHeader) page)->pd_lower);
+	if (meta->version == 0)
+		meta_corrupt(index, "metapage version is 0");
 	if (meta->version < HNSW_MIN_FORMAT_VERSION ||
 		meta->version > HNSW_FORMAT_VERSION)
 		ereport(ERROR,
@@ -117,10 +160,53 @@ hnsw_check_meta(Relation index, Page page)
 						RelationGetRelationName(index), meta->version,
 						HNSW_MIN_FORMAT_VERSION, HNSW_FORMAT_VERSION),
 				 errhint("REINDEX the index.")));
-	if (meta->dim > HNSW_MAX_DIM || meta->m < HNSW_MIN_M ||
-		meta->m > HNSW_MAX_M || meta->max_level >= HNSW_GRAPH_MAX_LEVELS ||
-		meta->entry_level > meta->max_level)
-		hnsw_corrupt(index, HNSW_METAPAGE_BLKNO, 0, "metapage fields out of range");
+	if (meta->dim > HNSW_MAX_DIM)
+		meta_corrupt(index, "metapage dim is %u, outside 0..%d",
+					 (unsigned) meta->dim, HNSW_MAX_DIM);
+	if (meta->m < HNSW_MIN_M || meta->m > HNSW_MAX_M)
+		meta_corrupt(index, "metapage m is %u, outside %d..%d",
+					 (unsigned) meta->m, HNSW_MIN_M, HNSW_MAX_M);
+	/* CREATE INDEX refuses ef_construction below 2 * m */
+	min_ef = Max(HNSW_MIN_EF_CONSTRUCTION, 2 * meta->m);
+	if (meta->ef_construction < min_ef ||
+		meta->ef_construction > HNSW_MAX_EF_CONSTRUCTION)
+		meta_corrupt(index, "metapage ef_construction is %u, outside %d..%d",
+					 (unsigned) meta->ef_construction, min_ef,
+					 HNSW_MAX_EF_CONSTRUCTION);
+	if (meta->storage != HNSW_STORAGE_FLOAT4)
+		meta_corrupt(index, "metapage storage is %u, expected %d",
+					 (unsigned) meta->storage, HNSW_STORAGE_FLOAT4);
+	if (meta->max_level != hnsw_level_cap(meta->m))
+		meta_corrupt(index, "metapage max_level is %u, but m = %u gives %d",
+					 (unsigned) meta->max_level, (unsigned) meta->m,
+					 hnsw_level_cap(meta->m));
+	if (meta->entry == HNSW_INVALID_ID)
+	{
+		if (meta->entry_level != -1)
+			meta_corrupt(index, "metapage has no entry point but entry_level is %d",
+						 meta->entry_level);
+	}
+	else
+	{
+		if (meta->dim == 0)
+			meta_corrupt(index, "metapage has an entry point but dim is 0");
+		if (HnswIdBlock(meta->entry) == HNSW_METAPAGE_BLKNO)
+			meta_corrupt(index, "metapage entry point (%u,%u) is not on a graph page",
+						 HnswIdBlock(meta->entry),
+						 (unsigned) HnswIdOffset(meta->entry));
+		if (HnswIdOffset(meta->entry) < FirstOffsetNumber)
+			meta_corrupt(index, "metapage entry point (%u,%u) has offset 0",
+						 HnswIdBlock(meta->entry),
+						 (unsigned) HnswIdOffset(meta->entry));
+		if (meta->entry_level < 0 || meta->entry_level > meta->max_level)
+			meta_corrupt(index, "metapage entry_level is %d, outside 0..%u",
+						 meta->entry_level, (unsigned) meta->max_level);
+	}
+	if (meta->insert_page != InvalidBlockNumber &&
+		(meta->insert_page == HNSW_METAPAGE_BLKNO ||
+		 meta->insert_page >= HNSW_MAX_BLOCKS))
+		meta_corrupt(index, "metapage insert_page %u is not a graph page",
+					 meta->insert_page);
 }
 
 /* copies the metapage's contents, checked, under a share lock */
