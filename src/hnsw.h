@@ -213,6 +213,8 @@ extern void hnsw_check_meta(Relation index, Page page);
 extern void hnsw_check_page(Relation index, Page page, BlockNumber blkno);
 extern OffsetNumber hnsw_page_max_offset(Relation index, Page page,
 										 BlockNumber blkno);
+extern void hnsw_check_deleted_element(Relation index, HnswId id,
+									   HnswElementTuple etup);
 extern HnswElementTuple hnsw_page_element(Relation index, Page page, HnswId id);
 extern HnswNeighborTuple hnsw_page_neighbors(Relation index, Page page,
 											 HnswId id, int m);

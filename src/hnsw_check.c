@@ -105,6 +105,7 @@ check_element(Checker *ck, HnswId id, HnswElementTuple etup, Size len)
 		violation(ck, id, "element has unknown flags");
 	if ((etup->flags & HNSW_ELEMENT_FREE) && !(etup->flags & HNSW_ELEMENT_DELETED))
 		violation(ck, id, "free element not marked deleted");
+	hnsw_check_deleted_element(ck->index, id, etup);
 	if (etup->flags & HNSW_ELEMENT_FREE)
 		return;
 	for (i = 0; i < ck->meta.dim; i++)

@@ -279,6 +279,29 @@ hnsw_page_neighbors_any(Relation index, Page page, HnswId id)
 }
 
 /*
+ * Raises an ERROR if a DELETED or FREE element still holds a heap TID.
+ * VACUUM removes an element's last TID in the same step that marks it
+ * DELETED, and a FREE element is a DELETED one, so a TID there means the
+ * flags were damaged: the row is still in the table, scans skip it, and a
+ * reuse of the slot would lose it for good.
+ */
+void
+hnsw_check_deleted_element(Relation index, HnswId id, HnswElementTuple etup)
+{
+	int			i;
+
+	if (!(etup->flags & (HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE)))
+		return;
+	for (i = 0; i < HNSW_HEAPTIDS; i++)
+		if (ItemPointerIsValid(&etup->heaptids[i]))
+			hnsw_corrupt(index, HnswIdBlock(id), HnswIdOffset(id),
+						 psprintf("deleted element still holds heap TIDs (flags 0x%02x, row (%u,%u))",
+								  etup->flags,
+								  ItemPointerGetBlockNumberNoCheck(&etup->heaptids[i]),
+								  (unsigned) ItemPointerGetOffsetNumberNoCheck(&etup->heaptids[i])));
+}
+
+/*
  * The element tuple at off, or NULL if that item is unused or another kind:
  * for walks over every item of a page (its size is left to the caller).
  */

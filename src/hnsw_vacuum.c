@@ -158,12 +158,18 @@ update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
 	RecordPageWithFreeSpace(vac->index, blkno, hnsw_fsm_value(level));
 }
 
-/* pass 1: drop dead TIDs; collect the DELETED elements */
+/*
+ * pass 1: drop dead TIDs; collect the DELETED elements.  A DELETED or FREE
+ * element that still holds a TID is damage this pass would make permanent
+ * (pass 4 would free the slot for reuse with its row still in the table):
+ * it raises an ERROR instead.
+ */
 static bool
 visit_dead(HnswVacuum *vac, HnswId id, HnswElementTuple etup)
 {
 	bool		changed = false;
 
+	hnsw_check_deleted_element(vac->index, id, etup);
 	if (etup->flags & HNSW_ELEMENT_FREE)
 		return false;
 	vac->stats->num_index_tuples += vacuum_element(vac, etup, &changed);
