@@ -288,7 +288,8 @@ extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info,
 												IndexBulkDeleteResult *stats);
 
 /* hnsw_inspect.c */
-extern Relation hnsw_open_for_inspection(Oid indexoid, LOCKMODE lockmode);
+extern Relation hnsw_open_for_inspection(Oid indexoid, LOCKMODE lockmode,
+										 Relation *heap, const char *func);
 
 /* hnsw_am.c */
 extern void hnswcostestimate(PlannerInfo *root, IndexPath *path,

@@ -666,7 +666,6 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	Oid			indexoid = PG_GETARG_OID(0);
 	bool		heapallindexed = PG_NARGS() > 1 && PG_GETARG_BOOL(1);
 	Checker		ck;
-	Oid			heapoid;
 	HnswIndexInfo info;
 	HnswPageGraph pg;
 	HnswEdge   *list;
@@ -692,11 +691,9 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(ctx);
 	memset(&ck, 0, sizeof(ck));
-	/* the table first, as everywhere else; errors for a non-index follow */
-	heapoid = IndexGetRelation(indexoid, true);
-	if (OidIsValid(heapoid))
-		ck.heap = table_open(heapoid, AccessShareLock);
-	ck.index = hnsw_open_for_inspection(indexoid, lockmode);
+	/* privileges and the kind of index first; then the table, then the index */
+	ck.index = hnsw_open_for_inspection(indexoid, lockmode, &ck.heap,
+										"hnsw_index_check");
 	hnsw_read_meta(ck.index, &ck.meta);
 	hnsw_get_info(ck.index, &info);
 	ck.cap = ck.ntcap = 1024;
