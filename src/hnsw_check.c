@@ -633,6 +633,9 @@ check_table(Checker *ck, BlockNumber nblocks)
 		BlockNumber blkno;
 
 		qsort(ck->tids, ck->ntids, sizeof(CheckTid), tid_cmp);
+		elog(DEBUG1, "hnsw_index_check: table pass over blocks %u to %u of \"%s\" with %lld index entries",
+			 ck->lo, hi, RelationGetRelationName(ck->heap),
+			 (long long) ck->ntids);
 		/* the range is clamped: a scan past the end would wrap to block 0 */
 		if (ck->lo < hi)
 			(void) table_index_build_range_scan(ck->heap, ck->index, indexInfo,

@@ -43,6 +43,7 @@ our @EXPORT = qw(
   read_block
   write_block
   page_items
+  page_elements
   sql_error
   sql_output
   server_alive_since
@@ -378,6 +379,36 @@ sub page_items
 		  };
 	}
 	return @items;
+}
+
+# The element tuples of a page: a list of hashes {off, start (the item's
+# byte position), level, flags, nblk (the block of its neighbour tuple),
+# tids (its valid heap TIDs as ctid strings '(block,offset)')}.
+sub page_elements
+{
+	my ($page) = @_;
+	my @e;
+	for my $it (grep { $_->{type} == 1 } page_items($page))
+	{
+		my ($level, $flags, $nbrs) = unpack('x C C x V', substr($page, $it->{start}, 8));
+		my @tids;
+		for my $i (0 .. 7)
+		{
+			my ($hi, $lo, $pos) = unpack('v3', substr($page, $it->{start} + 8 + 6 * $i, 6));
+			next if $hi == 0xffff && $lo == 0xffff && $pos == 0;
+			push @tids, sprintf('(%d,%d)', ($hi << 16) | $lo, $pos);
+		}
+		push @e,
+		  {
+			off => $it->{off},
+			start => $it->{start},
+			level => $level,
+			flags => $flags,
+			nblk => $nbrs >> 8,
+			tids => \@tids
+		  };
+	}
+	return @e;
 }
 
 # Runs $sql on $node; returns its ERROR text, '' if it succeeded.

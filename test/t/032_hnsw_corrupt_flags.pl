@@ -58,39 +58,9 @@ my $file = index_file($node, 't_v_idx');
 $node->safe_psql('postgres', 'CHECKPOINT');
 $node->stop;
 
-# the element tuples of a page: offset, item start, level, flags, nbrs
-# block, heap TIDs (as ctid strings, invalid ones left out)
-sub elements
-{
-	my ($page) = @_;
-	my @e;
-	for my $it (grep { $_->{type} == 1 } page_items($page))
-	{
-		my ($level, $flags, $nbrs) = unpack('x C C x V', substr($page, $it->{start}, 8));
-		my @tids;
-		for my $i (0 .. 7)
-		{
-			my $raw = substr($page, $it->{start} + 8 + 6 * $i, 6);
-			next if $raw eq $INVALID_TID;
-			my ($hi, $lo, $pos) = unpack('v3', $raw);
-			push @tids, sprintf('(%d,%d)', ($hi << 16) | $lo, $pos);
-		}
-		push @e,
-		  {
-			off => $it->{off},
-			start => $it->{start},
-			level => $level,
-			flags => $flags,
-			nblk => $nbrs >> 8,
-			tids => \@tids
-		  };
-	}
-	return @e;
-}
-
 my $page = read_block($file, $B);
 my @cands = grep { $_->{level} == 0 && $_->{nblk} == $B && @{ $_->{tids} } == 1 && $_->{flags} == 0 }
-  elements($page);
+  page_elements($page);
 cmp_ok(scalar(@cands), '>=', 2, "block $B has two level-0 elements with their lists on the page");
 my ($victim, $freed) = @cands[ 0, -1 ];
 note("victim ($B,$victim->{off}) row $victim->{tids}[0]; freed ($B,$freed->{off}) row $freed->{tids}[0]");
@@ -101,7 +71,7 @@ my ($shared, $shared_blk, $other, $other_blk);
 for my $blk (1 .. $nblocks - 1)
 {
 	next if $blk == $B;
-	for my $e (elements(read_block($file, $blk)))
+	for my $e (page_elements(read_block($file, $blk)))
 	{
 		($shared, $shared_blk) = ($e, $blk) if @{ $e->{tids} } == 2;
 		($other, $other_blk) = ($e, $blk)
@@ -123,7 +93,7 @@ is(sql_output($node, q{SELECT table_rows FROM hnsw_index_check('t_v_idx', heapal
 $node->safe_psql('postgres', 'CHECKPOINT');
 $node->stop;
 $page = read_block($file, $B);
-my ($fv) = grep { $_->{off} == $freed->{off} } elements($page);
+my ($fv) = grep { $_->{off} == $freed->{off} } page_elements($page);
 is($fv->{flags}, 6, 'the deleted row\'s element is FREE');
 
 # sets the victim's flags byte to $flags on block B as it is now
@@ -167,7 +137,7 @@ for my $flags (6, 2)
 	server_alive_since($node, "flags $flags", $start_time, $log_offset);
 	$node->stop;
 
-	my ($v) = grep { $_->{off} == $victim->{off} } elements(read_block($file, $B));
+	my ($v) = grep { $_->{off} == $victim->{off} } page_elements(read_block($file, $B));
 	is_deeply($v->{tids}, $victim->{tids}, "flags $flags: the victim's slot still holds its row");
 }
 
