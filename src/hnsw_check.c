@@ -158,6 +158,7 @@ check_element(Checker *ck, HnswId id, HnswElementTuple etup, Size len)
 	}
 }
 
+/* qsort comparator: heap TID order, in which check_row looks TIDs up */
 static int
 tid_cmp(const void *a, const void *b)
 {
@@ -166,8 +167,8 @@ tid_cmp(const void *a, const void *b)
 
 /*
  * The table pass's TIDs no longer fit in maintenance_work_mem: this round
- * keeps the lower half of its heap blocks (at least one block), and the
- * rest waits for a later round.
+ * keeps the TIDs of the heap blocks below the median TID's block (at least
+ * the lowest block present), and the rest waits for a later round.
  */
 static void
 shrink_round(Checker *ck)
@@ -177,17 +178,17 @@ shrink_round(Checker *ck)
 
 	qsort(ck->tids, ck->ntids, sizeof(CheckTid), tid_cmp);
 	hi = ItemPointerGetBlockNumber(&ck->tids[ck->ntids / 2].tid);
-	if (hi == ck->lo)
-		hi = ck->lo + 1;
+	if (hi == ItemPointerGetBlockNumber(&ck->tids[0].tid))
+		hi++;
 	while (n < ck->ntids && ItemPointerGetBlockNumber(&ck->tids[n].tid) < hi)
 		n++;
-	/* a heap block has at most MaxHeapTuplesPerPage rows, far fewer */
+	/* one heap block holds at most MaxHeapTuplesPerPage rows, < maxtids / 4 */
 	if (n == ck->ntids)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" holds %lld heap TIDs of block %u of table \"%s\"",
 						RelationGetRelationName(ck->index), (long long) n,
-						ck->lo, RelationGetRelationName(ck->heap)),
+						hi - 1, RelationGetRelationName(ck->heap)),
 				 errhint("REINDEX the index.")));
 	ck->ntids = n;
 	ck->hi = hi;
