@@ -211,6 +211,10 @@ extern void hnsw_init_metapage(Page page, int dim, int m, int ef_construction);
 extern void hnsw_read_meta(Relation index, HnswMetaPageData *meta);
 extern void hnsw_check_meta(Relation index, Page page);
 extern void hnsw_check_page(Relation index, Page page, BlockNumber blkno);
+extern OffsetNumber hnsw_page_max_offset(Relation index, Page page,
+										 BlockNumber blkno);
+extern void hnsw_check_deleted_element(Relation index, HnswId id,
+									   HnswElementTuple etup);
 extern HnswElementTuple hnsw_page_element(Relation index, Page page, HnswId id);
 extern HnswNeighborTuple hnsw_page_neighbors(Relation index, Page page,
 											 HnswId id, int m);
@@ -284,7 +288,8 @@ extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info,
 												IndexBulkDeleteResult *stats);
 
 /* hnsw_inspect.c */
-extern Relation hnsw_open_for_inspection(Oid indexoid, LOCKMODE lockmode);
+extern Relation hnsw_open_for_inspection(Oid indexoid, LOCKMODE lockmode,
+										 Relation *heap, const char *func);
 
 /* hnsw_am.c */
 extern void hnswcostestimate(PlannerInfo *root, IndexPath *path,

@@ -1,7 +1,9 @@
 /*
  * hnsw_check.c
- *		hnsw_index_check(regclass): verifies every invariant of an index and
- *		raises an ERROR naming the first violation (block, offset, what).
+ *		hnsw_index_check(regclass, heapallindexed): verifies every invariant
+ *		of an index and raises an ERROR naming the first violation (block,
+ *		offset, what); with heapallindexed, also that every row of the
+ *		table the index should hold is there, with its vector bit for bit.
  *
  * Runs under ShareLock on the index, so no insert or VACUUM changes it
  * meanwhile (scans go on).  A hot standby grants no ShareLock: there it
@@ -10,7 +12,14 @@
  * flight as a violation (run it again, or when the primary is quiet).
  * Three passes: collect and check every tuple;
  * check every element's neighbour lists; walk layer 0 from the entry
- * point and require every live element to be reached.
+ * point and require every live element to be reached.  The table pass
+ * (heapallindexed) comes last: the heap TIDs the index holds, each with
+ * its element, are sorted by TID, and a scan of the table looks up every
+ * row the index should hold (table_index_build_range_scan gives the rows
+ * an MVCC snapshot sees, each under the TID an index entry would use, with
+ * the value the index would get).  The sorted TIDs take 12 bytes per row
+ * and are kept within maintenance_work_mem: when they do not fit, the
+ * table is checked in ranges of blocks, one walk over the index per range.
  */
 #include "postgres.h"
 
@@ -20,6 +29,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/transam.h"
 #include "access/xlog.h"
 #include "catalog/index.h"
 #include "funcapi.h"
@@ -32,8 +42,20 @@
 #include "utils/snapmgr.h"
 
 #include "hnsw.h"
+#include "vector.h"
 
 PG_FUNCTION_INFO_V1(hnsw_index_check);
+
+/* OUT columns of hnsw_index_check in extension version 0.2.0, and from 0.3.0 */
+#define HNSW_CHECK_NATTS_0_2_0	6
+#define HNSW_CHECK_NATTS		7
+
+/* a heap TID the index holds, and the element holding it */
+typedef struct CheckTid
+{
+	ItemPointerData tid;
+	HnswId		id;
+} CheckTid;
 
 typedef struct CheckElem
 {
@@ -58,6 +80,19 @@ typedef struct Checker
 	int64		active;
 	HnswMetric	metric;
 	Relation	heap;			/* for the visibility of unreached rows */
+
+	/* the table pass (heapallindexed) */
+	bool		heapallindexed;
+	CheckTid   *tids;			/* this round's heap TIDs, sorted before use */
+	int64		ntids;
+	int64		tidcap;			/* allocated */
+	int64		maxtids;		/* what maintenance_work_mem holds */
+	BlockNumber lo;				/* this round's heap blocks: [lo, hi) */
+	BlockNumber hi;
+	HnswIndexInfo info;			/* how the table's vectors are normalised */
+	float	   *vec;			/* one row's vector as the index stores it */
+	MemoryContext rowcxt;		/* reset after every row */
+	int64		table_rows;		/* rows found with their vector */
 } Checker;
 
 static void
@@ -105,6 +140,7 @@ check_element(Checker *ck, HnswId id, HnswElementTuple etup, Size len)
 		violation(ck, id, "element has unknown flags");
 	if ((etup->flags & HNSW_ELEMENT_FREE) && !(etup->flags & HNSW_ELEMENT_DELETED))
 		violation(ck, id, "free element not marked deleted");
+	hnsw_check_deleted_element(ck->index, id, etup);
 	if (etup->flags & HNSW_ELEMENT_FREE)
 		return;
 	for (i = 0; i < ck->meta.dim; i++)
@@ -122,6 +158,73 @@ check_element(Checker *ck, HnswId id, HnswElementTuple etup, Size len)
 	}
 }
 
+/* qsort comparator: heap TID order, in which check_row looks TIDs up */
+static int
+tid_cmp(const void *a, const void *b)
+{
+	return ItemPointerCompare(&((CheckTid *) a)->tid, &((CheckTid *) b)->tid);
+}
+
+/*
+ * The table pass's TIDs no longer fit in maintenance_work_mem: this round
+ * keeps the TIDs of the heap blocks below the median TID's block (at least
+ * the lowest block present), and the rest waits for a later round.
+ */
+static void
+shrink_round(Checker *ck)
+{
+	BlockNumber hi;
+	int64		n = 0;
+
+	qsort(ck->tids, ck->ntids, sizeof(CheckTid), tid_cmp);
+	hi = ItemPointerGetBlockNumber(&ck->tids[ck->ntids / 2].tid);
+	if (hi == ItemPointerGetBlockNumber(&ck->tids[0].tid))
+		hi++;
+	while (n < ck->ntids && ItemPointerGetBlockNumber(&ck->tids[n].tid) < hi)
+		n++;
+	/* one heap block holds at most MaxHeapTuplesPerPage rows, < maxtids / 4 */
+	if (n == ck->ntids)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" holds %lld heap TIDs of block %u of table \"%s\"",
+						RelationGetRelationName(ck->index), (long long) n,
+						hi - 1, RelationGetRelationName(ck->heap)),
+				 errhint("REINDEX the index.")));
+	ck->ntids = n;
+	ck->hi = hi;
+}
+
+/* for the table pass: the element's heap TIDs in this round's blocks */
+static void
+note_tids(Checker *ck, HnswId id, HnswElementTuple etup)
+{
+	int			i;
+
+	for (i = 0; i < HNSW_HEAPTIDS; i++)
+	{
+		BlockNumber blk;
+
+		if (!ItemPointerIsValid(&etup->heaptids[i]))
+			continue;
+		blk = ItemPointerGetBlockNumber(&etup->heaptids[i]);
+		if (blk < ck->lo || blk >= ck->hi)
+			continue;
+		if (ck->ntids == ck->maxtids)
+		{
+			shrink_round(ck);
+			if (blk >= ck->hi)
+				continue;
+		}
+		if (ck->ntids == ck->tidcap)
+		{
+			ck->tidcap = Min(ck->tidcap * 2, ck->maxtids);
+			ck->tids = repalloc_huge(ck->tids, sizeof(CheckTid) * ck->tidcap);
+		}
+		ck->tids[ck->ntids].tid = etup->heaptids[i];
+		ck->tids[ck->ntids++].id = id;
+	}
+}
+
 /* pass 1 on one page: every item is a well-formed hnsw tuple */
 static void
 collect_page(Checker *ck, BlockNumber blkno)
@@ -133,9 +236,7 @@ collect_page(Checker *ck, BlockNumber blkno)
 
 	if (buf == InvalidBuffer)
 		return;
-	maxoff = PageGetMaxOffsetNumber(page);
-	if (maxoff > HNSW_MAX_ITEMS_PER_PAGE)
-		hnsw_corrupt(ck->index, blkno, 0, "too many items on page");
+	maxoff = hnsw_page_max_offset(ck->index, page, blkno);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		ItemId		iid = PageGetItemId(page, off);
@@ -151,6 +252,8 @@ collect_page(Checker *ck, BlockNumber blkno)
 
 			check_element(ck, id, etup, ItemIdGetLength(iid));
 			add_elem(ck, id, etup);
+			if (ck->heapallindexed)
+				note_tids(ck, id, etup);
 		}
 		else if (type == HNSW_TUPLE_NEIGHBORS)
 		{
@@ -373,38 +476,253 @@ check_reachable(Checker *ck, HnswPageGraph *pg, HnswEdge *list)
 }
 
 /*
- * hnsw_index_check(regclass): on a sound index, the counts it verified.
+ * A later round of the table pass: the heap TIDs in blocks lo and up, from
+ * one page of the index (pass 1 checked the pages already).
+ */
+static void
+collect_tids_page(Checker *ck, BlockNumber blkno)
+{
+	Page		page;
+	Buffer		buf = hnsw_read_graph_page(ck->index, blkno, &page);
+	OffsetNumber off;
+	OffsetNumber maxoff;
+
+	if (buf == InvalidBuffer)
+		return;
+	maxoff = hnsw_page_max_offset(ck->index, page, blkno);
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		HnswElementTuple etup = hnsw_item_element(page, off);
+
+		if (etup != NULL &&
+			ItemIdGetLength(PageGetItemId(page, off)) == HNSW_ELEMENT_SIZE(ck->meta.dim))
+			note_tids(ck, HnswIdMake(blkno, off), etup);
+	}
+	UnlockReleaseBuffer(buf);
+}
+
+/* whether element id holds exactly the vector ck->vec */
+static bool
+element_has_vector(Checker *ck, HnswId id)
+{
+	Buffer		buf = ReadBuffer(ck->index, HnswIdBlock(id));
+	Page		page;
+	HnswElementTuple etup;
+	bool		same;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	etup = hnsw_page_element(ck->index, page, id);
+	if (ItemIdGetLength(PageGetItemId(page, HnswIdOffset(id))) !=
+		HNSW_ELEMENT_SIZE(ck->meta.dim))
+		violation(ck, id, "element tuple size does not match the dimensions");
+	same = memcmp(etup->vec, ck->vec, sizeof(float) * ck->meta.dim) == 0;
+	UnlockReleaseBuffer(buf);
+	return same;
+}
+
+/*
+ * table_index_build_range_scan callback of the table pass: one row the
+ * index should hold (NULL vectors, and zero vectors under cosine, it does
+ * not), under its TID and with the value the index would get.  Its TID
+ * must be held by an element whose vector is the row's, as the index
+ * stores it (normalised for cosine), bit for bit.
+ */
+static void
+check_row(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+		  bool tupleIsAlive, void *state)
+{
+	Checker    *ck = (Checker *) state;
+	MemoryContext old;
+	Vector	   *v;
+	int64		lo = 0;
+	int64		hi = ck->ntids;
+	HnswId		other = HNSW_INVALID_ID;
+
+	if (isnull[0])
+		return;
+	old = MemoryContextSwitchTo(ck->rowcxt);
+	v = DatumGetVector(values[0]);
+	/* a vector of other dimensions cannot be in the index at all */
+	if (v->dim == ck->meta.dim &&
+		!hnsw_prepare_vector(&ck->info, PointerGetDatum(v), ck->vec, ck->meta.dim))
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(ck->rowcxt);
+		return;
+	}
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (ItemPointerCompare(&ck->tids[mid].tid, tid) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* a TID held twice is accepted if either element has the vector */
+	for (; lo < ck->ntids && ItemPointerEquals(&ck->tids[lo].tid, tid); lo++)
+	{
+		if (v->dim == ck->meta.dim && element_has_vector(ck, ck->tids[lo].id))
+		{
+			ck->table_rows++;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(ck->rowcxt);
+			return;
+		}
+		other = ck->tids[lo].id;
+	}
+	if (other == HNSW_INVALID_ID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has no entry for row (%u,%u) of table \"%s\"",
+						RelationGetRelationName(ck->index),
+						ItemPointerGetBlockNumber(tid),
+						(unsigned) ItemPointerGetOffsetNumber(tid),
+						RelationGetRelationName(ck->heap)),
+				 errhint("REINDEX the index.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" holds another vector for row (%u,%u) of table \"%s\" (element at block %u, offset %u)",
+					RelationGetRelationName(ck->index),
+					ItemPointerGetBlockNumber(tid),
+					(unsigned) ItemPointerGetOffsetNumber(tid),
+					RelationGetRelationName(ck->heap),
+					HnswIdBlock(other), (unsigned) HnswIdOffset(other)),
+			 errhint("REINDEX the index.")));
+}
+
+/*
+ * Refuses the table pass where the index need not hold every row its
+ * snapshot sees: an index that is not valid (a failed CREATE INDEX
+ * CONCURRENTLY), and one built over broken HOT chains while transactions
+ * that can see the older row versions may still run (as the planner
+ * refuses to use such an index).
+ */
+static void
+check_table_pass_allowed(Checker *ck)
+{
+	if (!ck->index->rd_index->indisvalid)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot check that index \"%s\" holds every row: it is not valid",
+						RelationGetRelationName(ck->index)),
+				 errhint("REINDEX the index, or drop it.")));
+	if (ck->index->rd_index->indcheckxmin &&
+		!TransactionIdPrecedes(HeapTupleHeaderGetXmin(ck->index->rd_indextuple->t_data),
+							   TransactionXmin))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot check that index \"%s\" holds every row yet",
+						RelationGetRelationName(ck->index)),
+				 errdetail("The index is not usable by snapshots as old as this transaction's."),
+				 errhint("Run the check in a later transaction.")));
+}
+
+/*
+ * The table pass, after the structural passes: round by round, sort the
+ * TIDs collected for the round's heap blocks [lo, hi) and scan those
+ * blocks of the table; then collect the next range's TIDs from the index.
+ * The first round's TIDs were collected by pass 1.
+ */
+static void
+check_table(Checker *ck, BlockNumber nblocks)
+{
+	IndexInfo  *indexInfo = BuildIndexInfo(ck->index);
+
+	/* an MVCC snapshot: the rows visible now (see the range scan) */
+	indexInfo->ii_Concurrent = true;
+	ck->vec = palloc(sizeof(float) * Max(ck->meta.dim, 1));
+	ck->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hnsw check row",
+									   ALLOCSET_SMALL_SIZES);
+	for (;;)
+	{
+		BlockNumber heapblocks = RelationGetNumberOfBlocks(ck->heap);
+		BlockNumber hi = Min(ck->hi, heapblocks);
+		BlockNumber blkno;
+
+		qsort(ck->tids, ck->ntids, sizeof(CheckTid), tid_cmp);
+		elog(DEBUG1, "hnsw_index_check: table pass over blocks %u to %u of \"%s\" with %lld index entries",
+			 ck->lo, hi, RelationGetRelationName(ck->heap),
+			 (long long) ck->ntids);
+		/* the range is clamped: a scan past the end would wrap to block 0 */
+		if (ck->lo < hi)
+			(void) table_index_build_range_scan(ck->heap, ck->index, indexInfo,
+												false, false, false,
+												ck->lo, hi - ck->lo,
+												check_row, ck, NULL);
+		if (ck->hi >= heapblocks)
+			break;
+		ck->lo = ck->hi;
+		ck->hi = InvalidBlockNumber;
+		ck->ntids = 0;
+		for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			collect_tids_page(ck, blkno);
+		}
+	}
+	MemoryContextDelete(ck->rowcxt);
+}
+
+/*
+ * hnsw_index_check(index regclass, heapallindexed boolean DEFAULT false):
+ * on a sound index, the counts it verified, and with heapallindexed the
+ * number of table rows found in the index (table_rows; NULL without).  A
+ * database still on version 0.2.0 of the SQL script calls it with one
+ * argument and six OUT columns, and gets what 0.2.0 returned.
  */
 Datum
 hnsw_index_check(PG_FUNCTION_ARGS)
 {
 	Oid			indexoid = PG_GETARG_OID(0);
+	bool		heapallindexed = PG_NARGS() > 1 && PG_GETARG_BOOL(1);
 	Checker		ck;
-	Oid			heapoid;
 	HnswIndexInfo info;
 	HnswPageGraph pg;
 	HnswEdge   *list;
 	BlockNumber nblocks;
 	BlockNumber blkno;
 	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {0};
+	Datum		values[HNSW_CHECK_NATTS];
+	bool		nulls[HNSW_CHECK_NATTS] = {0};
 	int64		reached;
 	int64		i;
 	LOCKMODE	lockmode = RecoveryInProgress() ? AccessShareLock : ShareLock;
+	MemoryContext ctx;
+	MemoryContext old;
+	HeapTuple	result;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	if (tupdesc->natts != HNSW_CHECK_NATTS &&
+		tupdesc->natts != HNSW_CHECK_NATTS_0_2_0)
+		elog(ERROR, "hnsw_index_check: unexpected number of result columns: %d",
+			 tupdesc->natts);
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw check",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
 	memset(&ck, 0, sizeof(ck));
-	/* the table first, as everywhere else; errors for a non-index follow */
-	heapoid = IndexGetRelation(indexoid, true);
-	if (OidIsValid(heapoid))
-		ck.heap = table_open(heapoid, AccessShareLock);
-	ck.index = hnsw_open_for_inspection(indexoid, lockmode);
+	/* privileges and the kind of index first; then the table, then the index */
+	ck.index = hnsw_open_for_inspection(indexoid, lockmode, &ck.heap,
+										"hnsw_index_check");
 	hnsw_read_meta(ck.index, &ck.meta);
+	hnsw_get_info(ck.index, &info);
 	ck.cap = ck.ntcap = 1024;
 	ck.elems = palloc(sizeof(CheckElem) * ck.cap);
 	ck.ntups = palloc(sizeof(HnswId) * ck.ntcap);
+	ck.heapallindexed = heapallindexed;
+	if (heapallindexed)
+	{
+		check_table_pass_allowed(&ck);
+		ck.info = info;
+		ck.lo = 0;
+		ck.hi = InvalidBlockNumber;
+		ck.maxtids = Max((int64) maintenance_work_mem * 1024 / (int64) sizeof(CheckTid),
+						 4 * MaxHeapTuplesPerPage);
+		ck.tidcap = Min(1024, ck.maxtids);
+		ck.tids = palloc(sizeof(CheckTid) * ck.tidcap);
+	}
 
 	nblocks = RelationGetNumberOfBlocks(ck.index);
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
@@ -415,7 +733,6 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	check_ownership(&ck);
 	check_entry(&ck);
 
-	hnsw_get_info(ck.index, &info);
 	ck.metric = info.metric;
 	hnsw_page_graph_init(&pg, ck.index, &info, &ck.meta);
 	list = palloc(sizeof(HnswEdge) * 2 * ck.meta.m);
@@ -427,7 +744,9 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	}
 	reached = check_reachable(&ck, &pg, list);
 	hnsw_page_graph_release(&pg);
-	relation_close(ck.index, lockmode);
+	if (heapallindexed)
+		check_table(&ck, nblocks);
+	index_close(ck.index, lockmode);
 	table_close(ck.heap, AccessShareLock);
 
 	values[0] = Int64GetDatum(ck.nelems);
@@ -436,5 +755,13 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	values[3] = Int64GetDatum(ck.edges);
 	values[4] = Int64GetDatum(reached);
 	values[5] = Int64GetDatum(nblocks);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	if (tupdesc->natts == HNSW_CHECK_NATTS)
+	{
+		values[6] = Int64GetDatum(ck.table_rows);
+		nulls[6] = !heapallindexed;
+	}
+	MemoryContextSwitchTo(old);
+	result = heap_form_tuple(tupdesc, values, nulls);
+	MemoryContextDelete(ctx);
+	PG_RETURN_DATUM(HeapTupleGetDatum(result));
 }

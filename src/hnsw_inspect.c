@@ -11,8 +11,10 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/table.h"
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "commands/defrem.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -21,20 +23,35 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "hnsw.h"
 
 PG_FUNCTION_INFO_V1(hnsw_index_info);
 
 /*
- * Opens an hnsw index for inspection, after checking the caller may
- * SELECT from its table (so the counts reveal nothing the table would
- * not).
+ * Opens an hnsw index for inspection by the SQL function func, and with
+ * heap not NULL its table too (AccessShareLock, taken before the index's
+ * lock, in the order DML takes them).  Everything that can refuse the
+ * call is decided from the catalogues before any lock is requested, so
+ * that a caller without rights, or with the wrong kind of relation, gets
+ * the error at once instead of queueing behind another session's lock:
+ * the argument must be an index, the caller must be allowed to SELECT
+ * from its table (so the results reveal nothing the table would not), the
+ * index must be an hnsw index, and not a partitioned one, which has no
+ * storage of its own.
  */
 Relation
-hnsw_open_for_inspection(Oid indexoid, LOCKMODE lockmode)
+hnsw_open_for_inspection(Oid indexoid, LOCKMODE lockmode, Relation *heap,
+						 const char *func)
 {
 	Oid			heapoid = IndexGetRelation(indexoid, true);
+	HeapTuple	tuple;
+	Form_pg_class form;
+	char	   *name;
+	char	   *qualified;
+	char		relkind;
+	Oid			relam;
 	Relation	index;
 	AclResult	acl;
 
@@ -46,12 +63,41 @@ hnsw_open_for_inspection(Oid indexoid, LOCKMODE lockmode)
 	acl = pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(heapoid));
-	index = relation_open(indexoid, lockmode);
-	if (index->rd_rel->relam != get_index_am_oid("hnsw", false))
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(indexoid));
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("index with OID %u does not exist", indexoid)));
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	name = pstrdup(NameStr(form->relname));
+	qualified = quote_qualified_identifier(get_namespace_name(form->relnamespace),
+										   name);
+	relkind = form->relkind;
+	relam = form->relam;
+	ReleaseSysCache(tuple);
+	if (relam != get_index_am_oid("hnsw", false))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an hnsw index",
-						RelationGetRelationName(index))));
+				 errmsg("\"%s\" is not an hnsw index", name)));
+	if (relkind == RELKIND_PARTITIONED_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a partitioned index", name),
+				 errdetail("A partitioned index holds no data; each partition has an index of its own."),
+				 errhint("Call %s on the index of each partition, for example: SELECT * FROM pg_partition_tree(%s) p, LATERAL %s(p.relid) WHERE p.isleaf;",
+						 func, quote_literal_cstr(qualified), func)));
+
+	if (heap)
+		*heap = table_open(heapoid, AccessShareLock);
+	index = index_open(indexoid, lockmode);
+	/* dropped and its OID reused while we waited for the locks */
+	if (index->rd_index->indrelid != heapoid ||
+		index->rd_rel->relam != relam)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("index \"%s\" was dropped while it was being opened",
+						name)));
 	return index;
 }
 
@@ -77,10 +123,12 @@ count_page(Relation index, BlockNumber blkno, HnswCounts *c)
 	Page		page;
 	Buffer		buf = hnsw_read_graph_page(index, blkno, &page);
 	OffsetNumber off;
+	OffsetNumber maxoff;
 
 	if (buf == InvalidBuffer)
 		return;
-	for (off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+	maxoff = hnsw_page_max_offset(index, page, blkno);
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		HnswElementTuple etup;
 		int64		tids = 0;
@@ -128,7 +176,8 @@ Datum
 hnsw_index_info(PG_FUNCTION_ARGS)
 {
 	Oid			indexoid = PG_GETARG_OID(0);
-	Relation	index = hnsw_open_for_inspection(indexoid, AccessShareLock);
+	Relation	index = hnsw_open_for_inspection(indexoid, AccessShareLock, NULL,
+													 "hnsw_index_info");
 	HnswMetaPageData meta;
 	HnswCounts	c = {0, 0, 0, 0};
 	BlockNumber nblocks;
@@ -176,6 +225,6 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 	values[n++] = Int64GetDatum((int64) nblocks * BLCKSZ);
 	values[n++] = Int32GetDatum(meta.version);
 	Assert(n == tupdesc->natts);
-	relation_close(index, AccessShareLock);
+	index_close(index, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

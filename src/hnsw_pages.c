@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
 #include "storage/bufpage.h"
 #include "storage/lmgr.h"
 #include "utils/rel.h"
@@ -58,7 +59,29 @@ hnsw_init_metapage(Page page, int dim, int m, int ef_construction)
 		((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
 }
 
-/* checks a graph page's special space */
+/*
+ * The number of line pointers on a page, checked against the most an hnsw
+ * page can hold (an id keeps the offset in 8 bits).  Every loop over a
+ * page's items takes its bound from here: arrays sized by
+ * HNSW_MAX_ITEMS_PER_PAGE are filled per item, and an id made from a
+ * larger offset would name another item.
+ */
+OffsetNumber
+hnsw_page_max_offset(Relation index, Page page, BlockNumber blkno)
+{
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+
+	if (maxoff > HNSW_MAX_ITEMS_PER_PAGE)
+		hnsw_corrupt(index, blkno, 0,
+					 psprintf("page has %u line pointers, more than %d",
+							  (unsigned) maxoff, HNSW_MAX_ITEMS_PER_PAGE));
+	return maxoff;
+}
+
+/*
+ * Checks a graph page's special space and its number of items, so that
+ * whoever reads the page may trust both.
+ */
 void
 hnsw_check_page(Relation index, Page page, BlockNumber blkno)
 {
@@ -70,21 +93,64 @@ hnsw_check_page(Relation index, Page page, BlockNumber blkno)
 	opaque = HnswPageGetOpaque(page);
 	if (opaque->page_id != HNSW_PAGE_ID || opaque->kind != HNSW_PAGE_GRAPH)
 		hnsw_corrupt(index, blkno, 0, "page is not an hnsw graph page");
+	(void) hnsw_page_max_offset(index, page, blkno);
+}
+
+/* reports a metapage field out of its range and never returns */
+static void
+meta_corrupt(Relation index, const char *fmt,...) pg_attribute_printf(2, 3);
+
+static void
+meta_corrupt(Relation index, const char *fmt,...)
+{
+	StringInfoData what;
+
+	initStringInfo(&what);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&what, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&what, needed);
+	}
+	hnsw_corrupt(index, HNSW_METAPAGE_BLKNO, 0, what.data);
 }
 
 /*
- * Checks the metapage's magic number and format version, so an index
- * written by another format is refused with a clear message.
+ * Checks every field of the metapage against the range the code that
+ * writes it can produce, so that a damaged metapage is refused when it is
+ * read, before any of its values steers an insert, a scan, VACUUM or the
+ * checker (an ef_construction of 0, say, lets inserts link their elements
+ * nowhere).  A version above the ones this build reads is most likely an
+ * index written by a newer build, and is refused as such.
  */
 void
 hnsw_check_meta(Relation index, Page page)
 {
 	HnswMetaPage meta = HnswPageGetMeta(page);
+	HnswPageOpaque opaque;
+	Size		end = offsetof(PageHeaderData, pd_linp) +
+		offsetof(HnswMetaPageData, insert_page) + sizeof(BlockNumber);
+	int			min_ef;
 
-	if (PageIsNew(page) || HnswPageGetOpaque(page)->kind != HNSW_PAGE_META ||
-		meta->magic != HNSW_MAGIC)
-		hnsw_corrupt(index, HNSW_METAPAGE_BLKNO, 0,
-					 "metapage has no hnsw magic number");
+	if (PageIsNew(page) || meta->magic != HNSW_MAGIC)
+		meta_corrupt(index, "metapage has no hnsw magic number");
+	if (PageGetSpecialSize(page) != MAXALIGN(sizeof(HnswPageOpaqueData)))
+		meta_corrupt(index, "metapage has no hnsw special space");
+	opaque = HnswPageGetOpaque(page);
+	if (opaque->page_id != HNSW_PAGE_ID || opaque->kind != HNSW_PAGE_META)
+		meta_corrupt(index, "metapage has no hnsw special space");
+	/* outside pd_lower, a full-page image would not keep the fields */
+	if (((PageHeader) page)->pd_lower < end)
+		meta_corrupt(index, "metapage pd_lower %u does not cover its contents",
+					 (unsigned) ((PageHeader) page)->pd_lower);
+	if (meta->version == 0)
+		meta_corrupt(index, "metapage version is 0");
 	if (meta->version < HNSW_MIN_FORMAT_VERSION ||
 		meta->version > HNSW_FORMAT_VERSION)
 		ereport(ERROR,
@@ -94,10 +160,53 @@ hnsw_check_meta(Relation index, Page page)
 						RelationGetRelationName(index), meta->version,
 						HNSW_MIN_FORMAT_VERSION, HNSW_FORMAT_VERSION),
 				 errhint("REINDEX the index.")));
-	if (meta->dim > HNSW_MAX_DIM || meta->m < HNSW_MIN_M ||
-		meta->m > HNSW_MAX_M || meta->max_level >= HNSW_GRAPH_MAX_LEVELS ||
-		meta->entry_level > meta->max_level)
-		hnsw_corrupt(index, HNSW_METAPAGE_BLKNO, 0, "metapage fields out of range");
+	if (meta->dim > HNSW_MAX_DIM)
+		meta_corrupt(index, "metapage dim is %u, outside 0..%d",
+					 (unsigned) meta->dim, HNSW_MAX_DIM);
+	if (meta->m < HNSW_MIN_M || meta->m > HNSW_MAX_M)
+		meta_corrupt(index, "metapage m is %u, outside %d..%d",
+					 (unsigned) meta->m, HNSW_MIN_M, HNSW_MAX_M);
+	/* CREATE INDEX refuses ef_construction below 2 * m */
+	min_ef = Max(HNSW_MIN_EF_CONSTRUCTION, 2 * meta->m);
+	if (meta->ef_construction < min_ef ||
+		meta->ef_construction > HNSW_MAX_EF_CONSTRUCTION)
+		meta_corrupt(index, "metapage ef_construction is %u, outside %d..%d",
+					 (unsigned) meta->ef_construction, min_ef,
+					 HNSW_MAX_EF_CONSTRUCTION);
+	if (meta->storage != HNSW_STORAGE_FLOAT4)
+		meta_corrupt(index, "metapage storage is %u, expected %d",
+					 (unsigned) meta->storage, HNSW_STORAGE_FLOAT4);
+	if (meta->max_level != hnsw_level_cap(meta->m))
+		meta_corrupt(index, "metapage max_level is %u, but m = %u gives %d",
+					 (unsigned) meta->max_level, (unsigned) meta->m,
+					 hnsw_level_cap(meta->m));
+	if (meta->entry == HNSW_INVALID_ID)
+	{
+		if (meta->entry_level != -1)
+			meta_corrupt(index, "metapage has no entry point but entry_level is %d",
+						 meta->entry_level);
+	}
+	else
+	{
+		if (meta->dim == 0)
+			meta_corrupt(index, "metapage has an entry point but dim is 0");
+		if (HnswIdBlock(meta->entry) == HNSW_METAPAGE_BLKNO)
+			meta_corrupt(index, "metapage entry point (%u,%u) is not on a graph page",
+						 HnswIdBlock(meta->entry),
+						 (unsigned) HnswIdOffset(meta->entry));
+		if (HnswIdOffset(meta->entry) < FirstOffsetNumber)
+			meta_corrupt(index, "metapage entry point (%u,%u) has offset 0",
+						 HnswIdBlock(meta->entry),
+						 (unsigned) HnswIdOffset(meta->entry));
+		if (meta->entry_level < 0 || meta->entry_level > meta->max_level)
+			meta_corrupt(index, "metapage entry_level is %d, outside 0..%u",
+						 meta->entry_level, (unsigned) meta->max_level);
+	}
+	if (meta->insert_page != InvalidBlockNumber &&
+		(meta->insert_page == HNSW_METAPAGE_BLKNO ||
+		 meta->insert_page >= HNSW_MAX_BLOCKS))
+		meta_corrupt(index, "metapage insert_page %u is not a graph page",
+					 meta->insert_page);
 }
 
 /* copies the metapage's contents, checked, under a share lock */
@@ -167,6 +276,29 @@ hnsw_page_neighbors_any(Relation index, Page page, HnswId id)
 	return (HnswNeighborTuple) page_item(index, page, id,
 										 offsetof(HnswNeighborTupleData, edges),
 										 HNSW_TUPLE_NEIGHBORS);
+}
+
+/*
+ * Raises an ERROR if a DELETED or FREE element still holds a heap TID.
+ * VACUUM removes an element's last TID in the same step that marks it
+ * DELETED, and a FREE element is a DELETED one, so a TID there means the
+ * flags were damaged: the row is still in the table, scans skip it, and a
+ * reuse of the slot would lose it for good.
+ */
+void
+hnsw_check_deleted_element(Relation index, HnswId id, HnswElementTuple etup)
+{
+	int			i;
+
+	if (!(etup->flags & (HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE)))
+		return;
+	for (i = 0; i < HNSW_HEAPTIDS; i++)
+		if (ItemPointerIsValid(&etup->heaptids[i]))
+			hnsw_corrupt(index, HnswIdBlock(id), HnswIdOffset(id),
+						 psprintf("deleted element still holds heap TIDs (flags 0x%02x, row (%u,%u))",
+								  etup->flags,
+								  ItemPointerGetBlockNumberNoCheck(&etup->heaptids[i]),
+								  (unsigned) ItemPointerGetOffsetNumberNoCheck(&etup->heaptids[i])));
 }
 
 /*

@@ -265,12 +265,15 @@ typedef struct HnswSlotScan
  * space it gives back lets another slot of the page grow later.  The
  * choice and scan_level use the same rule, so a page whose level admits
  * an element always has a slot for it.
+ *
+ * A FREE element that still holds a heap TID raises an ERROR: its flags
+ * were damaged while its row lives, and overwriting it would lose the row.
  */
 static void
 scan_free_slots(Relation index, Page page, BlockNumber blkno, Size esize,
 				Size nsize, HnswSlotScan *scan)
 {
-	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	OffsetNumber maxoff = hnsw_page_max_offset(index, page, blkno);
 	OffsetNumber off;
 
 	memset(scan, 0, sizeof(HnswSlotScan));
@@ -286,8 +289,11 @@ scan_free_slots(Relation index, Page page, BlockNumber blkno, Size esize,
 			continue;
 		etup = (HnswElementTuple) PageGetItem(page, iid);
 		if (etup->type != HNSW_TUPLE_ELEMENT ||
-			!(etup->flags & HNSW_ELEMENT_FREE) ||
-			HnswIdBlock(etup->nbrs) != blkno)
+			!(etup->flags & HNSW_ELEMENT_FREE))
+			continue;
+		/* a FREE slot still holding a row is damage: never overwrite it */
+		hnsw_check_deleted_element(index, HnswIdMake(blkno, off), etup);
+		if (HnswIdBlock(etup->nbrs) != blkno)
 			continue;
 		(void) hnsw_page_neighbors_any(index, page, etup->nbrs);
 		nlen = ItemIdGetLength(PageGetItemId(page, HnswIdOffset(etup->nbrs)));

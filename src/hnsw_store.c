@@ -767,11 +767,13 @@ hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno, ItemPointerData *out)
 	Page		page;
 	Buffer		buf = hnsw_read_graph_page(pg->index, blkno, &page);
 	OffsetNumber off;
+	OffsetNumber maxoff;
 	int			n = 0;
 
 	if (buf == InvalidBuffer)
 		return 0;
-	for (off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+	maxoff = hnsw_page_max_offset(pg->index, page, blkno);
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
 		if (hnsw_item_element(page, off))
 			n += copy_tids(element_on(pg, page, HnswIdMake(blkno, off)),
 						   pg->skip_flags, out + n);

@@ -139,7 +139,7 @@ update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
 		return;
 	state = GenericXLogStart(vac->index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
-	maxoff = PageGetMaxOffsetNumber(page);
+	maxoff = hnsw_page_max_offset(vac->index, page, blkno);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		HnswElementTuple etup = hnsw_item_element(page, off);
@@ -158,12 +158,18 @@ update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
 	RecordPageWithFreeSpace(vac->index, blkno, hnsw_fsm_value(level));
 }
 
-/* pass 1: drop dead TIDs; collect the DELETED elements */
+/*
+ * pass 1: drop dead TIDs; collect the DELETED elements.  A DELETED or FREE
+ * element that still holds a TID is damage this pass would make permanent
+ * (pass 4 would free the slot for reuse with its row still in the table):
+ * it raises an ERROR instead.
+ */
 static bool
 visit_dead(HnswVacuum *vac, HnswId id, HnswElementTuple etup)
 {
 	bool		changed = false;
 
+	hnsw_check_deleted_element(vac->index, id, etup);
 	if (etup->flags & HNSW_ELEMENT_FREE)
 		return false;
 	vac->stats->num_index_tuples += vacuum_element(vac, etup, &changed);
@@ -200,7 +206,8 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 	if (buf == InvalidBuffer)
 		return;
 	page = BufferGetPage(buf);
-	maxoff = PageGetMaxOffsetNumber(page);
+	/* at most HNSW_MAX_ITEMS_PER_PAGE, the size of ids and levels */
+	maxoff = hnsw_page_max_offset(vac->index, page, blkno);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		HnswElementTuple etup = hnsw_item_element(page, off);
@@ -208,6 +215,7 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 		if (etup == NULL ||
 			(etup->flags & (HNSW_ELEMENT_FREE | HNSW_ELEMENT_DELETED)))
 			continue;
+		Assert(n < HNSW_MAX_ITEMS_PER_PAGE);
 		ids[n] = HnswIdMake(blkno, off);
 		levels[n++] = etup->level;
 		if (vac->nstaying == vac->capstaying)

@@ -39,6 +39,14 @@ our @EXPORT = qw(
   index_check
   bg_start
   bg_finish
+  index_file
+  read_block
+  write_block
+  page_items
+  page_elements
+  sql_error
+  sql_output
+  server_alive_since
   $INVERSION_SLACK
 );
 
@@ -313,6 +321,126 @@ sub bg_finish
 	my ($h) = @_;
 	$h->{run}->finish;
 	return ($h->{run}->result(0), $h->{out}, $h->{err});
+}
+
+# The path of relation $rel's main fork on $node (the server must run).
+sub index_file
+{
+	my ($node, $rel) = @_;
+	my $path = $node->safe_psql('postgres', "SELECT pg_relation_filepath('$rel')");
+	return $node->data_dir . "/$path";
+}
+
+# Block $blkno (8 kB) of file $file, as a byte string.
+sub read_block
+{
+	my ($file, $blkno) = @_;
+	open(my $fh, '<', $file) or die "open $file: $!";
+	binmode $fh;
+	sysseek($fh, $blkno * 8192, 0) or die "seek: $!";
+	my $page = '';
+	sysread($fh, $page, 8192) == 8192 or die "short read of block $blkno";
+	close $fh;
+	return $page;
+}
+
+# Writes the 8 kB byte string $page as block $blkno of $file (server stopped).
+sub write_block
+{
+	my ($file, $blkno, $page) = @_;
+	die 'a page is 8192 bytes' unless length($page) == 8192;
+	open(my $fh, '+<', $file) or die "open $file: $!";
+	binmode $fh;
+	sysseek($fh, $blkno * 8192, 0) or die "seek: $!";
+	syswrite($fh, $page) == 8192 or die "write: $!";
+	close $fh;
+	return;
+}
+
+# The normal items of a page: a list of hashes {off (offset number), lp
+# (the line pointer's byte position), start, len, type (first byte)}.
+sub page_items
+{
+	my ($page) = @_;
+	my $pd_lower = unpack('v', substr($page, 12, 2));
+	my @items;
+	for (my $lp = 24, my $n = 1; $lp < $pd_lower; $lp += 4, $n++)
+	{
+		my $w = unpack('V', substr($page, $lp, 4));
+		my ($start, $flags, $len) = ($w & 0x7fff, ($w >> 15) & 3, $w >> 17);
+		next unless $flags == 1;
+		push @items,
+		  {
+			off => $n,
+			lp => $lp,
+			start => $start,
+			len => $len,
+			type => ord(substr($page, $start, 1))
+		  };
+	}
+	return @items;
+}
+
+# The element tuples of a page: a list of hashes {off, start (the item's
+# byte position), level, flags, nblk (the block of its neighbour tuple),
+# tids (its valid heap TIDs as ctid strings '(block,offset)')}.
+sub page_elements
+{
+	my ($page) = @_;
+	my @e;
+	for my $it (grep { $_->{type} == 1 } page_items($page))
+	{
+		my ($level, $flags, $nbrs) = unpack('x C C x V', substr($page, $it->{start}, 8));
+		my @tids;
+		for my $i (0 .. 7)
+		{
+			my ($hi, $lo, $pos) = unpack('v3', substr($page, $it->{start} + 8 + 6 * $i, 6));
+			next if $hi == 0xffff && $lo == 0xffff && $pos == 0;
+			push @tids, sprintf('(%d,%d)', ($hi << 16) | $lo, $pos);
+		}
+		push @e,
+		  {
+			off => $it->{off},
+			start => $it->{start},
+			level => $level,
+			flags => $flags,
+			nblk => $nbrs >> 8,
+			tids => \@tids
+		  };
+	}
+	return @e;
+}
+
+# Runs $sql on $node; returns its ERROR text, '' if it succeeded.
+sub sql_error
+{
+	my ($node, $sql) = @_;
+	my ($rc, $out, $err) = $node->psql('postgres', $sql);
+	return $rc == 0 ? '' : ($err =~ /ERROR:\s+(.*)/ ? $1 : $err);
+}
+
+# Runs $sql on $node; returns its output, or its stderr if it failed (so
+# that a test goes on where safe_psql would die).
+sub sql_output
+{
+	my ($node, $sql) = @_;
+	my ($rc, $out, $err) = $node->psql('postgres', $sql);
+	return $rc == 0 ? $out : $err;
+}
+
+# Tests that $node still runs the postmaster started at $start_time
+# (pg_postmaster_start_time()), answers a new session, and logged no crash
+# after byte $log_offset of its log.
+sub server_alive_since
+{
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my ($node, $what, $start_time, $log_offset) = @_;
+	my ($rc, $out) = $node->psql('postgres', 'SELECT pg_postmaster_start_time()');
+	is($out, $start_time, "$what: the server answers and did not restart");
+	my $log = slurp_file($node->logfile, $log_offset);
+	unlike($log, qr/terminated by signal|PANIC|server process .* (was terminated|exited)/,
+		"$what: no backend crashed");
+	return;
 }
 
 1;
