@@ -413,8 +413,6 @@ write_element(HnswBuildState *bs, Page page, BlockNumber *cur, HnswId id,
 
 /*
  * Makes every element reachable at layer 0 before the graph is written.
- * Not for inner product: there, elements of small norm are nobody's
- * nearest neighbour by design, and forcing edges to them costs recall.
  */
 static void
 reconnect_all(HnswBuildState *bs)
@@ -454,8 +452,7 @@ write_graph(HnswBuildState *bs)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 PROGRESS_HNSW_PHASE_WRITE);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, bs->n);
-	if (bs->info.metric != HNSW_METRIC_IP)
-		reconnect_all(bs);
+	reconnect_all(bs);
 	order = layout_order(bs);
 	eid = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);
 	nid = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);

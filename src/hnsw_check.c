@@ -462,7 +462,7 @@ check_reachable(Checker *ck, HnswPageGraph *pg, HnswEdge *list)
 			}
 		}
 	}
-	if (reached < ck->active && ck->metric != HNSW_METRIC_IP)
+	if (reached < ck->active)
 	{
 		for (i = 0; i < ck->nelems; i++)
 			if (!seen[i] && !(ck->elems[i].flags & HNSW_ELEMENT_GONE) &&

@@ -16,7 +16,7 @@
  *     (hnsw_link_back_many), so that WAL records are few.
  *  3. a DELETED entry point is replaced by the highest-level element pass
  *     2 saw; then every element pass 2 saw is made reachable at layer 0
- *     from the entry point (hnsw_reconnect; not for inner product).
+ *     from the entry point (hnsw_reconnect).
  *  4. DELETED elements become FREE and their pages go into the free space
  *     map; inserts overwrite FREE slots in place.
  */
@@ -290,7 +290,7 @@ reconnect(HnswVacuum *vac, HnswPageGraph *pg)
 	bool	   *gone = palloc0(Max(vac->nstaying, 1));
 
 	hnsw_read_meta(vac->index, &meta);
-	if (meta.entry != HNSW_INVALID_ID && pg->info_metric != HNSW_METRIC_IP)
+	if (meta.entry != HNSW_INVALID_ID)
 		(void) hnsw_reconnect(&pg->g, vac->staying, gone, vac->nstaying,
 							  meta.entry);
 	pfree(gone);
