@@ -27,6 +27,7 @@ our $INVERSION_SLACK = 1e-6;
 
 our @EXPORT = qw(
   hnsw_node
+  pgbench_with_vacuum
   make_centers
   gaussian_vector_sql
   random_vector_sql
@@ -297,6 +298,31 @@ sub index_check
 			"$what: hnsw_index_check reaches all $c{active} active elements");
 	}
 	return \%c;
+}
+
+# Runs pgbench -c 4 -j 2 for $seconds with the script options @$args
+# ('-f', file, ...) against $node, and beside it one client running the
+# script file $vacuum_file; tests that both exit 0.  Returns the two
+# pgbench outputs as [stdout, stderr] pairs: (mixed, vacuum).
+sub pgbench_with_vacuum
+{
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my ($node, $seconds, $args, $vacuum_file) = @_;
+	my @conn = ('-h', $node->host, '-p', $node->port, 'postgres');
+	my ($out, $err, $vout, $verr) = ('', '', '', '');
+	my $timeout = IPC::Run::timeout($seconds + $PostgreSQL::Test::Utils::timeout_default);
+	my $mixed = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', $seconds, @$args, @conn ],
+		'>', \$out, '2>', \$err, $timeout);
+	my $vacuum = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '1', '-T', $seconds, '-f', $vacuum_file, @conn ],
+		'>', \$vout, '2>', \$verr, $timeout);
+	$mixed->finish;
+	$vacuum->finish;
+	is($mixed->result(0), 0, 'mixed pgbench exits 0') or diag("stdout:\n$out\nstderr:\n$err");
+	is($vacuum->result(0), 0, 'VACUUM pgbench exits 0')
+	  or diag("stdout:\n$vout\nstderr:\n$verr");
+	return ([ $out, $err ], [ $vout, $verr ]);
 }
 
 # Runs the SQL $sql through psql -v ON_ERROR_STOP=1 on $node in the

@@ -19,7 +19,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../perl";
 use HnswTest;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -83,20 +82,9 @@ note sprintf('setup took %d s', time - $t0);
 
 # every statement must use the index where it can
 local $ENV{PGOPTIONS} = '-c enable_seqscan=off';
-my @conn = ('-h', $node->host, '-p', $node->port, 'postgres');
-my ($out, $err, $vout, $verr) = ('', '', '', '');
-my $timeout = IPC::Run::timeout($SECONDS + $PostgreSQL::Test::Utils::timeout_default);
-my $mixed = IPC::Run::start(
-	[ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', $SECONDS, @args, @conn ],
-	'>', \$out, '2>', \$err, $timeout);
-my $vacuum = IPC::Run::start(
-	[ 'pgbench', '-n', '-c', '1', '-T', $SECONDS, '-f', $vacuum_file, @conn ],
-	'>', \$vout, '2>', \$verr, $timeout);
-$mixed->finish;
-$vacuum->finish;
-
-is($mixed->result(0), 0, 'mixed pgbench exits 0') or diag("stdout:\n$out\nstderr:\n$err");
-is($vacuum->result(0), 0, 'VACUUM pgbench exits 0') or diag("stdout:\n$vout\nstderr:\n$verr");
+my ($mixed, $vac) = pgbench_with_vacuum($node, $SECONDS, \@args, $vacuum_file);
+my ($out, $err) = @$mixed;
+my ($vout, $verr) = @$vac;
 for my $run ([ 'mixed', $out, $err ], [ 'VACUUM', $vout, $verr ])
 {
 	my ($what, $o, $e) = @$run;
