@@ -12,6 +12,7 @@
 #include "access/generic_xlog.h"
 #include "storage/bufmgr.h"
 #include "storage/freespace.h"
+#include "storage/lmgr.h"
 #include "storage/smgr.h"
 #include "utils/rel.h"
 
@@ -55,21 +56,78 @@ hnsw_form_neighbors(int m, int level, HnswEdge **lists, const int *counts,
 	return ntup;
 }
 
+/* whether an initialised graph page can take nitems more of space bytes */
+static bool
+page_has_room(Page page, Size space, int nitems)
+{
+	return PageGetExactFreeSpace(page) >= space &&
+		PageGetMaxOffsetNumber(page) + nitems <= HNSW_MAX_ITEMS_PER_PAGE;
+}
+
+/*
+ * The last block of the index, exclusively locked, if it is an initialised
+ * graph page other than tried with room for the items; else InvalidBuffer.
+ *
+ * Inserts that find the hint page full at the same moment would each add
+ * a page, and all but the last would keep the one element placed there:
+ * under concurrent churn a third of the pages appended were left nearly
+ * empty.  Taking and releasing the relation extension lock first waits
+ * for an extension in progress, so that a backend that lost the race
+ * fills the page the winner added instead of adding its own.  A page
+ * still new is skipped, not taken: its extender may not have locked it
+ * yet, and would initialise it over our tuples.
+ */
+static Buffer
+last_page_with_room(Relation index, BlockNumber tried, Size space, int nitems)
+{
+	BlockNumber nblocks;
+	BlockNumber last;
+	Buffer		buf;
+	Page		page;
+
+	if (!RELATION_IS_LOCAL(index))
+	{
+		LockRelationForExtension(index, ExclusiveLock);
+		UnlockRelationForExtension(index, ExclusiveLock);
+	}
+	nblocks = RelationGetNumberOfBlocks(index);
+	if (nblocks <= HNSW_METAPAGE_BLKNO + 1)
+		return InvalidBuffer;
+	last = nblocks - 1;
+	if (last == tried)
+		return InvalidBuffer;
+	buf = ReadBuffer(index, last);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	page = BufferGetPage(buf);
+	if (!PageIsNew(page))
+	{
+		hnsw_check_page(index, page, last);
+		if (page_has_room(page, space, nitems))
+			return buf;
+	}
+	UnlockReleaseBuffer(buf);
+	return InvalidBuffer;
+}
+
 /*
  * Returns an exclusively locked buffer with room for items of the given
- * total space: the hinted page if it has room, else a new page (*isnew).
+ * total space: the hinted page if it has room, else the index's last page
+ * if another backend has just added it and it has room, else a new page
+ * (*isnew).
  */
 static Buffer
 buffer_with_room(Relation index, BlockNumber hint, Size space, int nitems,
 				 bool *isnew)
 {
+	Buffer		buf;
+
 	*isnew = false;
 	if (hint != InvalidBlockNumber &&
 		hint < RelationGetNumberOfBlocks(index))
 	{
-		Buffer		buf = ReadBuffer(index, hint);
 		Page		page;
 
+		buf = ReadBuffer(index, hint);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
 		if (PageIsNew(page))
@@ -78,11 +136,13 @@ buffer_with_room(Relation index, BlockNumber hint, Size space, int nitems,
 			return buf;
 		}
 		hnsw_check_page(index, page, hint);
-		if (PageGetExactFreeSpace(page) >= space &&
-			PageGetMaxOffsetNumber(page) + nitems <= HNSW_MAX_ITEMS_PER_PAGE)
+		if (page_has_room(page, space, nitems))
 			return buf;
 		UnlockReleaseBuffer(buf);
 	}
+	buf = last_page_with_room(index, hint, space, nitems);
+	if (buf != InvalidBuffer)
+		return buf;
 	*isnew = true;
 	return hnsw_new_buffer(index, MAIN_FORKNUM);
 }
