@@ -117,9 +117,11 @@ sub fuzz_time_left
 # Is case class $name on?  All are, unless HNSW_FUZZ_SKIP names them.
 # The classes that today's code fails on (see the README) can be turned
 # off this way while they are being fixed: extreme (values near the
-# float4 limits, subnormals), dups1000 (thousands of identical vectors),
-# meta (damage to the metapage), lp255 (pages claiming more than 255 line
-# pointers).
+# float4 limits, subnormals), dups (one vector in hundreds of rows),
+# dups1000 (... in thousands), ties (vectors of small integers and zero
+# vectors: many exact ties), near (near-copies of earlier vectors), meta
+# (damage to the metapage), lp255 (pages claiming more than 255 line
+# pointers).  A fuzzer may accept other names (041: its operations).
 sub fuzz_class
 {
 	my ($name) = @_;
