@@ -144,7 +144,7 @@ collect_page(Checker *ck, BlockNumber blkno)
 
 		if (!ItemIdIsNormal(iid))
 			violation(ck, id, "line pointer is not in use");
-		type = *(uint8 *) PageGetItem(page, iid);
+		type = hnsw_item_type(ck->index, blkno, page, off);
 		if (type == HNSW_TUPLE_ELEMENT)
 		{
 			HnswElementTuple etup = hnsw_page_element(ck->index, page, id);

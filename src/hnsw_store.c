@@ -769,7 +769,7 @@ hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno, ItemPointerData *out)
 	if (buf == InvalidBuffer)
 		return 0;
 	for (off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-		if (hnsw_item_element(page, off))
+		if (hnsw_item_element(pg->index, blkno, page, off))
 			n += copy_tids(element_on(pg, page, HnswIdMake(blkno, off)),
 						   pg->skip_flags, out + n);
 	UnlockReleaseBuffer(buf);

@@ -142,7 +142,7 @@ update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
 	maxoff = PageGetMaxOffsetNumber(page);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
-		HnswElementTuple etup = hnsw_item_element(page, off);
+		HnswElementTuple etup = hnsw_item_element(vac->index, blkno, page, off);
 
 		if (etup == NULL)
 			continue;
@@ -203,7 +203,7 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 	maxoff = PageGetMaxOffsetNumber(page);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
-		HnswElementTuple etup = hnsw_item_element(page, off);
+		HnswElementTuple etup = hnsw_item_element(vac->index, blkno, page, off);
 
 		if (etup == NULL ||
 			(etup->flags & (HNSW_ELEMENT_FREE | HNSW_ELEMENT_DELETED)))
