@@ -119,9 +119,10 @@ sub fuzz_time_left
 # off this way while they are being fixed: extreme (values near the
 # float4 limits, subnormals), dups (one vector in hundreds of rows),
 # dups1000 (... in thousands), ties (vectors of small integers and zero
-# vectors: many exact ties), near (near-copies of earlier vectors), meta
-# (damage to the metapage), lp255 (pages claiming more than 255 line
-# pointers).  A fuzzer may accept other names (041: its operations).
+# vectors: many exact ties), near (near-copies of earlier vectors),
+# small_graph (m 2 or 3, ef_construction below 16), meta (damage to the
+# metapage), lp255 (pages claiming more than 255 line pointers).  A fuzzer
+# may accept other names (041: its operations).
 sub fuzz_class
 {
 	my ($name) = @_;

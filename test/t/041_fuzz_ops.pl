@@ -317,8 +317,8 @@ my %OPS;
 			return unless $e->{has_index};
 			run($e, "DROP INDEX $e->{i}") or return;
 			$e->{has_index} = 0;
-			$e->{m} = rand_pick(2, 4, 8, 16);
-			$e->{efc} = max(2 * $e->{m}, rand_pick(4, 16, 64));
+			$e->{m} = fuzz_class('small_graph') ? rand_pick(2, 4, 8, 16) : rand_pick(4, 8, 16);
+			$e->{efc} = max(2 * $e->{m}, fuzz_class('small_graph') ? rand_pick(4, 16, 64) : rand_pick(16, 64));
 			run($e, index_ddl($e, 1)) or return;
 			$e->{has_index} = 1;
 		}
@@ -483,10 +483,10 @@ sub episode
 		ep => $ep, oc => $ocname, opclass => $opclass, op => $op, norm => $norm,
 		dim => rand_pick(1, 2, 3, 3, 4, 5, 8, 8, 16, 33),
 		typed => rand() < 0.5 ? 1 : 0,
-		m => rand_pick(2, 3, 4, 6, 8, 16),
+		m => fuzz_class('small_graph') ? rand_pick(2, 3, 4, 6, 8, 16) : rand_pick(4, 6, 8, 16),
 		t => "t$ep", i => "i$ep", script => [], pool => [], step => 0,
 	};
-	$e->{efc} = max(2 * $e->{m}, rand_pick(4, 8, 16, 32, 64));
+	$e->{efc} = max(2 * $e->{m}, fuzz_class('small_graph') ? rand_pick(4, 8, 16, 32, 64) : rand_pick(16, 32, 64));
 	my $steps = rand_int(12, 30);
 	my $build_first = rand() < 0.5;
 	$e->{desc} = sprintf('%s, %s, m %d, ef_construction %d, %s', $ocname,
