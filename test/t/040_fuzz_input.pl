@@ -1,7 +1,7 @@
 # Fuzzing the vector type's input functions: vector_in (text) and
 # vector_recv (binary, through COPY ... (FORMAT binary)).
 #
-# For HNSW_FUZZ_SECONDS (default 30) this generates batches of cases: a
+# For HNSW_FUZZ_SECONDS (default 25) this generates batches of cases: a
 # fixed corpus of edge cases first, then random vectors in every spelling
 # strtof knows (short decimals on both sides of the fast path's limits, long
 # digit strings, exponents, hex floats, subnormals, the float4 limits,
@@ -45,7 +45,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $f = fuzz_start('input', 30);
+my $f = fuzz_start('input', 25);
 my $node = fuzz_node('fuzz_input');
 my $mark = server_mark($node);
 

@@ -4,7 +4,7 @@
 # Four tables (one per operator class) of 600 to 1,200 random vectors get an
 # hnsw index each (built on the rows, or created empty and filled by
 # INSERTs, with random m and ef_construction).  Then, for HNSW_FUZZ_SECONDS
-# (default 45, at least two rounds), each round stops the server, damages
+# (default 40, at least two rounds), each round stops the server, damages
 # every index file on disk at random and starts the server again:
 #   flip     random bits anywhere in a random page
 #   bytes    random bytes at random places of a page
@@ -48,7 +48,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $BLCKSZ = 8192;
-my $f = fuzz_start('corrupt', 45);
+my $f = fuzz_start('corrupt', 40);
 my $node = fuzz_node('fuzz_corrupt', conf => [ 'statement_timeout = 60s' ]);
 my @OC = OPCLASSES;
 
