@@ -22,8 +22,8 @@ PG_CONFIG ?= $(if $(filter 15.%,$(shell pg_config --version 2>/dev/null)),pg_con
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
-else ifneq ($(filter-out demo test bench,$(or $(MAKECMDGOALS),all)),)
-# demo/test/bench work without it: test/run.sh installs the packages first.
+else ifneq ($(filter-out demo test bench fuzz,$(or $(MAKECMDGOALS),all)),)
+# demo/test/bench/fuzz work without it: test/run.sh installs the packages first.
 $(error $(PG_CONFIG) not found: apt-get install postgresql-server-dev-15, or run `make test`)
 endif
 
@@ -31,6 +31,9 @@ $(OBJS): $(HEADERS)
 
 # Throwaway-cluster targets; all the logic lives in test/run.sh.
 # ARGS are passed on to test/demo.py or bench/run.sh: `make demo ARGS=--exact`.
-.PHONY: demo test bench
-demo test bench:
+# `make fuzz` runs only the fuzz tests, 300 s each (HNSW_FUZZ_SECONDS=...,
+# HNSW_FUZZ_SEED=..., HNSW_FUZZ_SKIP=..., HNSW_FUZZ_SANITIZE=0|1 on the
+# command line reach them, in `make test` too; README "Fuzzing").
+.PHONY: demo test bench fuzz
+demo test bench fuzz:
 	PG_CONFIG='$(PG_CONFIG)' bash test/run.sh $@ $(ARGS)

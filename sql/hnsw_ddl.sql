@@ -157,6 +157,17 @@ INSERT INTO anydim VALUES ('[1,2,3]'), ('[1,2]');
 CREATE INDEX ON anydim USING hnsw (v vector_l2_ops);
 DROP TABLE anydim;
 
+-- a zero vector, which a cosine index does not hold, fixes them all the same
+CREATE TABLE anydim (id int, v vector);
+CREATE INDEX anydim_idx ON anydim USING hnsw (v vector_cosine_ops);
+INSERT INTO anydim VALUES (1, '[0,0]');
+SELECT dimensions, count_indexed FROM hnsw_index_info('anydim_idx');
+INSERT INTO anydim VALUES (2, '[1,2,3]');
+INSERT INTO anydim VALUES (3, '[1,2]');
+REINDEX INDEX anydim_idx;
+SELECT dimensions, count_indexed FROM hnsw_index_info('anydim_idx');
+DROP TABLE anydim;
+
 -- REINDEX and CREATE INDEX CONCURRENTLY
 CREATE TABLE r (id int, v vector(2));
 INSERT INTO r SELECT i, ARRAY[i, 0] FROM generate_series(1, 50) i;

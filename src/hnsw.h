@@ -220,7 +220,10 @@ extern HnswNeighborTuple hnsw_page_neighbors(Relation index, Page page,
 											 HnswId id, int m);
 extern HnswNeighborTuple hnsw_page_neighbors_any(Relation index, Page page,
 												 HnswId id);
-extern HnswElementTuple hnsw_item_element(Page page, OffsetNumber off);
+extern uint8 hnsw_item_type(Relation index, BlockNumber blkno, Page page,
+							OffsetNumber off);
+extern HnswElementTuple hnsw_item_element(Relation index, BlockNumber blkno,
+										  Page page, OffsetNumber off);
 extern Buffer hnsw_read_graph_page(Relation index, BlockNumber blkno,
 								   Page *page);
 extern Size hnsw_item_space(Size size);

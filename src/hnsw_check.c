@@ -245,7 +245,7 @@ collect_page(Checker *ck, BlockNumber blkno)
 
 		if (!ItemIdIsNormal(iid))
 			violation(ck, id, "line pointer is not in use");
-		type = *(uint8 *) PageGetItem(page, iid);
+		type = hnsw_item_type(ck->index, blkno, page, off);
 		if (type == HNSW_TUPLE_ELEMENT)
 		{
 			HnswElementTuple etup = hnsw_page_element(ck->index, page, id);
@@ -492,7 +492,7 @@ collect_tids_page(Checker *ck, BlockNumber blkno)
 	maxoff = hnsw_page_max_offset(ck->index, page, blkno);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
-		HnswElementTuple etup = hnsw_item_element(page, off);
+		HnswElementTuple etup = hnsw_item_element(ck->index, blkno, page, off);
 
 		if (etup != NULL &&
 			ItemIdGetLength(PageGetItemId(page, off)) == HNSW_ELEMENT_SIZE(ck->meta.dim))

@@ -76,6 +76,18 @@ insert_first(Relation index, HnswIndexInfo *info, Datum value, ItemPointer tid)
 			meta->insert_page = hint;
 			GenericXLogFinish(state);
 		}
+		else if (meta->dim == 0)
+		{
+			/*
+			 * A vector the index does not hold (zero under cosine) fixes the
+			 * dimensions all the same: else a row of other dimensions would
+			 * be accepted next, and the table could not be indexed again.
+			 */
+			state = GenericXLogStart(index);
+			page = GenericXLogRegisterBuffer(state, buf, 0);
+			HnswPageGetMeta(page)->dim = dim;
+			GenericXLogFinish(state);
+		}
 		placed = true;
 	}
 	UnlockReleaseBuffer(buf);

@@ -134,7 +134,7 @@ count_page(Relation index, BlockNumber blkno, HnswCounts *c)
 		int64		tids = 0;
 		int			i;
 
-		if (!hnsw_item_element(page, off))
+		if (!hnsw_item_element(index, blkno, page, off))
 			continue;
 		etup = hnsw_page_element(index, page, HnswIdMake(blkno, off));
 		for (i = 0; i < HNSW_HEAPTIDS; i++)

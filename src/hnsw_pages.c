@@ -223,6 +223,20 @@ hnsw_read_meta(Relation index, HnswMetaPageData *meta)
 	UnlockReleaseBuffer(buf);
 }
 
+/*
+ * Does a normal item's line pointer put it where a tuple can be: aligned
+ * (PageAddItem and PageIndexTupleOverwrite keep tuples MAXALIGNed), after
+ * the page header and before the special space?
+ */
+static bool
+item_in_page(Page page, ItemId iid)
+{
+	Size		off = ItemIdGetOffset(iid);
+
+	return off >= SizeOfPageHeaderData && off == MAXALIGN(off) &&
+		off + ItemIdGetLength(iid) <= ((PageHeader) page)->pd_special;
+}
+
 /* returns the item at id's offset on page, checking it is a normal item */
 static Item
 page_item(Relation index, Page page, HnswId id, Size size, uint8 type)
@@ -235,8 +249,7 @@ page_item(Relation index, Page page, HnswId id, Size size, uint8 type)
 		hnsw_corrupt(index, HnswIdBlock(id), off, "offset beyond the page's items");
 	iid = PageGetItemId(page, off);
 	if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < size ||
-		ItemIdGetOffset(iid) < SizeOfPageHeaderData ||
-		ItemIdGetOffset(iid) + ItemIdGetLength(iid) > BLCKSZ)
+		!item_in_page(page, iid))
 		hnsw_corrupt(index, HnswIdBlock(id), off, "item is missing or too short");
 	item = PageGetItem(page, iid);
 	if (*(uint8 *) item != type)
@@ -302,19 +315,38 @@ hnsw_check_deleted_element(Relation index, HnswId id, HnswElementTuple etup)
 }
 
 /*
- * The element tuple at off, or NULL if that item is unused or another kind:
- * for walks over every item of a page (its size is left to the caller).
+ * The tuple type of the item at off of page blkno, or 0 if that line pointer
+ * is unused: for walks over every item of a page.  A line pointer that puts
+ * the item outside the page is corruption.
  */
-HnswElementTuple
-hnsw_item_element(Page page, OffsetNumber off)
+uint8
+hnsw_item_type(Relation index, BlockNumber blkno, Page page, OffsetNumber off)
 {
 	ItemId		iid = PageGetItemId(page, off);
-	HnswElementTuple etup;
 
 	if (!ItemIdIsNormal(iid))
+		return 0;
+	if (ItemIdGetLength(iid) < 1 || !item_in_page(page, iid))
+		hnsw_corrupt(index, blkno, off, "item is missing or too short");
+	return *(uint8 *) PageGetItem(page, iid);
+}
+
+/*
+ * The element tuple at off of page blkno, or NULL if that item is unused or
+ * another kind: for walks over every item of a page.  An element too short
+ * for its fixed fields is corruption (its vector's size is left to the
+ * caller).
+ */
+HnswElementTuple
+hnsw_item_element(Relation index, BlockNumber blkno, Page page, OffsetNumber off)
+{
+	ItemId		iid = PageGetItemId(page, off);
+
+	if (hnsw_item_type(index, blkno, page, off) != HNSW_TUPLE_ELEMENT)
 		return NULL;
-	etup = (HnswElementTuple) PageGetItem(page, iid);
-	return etup->type == HNSW_TUPLE_ELEMENT ? etup : NULL;
+	if (ItemIdGetLength(iid) < offsetof(HnswElementTupleData, vec))
+		hnsw_corrupt(index, blkno, off, "item is missing or too short");
+	return (HnswElementTuple) PageGetItem(page, iid);
 }
 
 /*

@@ -345,11 +345,11 @@ scan_free_slots(Relation index, Page page, BlockNumber blkno, Size esize,
 		HnswElementTuple etup;
 		Size		nlen;
 
-		if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) != esize)
+		if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) != esize ||
+			hnsw_item_type(index, blkno, page, off) != HNSW_TUPLE_ELEMENT)
 			continue;
 		etup = (HnswElementTuple) PageGetItem(page, iid);
-		if (etup->type != HNSW_TUPLE_ELEMENT ||
-			!(etup->flags & HNSW_ELEMENT_FREE))
+		if (!(etup->flags & HNSW_ELEMENT_FREE))
 			continue;
 		/* a FREE slot still holding a row is damage: never overwrite it */
 		hnsw_check_deleted_element(index, HnswIdMake(blkno, off), etup);

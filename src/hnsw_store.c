@@ -774,7 +774,7 @@ hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno, ItemPointerData *out)
 		return 0;
 	maxoff = hnsw_page_max_offset(pg->index, page, blkno);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
-		if (hnsw_item_element(page, off))
+		if (hnsw_item_element(pg->index, blkno, page, off))
 			n += copy_tids(element_on(pg, page, HnswIdMake(blkno, off)),
 						   pg->skip_flags, out + n);
 	UnlockReleaseBuffer(buf);

@@ -142,7 +142,7 @@ update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
 	maxoff = hnsw_page_max_offset(vac->index, page, blkno);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
-		HnswElementTuple etup = hnsw_item_element(page, off);
+		HnswElementTuple etup = hnsw_item_element(vac->index, blkno, page, off);
 
 		if (etup == NULL)
 			continue;
@@ -210,7 +210,7 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 	maxoff = hnsw_page_max_offset(vac->index, page, blkno);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
-		HnswElementTuple etup = hnsw_item_element(page, off);
+		HnswElementTuple etup = hnsw_item_element(vac->index, blkno, page, off);
 
 		if (etup == NULL ||
 			(etup->flags & (HNSW_ELEMENT_FREE | HNSW_ELEMENT_DELETED)))

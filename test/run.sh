@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# test/run.sh demo|test|bench [ARGS...] -- what `make demo|test|bench` run;
-# ARGS go to test/demo.py or bench/run.sh (`make demo ARGS=--exact`).
+# test/run.sh demo|test|bench|fuzz [ARGS...] -- what `make demo|test|bench|fuzz`
+# run; ARGS go to test/demo.py or bench/run.sh (`make demo ARGS=--exact`).
 #
 # 1. setup: install missing Debian packages (root only), build and install the
 #    extension.  As root, then re-run this script as `postgres` over a copy of
@@ -16,13 +16,18 @@
 #           TAP tests may `use` modules from test/perl.
 #    bench: bench/run.sh; as root, bench/out/ and bench/data/ (its cache) are
 #           copied back into the tree.
+#    fuzz:  only the fuzz TAP tests (test/t/04*_fuzz_*.pl), each for
+#           HNSW_FUZZ_SECONDS (default here 300; in `test` each test's own
+#           small default); same summary line.  HNSW_FUZZ_SECONDS,
+#           HNSW_FUZZ_SEED, HNSW_FUZZ_SKIP and HNSW_FUZZ_SANITIZE reach the
+#           tests in `test` and `fuzz` (test/fuzz/HnswFuzz.pm).
 # The EXIT trap stops the cluster and removes the temp dirs whatever happens;
 # for `test`, a failure before the summary (packages, build, cluster) still ends
 # with the summary line, as "0 passed, 1 failed".
 set -euo pipefail
 
 cmd=${1:-}
-case $cmd in demo|test|bench) ;; *) echo "usage: $0 demo|test|bench [ARGS...]" >&2; exit 2 ;; esac
+case $cmd in demo|test|bench|fuzz) ;; *) echo "usage: $0 demo|test|bench|fuzz [ARGS...]" >&2; exit 2 ;; esac
 args=("${@:2}")
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -38,7 +43,7 @@ cleanup() {
 	fi
 	if ((${#tmpdirs[@]})); then rm -rf "${tmpdirs[@]}"; fi
 	if [[ -n $hugepages_was ]]; then sysctl -q -w vm.nr_hugepages="$hugepages_was" || true; fi
-	if ((rc)) && [[ $cmd == test && -z $reported ]]; then echo "0 passed, 1 failed"; fi
+	if ((rc)) && [[ $cmd == test || $cmd == fuzz ]] && [[ -z $reported ]]; then echo "0 passed, 1 failed"; fi
 }
 trap cleanup EXIT
 
@@ -94,7 +99,7 @@ setup() {
 
 # As root: copy the tree (no .git, no old test output, bench files only for
 # bench) for `postgres`, run this script there as `postgres`, and bring the
-# bench results and cache back.
+# bench results and cache back, and the TAP logs after a failure.
 run_as_postgres() {
 	local copy d rc=0
 	local skip=(--exclude=./.git --exclude=./tmp_check --exclude=./results)
@@ -104,8 +109,12 @@ run_as_postgres() {
 	tar -C "$top" "${skip[@]}" -cf - . | tar -C "$copy" -xf -
 	chown -R postgres: "$copy"
 	reported=1 # by the inner run
+	local fuzzenv=() v
+	for v in HNSW_FUZZ_SECONDS HNSW_FUZZ_SEED HNSW_FUZZ_SKIP HNSW_FUZZ_SANITIZE; do
+		if [[ -n ${!v:-} ]]; then fuzzenv+=("$v=${!v}"); fi
+	done
 	runuser -u postgres -- env HNSWSEARCH_AS_USER=1 PG_CONFIG="$PG_CONFIG" PATH="$PATH" \
-		HNSW_BENCH_HUGE_PAGES="${HNSW_BENCH_HUGE_PAGES:-1}" \
+		HNSW_BENCH_HUGE_PAGES="${HNSW_BENCH_HUGE_PAGES:-1}" "${fuzzenv[@]}" \
 		bash "$copy/test/run.sh" "$cmd" "${args[@]}" || rc=$?
 	for d in out data; do
 		if [[ $cmd == bench && -d $copy/bench/$d ]]; then
@@ -113,6 +122,13 @@ run_as_postgres() {
 			cp -r "$copy/bench/$d/." "$top/bench/$d/"
 		fi
 	done
+	# after a failure, the TAP logs (and the fuzzers' replay scripts) stay
+	if ((rc)) && [[ -d $copy/tmp_check/log ]]; then
+		rm -rf "$top/tmp_check/log"
+		mkdir -p "$top/tmp_check"
+		cp -r "$copy/tmp_check/log" "$top/tmp_check/log"
+		echo "TAP logs: $top/tmp_check/log"
+	fi
 	return $rc
 }
 
@@ -161,13 +177,45 @@ run_bench() {
 	bash bench/run.sh "${args[@]}"
 }
 
+# TAP: each file given with prove, in the environment PGXS's
+# prove_installcheck sets up; each test makes its own clusters, so it does
+# not use the throwaway one.  Adds to pass and fail.
+run_tap() {
+	local t name pgxsdir tap
+	pgxsdir=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
+	tap=$(mktmp tap) # TMPDIR for TAP's socket dirs, which it keeps on failure
+	tmpdirs+=("$tap")
+	rm -rf tmp_check
+	for t in "$@"; do
+		[[ -e $t ]] || continue
+		name=$(basename "$t" .pl)
+		if TMPDIR=$tap TESTDIR=$top PG_REGRESS=$pgxsdir/src/test/regress/pg_regress PGPORT=65432 \
+			prove -I "$pgxsdir/src/test/perl" -I test/perl "$t"; then
+			pass=$((pass + 1))
+		else
+			fail=$((fail + 1))
+			echo "--- tail of tmp_check/log/regress_log_$name ---"
+			tail -n 40 "tmp_check/log/regress_log_$name" 2>/dev/null || true
+		fi
+	done
+}
+
+run_fuzz() {
+	local pass=0 fail=0
+	export HNSW_FUZZ_SECONDS=${HNSW_FUZZ_SECONDS:-300}
+	echo "=== fuzz (test/t/04*_fuzz_*.pl), HNSW_FUZZ_SECONDS=$HNSW_FUZZ_SECONDS each ==="
+	run_tap test/t/04*_fuzz_*.pl
+	echo "=== summary: TAP test files ==="
+	echo "$pass passed, $fail failed"
+	reported=1
+	((fail == 0))
+}
+
 run_test() {
 	local pass=0 fail=0 n_ok n_bad t name rc tests=()
-	local pgxsdir log tap
-	pgxsdir=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
+	local log
 	log=$(mktemp)
-	tap=$(mktmp tap) # TMPDIR for TAP's socket dirs, which it keeps on failure
-	tmpdirs+=("$log" "$tap")
+	tmpdirs+=("$log")
 
 	# pg_regress against the throwaway cluster (PGHOST/PGPORT).  It aborts the
 	# whole run on a missing expected file: count such a test as failed instead.
@@ -197,22 +245,8 @@ run_test() {
 		cat regression.diffs
 	fi
 
-	# TAP: the environment PGXS's prove_installcheck sets up; each test makes
-	# its own clusters, so it does not use the throwaway one.
 	echo "=== TAP (test/t) ==="
-	rm -rf tmp_check
-	for t in test/t/*.pl; do
-		[[ -e $t ]] || continue
-		name=$(basename "$t" .pl)
-		if TMPDIR=$tap TESTDIR=$top PG_REGRESS=$pgxsdir/src/test/regress/pg_regress PGPORT=65432 \
-			prove -I "$pgxsdir/src/test/perl" -I test/perl "$t"; then
-			pass=$((pass + 1))
-		else
-			fail=$((fail + 1))
-			echo "--- tail of tmp_check/log/regress_log_$name ---"
-			tail -n 40 "tmp_check/log/regress_log_$name" 2>/dev/null || true
-		fi
-	done
+	run_tap test/t/*.pl
 
 	echo "=== summary: pg_regress tests + TAP test files ==="
 	echo "$pass passed, $fail failed"
@@ -234,5 +268,6 @@ if [[ -z ${HNSWSEARCH_AS_USER:-} ]]; then
 else
 	resolve_pg_config
 fi
-start_cluster
+# fuzz needs no throwaway cluster: its tests make their own
+[[ $cmd == fuzz ]] || start_cluster
 "run_$cmd"

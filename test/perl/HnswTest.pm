@@ -54,11 +54,13 @@ our @EXPORT = qw(
 # A started node with the extension created in database "postgres".  The
 # defaults trade durability for speed (tests need no protection against an
 # OS crash); %opts: init => {...} for $node->init, conf => [lines] appended
-# after the defaults (so they override them).
+# after the defaults (so they override them), install_path => a PostgreSQL
+# installation other than the one on PATH (the fuzz tests' sanitizer build).
 sub hnsw_node
 {
 	my ($name, %opts) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $node = PostgreSQL::Test::Cluster->new($name,
+		$opts{install_path} ? (install_path => $opts{install_path}) : ());
 	$node->init(%{ $opts{init} // {} });
 	$node->append_conf(
 		'postgresql.conf', join("\n",

@@ -18,8 +18,11 @@
 #   edges     random garbage over an element's layer-0 neighbour list
 #   middle    random garbage over 256 bytes in the middle of the page (which
 #             tuples it hits is chance, so only "no crash" is required)
+#   pointer   the element's line pointer sent past the end of the page
 # Between variants the original file is put back and must check clean.
-# Last, INSERT and VACUUM against a damaged element must not crash either.
+# Last, INSERT and VACUUM against a damaged element must not crash either,
+# and VACUUM against the line pointer past the page raises an ERROR naming
+# it (rather than reading and writing wherever the pointer leads).
 use strict;
 use warnings;
 use FindBin;
@@ -176,6 +179,15 @@ my @variants = (
 		'middle',
 		sub { substr(${ $_[0] }, 4096, 256) = garbage(256, 2323) },
 		undef, undef, 0
+	],
+	[
+		'pointer',
+		sub {
+			substr(${ $_[0] }, 24 + 4 * ($victim->[0] - 1), 4) =
+			  pack('V', 0x7ff8 | (1 << 15) | ($victim->[2] << 17));
+		},
+		qr/index "t_v_idx" is corrupted at block $BLOCK, offset $victim->[0]: item is missing or too short/,
+		$scan_re, 1
 	],);
 
 for my $v (@variants)
@@ -243,6 +255,34 @@ like(error_of(q{SELECT * FROM hnsw_index_check('t_v_idx')}), $corrupt_re,
 server_alive('element, writes', $start_time, $log_offset);
 is($node->safe_psql('postgres', 'REINDEX INDEX t_v_idx; SELECT active, reachable FROM hnsw_index_check(\'t_v_idx\')'),
 	"$N|$N", 'REINDEX repairs the index');
+$node->stop;
+
+# VACUUM against the line pointer past the page (REINDEX gave the index a
+# new file: damage that one)
+$node->start;
+$file = $node->data_dir . '/' . $node->safe_psql('postgres', q{SELECT pg_relation_filepath('t_v_idx')});
+$node->safe_psql('postgres', 'CHECKPOINT');
+$node->stop;
+$original = slurp_file($file);
+$page = substr($original, $BLOCK * $BLCKSZ, $BLCKSZ);
+($pd_lower) = unpack('v', substr($page, 12, 2));
+# the new block 1's first element: [offset number, lp_off, lp_len]
+($victim) = grep { ord(substr($page, $_->[1], 1)) == 1 }
+  map {
+	my $w = unpack('V', substr($page, 24 + 4 * ($_ - 1), 4));
+	[ $_, $w & 0x7fff, $w >> 17 ]
+  } 1 .. ($pd_lower - 24) / 4;
+write_index($variants[5][1]);
+$log_offset = -s $node->logfile;
+$node->start;
+$start_time = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
+like(error_of('DELETE FROM t WHERE id % 10 = 0; VACUUM t'),
+	qr/index "t_v_idx" is corrupted at block $BLOCK, offset $victim->[0]: item is missing or too short/,
+	'pointer: VACUUM raises an ERROR naming the line pointer past the page');
+server_alive('pointer, VACUUM', $start_time, $log_offset);
+my $left = $N - int($N / 10);
+is($node->safe_psql('postgres', 'REINDEX INDEX t_v_idx; SELECT active, reachable FROM hnsw_index_check(\'t_v_idx\')'),
+	"$left|$left", 'REINDEX repairs the index again');
 
 note sprintf('total %d s', time - $t0);
 $node->stop;
