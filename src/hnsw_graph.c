@@ -351,6 +351,12 @@ search_run(HnswGraph *g, HnswSearch *s, int ef, bool strict)
 			float		d = g->batchdist[i];
 			bool		result = (g->batchflags[i] & HNSW_SKIP_RESULT) == 0;
 
+			if (!result && !s->stream && d < s->fallback.dist &&
+				!(g->batchflags[i] & HNSW_SKIP_LINK))
+			{
+				s->fallback.id = g->batch[i];
+				s->fallback.dist = d;
+			}
 			if (strict && d < s->emitted_dist)
 				result = false;
 			offer(s, g->batch[i], d, result, ef);
@@ -374,6 +380,8 @@ search_start(HnswSearch *s, const float *q, int level, bool stream,
 	s->pending.count = 0;
 	s->later.count = 0;
 	s->later_min = INFINITY;
+	s->fallback.id = HNSW_INVALID_ID;
+	s->fallback.dist = INFINITY;
 	visited_clear(&s->visited);
 	for (i = 0; i < neps; i++)
 	{
@@ -458,6 +466,19 @@ hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps, int neps,
 
 		out[i].id = e.id;
 		out[i].dist = -e.dist;
+	}
+
+	/*
+	 * Every element found is dead (a scan set DEAD hints after a mass
+	 * DELETE, and VACUUM has not run yet): an insert that linked to none of
+	 * them would leave its element, and every later one, unreachable until
+	 * VACUUM.  The nearest dead one that VACUUM has not started to remove
+	 * serves; VACUUM repairs around it like around any element it removes.
+	 */
+	if (n == 0 && s->fallback.id != HNSW_INVALID_ID)
+	{
+		out[0] = s->fallback;
+		n = 1;
 	}
 	return n;
 }

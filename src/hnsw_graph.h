@@ -106,6 +106,7 @@ hnsw_edge_dist(float dist, bool protect)
 
 /* per-id flags reported by the distances callback */
 #define HNSW_SKIP_RESULT	0x01	/* traverse through it, never return it */
+#define HNSW_SKIP_LINK		0x02	/* and never link to it (VACUUM removes it) */
 
 typedef struct HnswGraph HnswGraph;
 
@@ -216,6 +217,7 @@ typedef struct HnswSearch
 	float		later_min;		/* stream: nearest find in later */
 	HnswVisited visited;
 	uint64		ndistances;		/* distance computations so far */
+	HnswEdge	fallback;		/* nearest skipped find one may link to */
 } HnswSearch;
 
 struct HnswGraph

@@ -374,6 +374,8 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 
 			dist[k] = g->dist(q, etups[j]->vec, g->dim);
 			flags[k] = (etups[j]->flags & pg->skip_flags) ? HNSW_SKIP_RESULT : 0;
+			if (etups[j]->flags & (HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE))
+				flags[k] |= HNSW_SKIP_LINK;
 		}
 		for (j = 0; j < nbufs; j++)
 			LockBuffer(bufs[j], BUFFER_LOCK_UNLOCK);
