@@ -64,6 +64,7 @@ our @EXPORT = qw(
   rand_pick
   rand_weighted
   sql_quote
+  failure_summary
   OPCLASSES
 );
 
@@ -119,7 +120,8 @@ sub fuzz_time_left
 # off this way while they are being fixed: extreme (values near the
 # float4 limits, subnormals), dups (one vector in hundreds of rows),
 # dups1000 (... in thousands), ties (vectors of small integers and zero
-# vectors: many exact ties), near (near-copies of earlier vectors),
+# vectors, 1-d cosine: many exact ties), near (near-copies of earlier
+# vectors, a tight cluster of tiny vectors),
 # small_graph (m 2 or 3, ef_construction below 16), meta (damage to the
 # metapage), lp255 (pages claiming more than 255 line pointers).  A fuzzer
 # may accept other names (041: its operations).
@@ -145,6 +147,29 @@ sub rand_weighted
 		return $_ if ($r -= $w->{$_}) < 0;
 	}
 	return $k[-1];
+}
+
+# A summary of failure descriptions: how many share each kind (the first
+# line with numbers, quoted values and names blanked), with the first
+# $n_examples of each in full.
+sub failure_summary
+{
+	my ($n_examples, @failures) = @_;
+	my (%count, %examples, @order);
+	for my $f (@failures)
+	{
+		my ($first) = grep { /ERROR|failed|returned|crash|lost|timeout|sanitizer|holds|column|distance/ } split /\n/, $f;
+		my $kind = $first // (split /\n/, $f)[0];
+		$kind =~ s/^.*?(ERROR|->|after REINDEX|REINDEX failed)/$1/;
+		$kind =~ s/"[^"]*"/"..."/g;
+		$kind =~ s/'[^']*'/'...'/g;
+		$kind =~ s/\d+(\.\d+)?(e[-+]?\d+)?/N/g;
+		$kind =~ s/^.*?step N: //;
+		$kind =~ s/N(,N)+/N,.../g;
+		push @order, $kind unless $count{$kind}++;
+		push @{ $examples{$kind} }, $f if @{ $examples{$kind} // [] } < $n_examples;
+	}
+	return join("\n", map { "$count{$_} x $_\n" . join("\n", map { s/^/    /mgr } @{ $examples{$_} }) } @order);
 }
 
 sub sql_quote
