@@ -53,7 +53,7 @@ typedef struct HnswEdge
  * Format version 2; lists of version 1 indexes carry no valid bits 1-2.
  */
 /* at most this many protected edges in one list */
-#define HNSW_TREE_EDGES(m)	Max(3, (m) / 4)
+#define HNSW_TREE_EDGES(m)	Max(4, (m) / 4)
 
 #define HNSW_EDGE_PROTECTED	0x1
 #define HNSW_EDGE_FILLER	0x2
