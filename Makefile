@@ -32,7 +32,8 @@ $(OBJS): $(HEADERS)
 # Throwaway-cluster targets; all the logic lives in test/run.sh.
 # ARGS are passed on to test/demo.py or bench/run.sh: `make demo ARGS=--exact`.
 # `make fuzz` runs only the fuzz tests, 300 s each (HNSW_FUZZ_SECONDS=...,
-# HNSW_FUZZ_SEED=..., HNSW_FUZZ_SKIP=..., HNSW_FUZZ_SANITIZE=0|1 on the
+# HNSW_FUZZ_SEED=..., HNSW_FUZZ_SKIP=..., HNSW_FUZZ_SANITIZE=0|1,
+# HNSW_FUZZ_STRICT_REACH=1 on the
 # command line reach them, in `make test` too; README "Fuzzing").
 .PHONY: demo test bench fuzz
 demo test bench fuzz:
