@@ -28,6 +28,7 @@ our $INVERSION_SLACK = 1e-6;
 our @EXPORT = qw(
   hnsw_node
   pgbench_with_vacuum
+  churn_scripts
   make_centers
   gaussian_vector_sql
   random_vector_sql
@@ -300,6 +301,37 @@ sub index_check
 			"$what: hnsw_index_check reaches all $c{active} active elements");
 	}
 	return \%c;
+}
+
+# pgbench scripts for churn on table t (id bigserial, v vector($dim)): an
+# INSERT of a new vector around a random center of table $centers (made
+# by make_centers), an UPDATE of a row picked by id to such a vector, and
+# a DELETE of such a row, in files under $node's basedir named after
+# $prefix; and a script that runs VACUUM t every second.  Returns the
+# pgbench options for the three (['-f', file, ...]) and the VACUUM file,
+# as pgbench_with_vacuum takes them, and the three files by name
+# (insert, update, delete).
+sub churn_scripts
+{
+	my ($node, $prefix, $centers, $dim, $sigma, $clusters) = @_;
+	my $vec = gaussian_vector_sql('c.cv', $dim, $sigma);
+	my $pick = q{\set k random(0, } . ($clusters - 1) . qq{)\n\\set r random(1, 1000000000)\n};
+	my $row = '(SELECT id FROM t WHERE id >= :r % (SELECT max(id) FROM t) ORDER BY id LIMIT 1)';
+	my %scripts = (
+		insert => "${pick}INSERT INTO t (v) SELECT $vec FROM $centers c WHERE c.c = :k;\n",
+		update => "${pick}UPDATE t SET v = (SELECT $vec FROM $centers c WHERE c.c = :k)"
+		  . " WHERE id = $row;\n",
+		delete => "${pick}DELETE FROM t WHERE id = $row;\n",);
+	my (@args, %files);
+	for my $name (sort keys %scripts)
+	{
+		$files{$name} = $node->basedir . "/${prefix}_$name.sql";
+		append_to_file($files{$name}, $scripts{$name});
+		push @args, '-f', $files{$name};
+	}
+	my $vacuum_file = $node->basedir . "/${prefix}_vacuum.sql";
+	append_to_file($vacuum_file, "VACUUM t;\n\\sleep 1 s\n");
+	return (\@args, $vacuum_file, \%files);
 }
 
 # Runs pgbench -c 4 -j 2 for $seconds with the script options @$args

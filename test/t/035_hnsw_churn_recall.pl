@@ -47,26 +47,9 @@ $node->safe_psql(
 	ANALYZE t, queries;
 });
 
-# a new vector around a random center
-my $vec = gaussian_vector_sql('c.cv', $DIM, $SIGMA);
-my $pick = q{\set k random(0, } . ($CLUSTERS - 1) . qq{)\n\\set r random(1, 1000000000)\n};
-my $row = '(SELECT id FROM t WHERE id >= :r % (SELECT max(id) FROM t) ORDER BY id LIMIT 1)';
-my %scripts = (
-	insert => "${pick}INSERT INTO t (v) SELECT $vec FROM centers c WHERE c.c = :k;\n",
-	update => "${pick}UPDATE t SET v = (SELECT $vec FROM centers c WHERE c.c = :k)"
-	  . " WHERE id = $row;\n",
-	delete => "${pick}DELETE FROM t WHERE id = $row;\n",);
-my @args;
-for my $name (sort keys %scripts)
-{
-	my $file = $node->basedir . "/035_$name.sql";
-	append_to_file($file, $scripts{$name});
-	push @args, '-f', $file;
-}
-my $vacuum_file = $node->basedir . '/035_vacuum.sql';
-append_to_file($vacuum_file, "VACUUM t;\n\\sleep 1 s\n");
+my ($args, $vacuum_file) = churn_scripts($node, '035', 'centers', $DIM, $SIGMA, $CLUSTERS);
 
-my ($mixed) = pgbench_with_vacuum($node, $SECONDS, \@args, $vacuum_file,
+my ($mixed) = pgbench_with_vacuum($node, $SECONDS, $args, $vacuum_file,
 	transactions => $TRANSACTIONS);
 my $out = $mixed->[0];
 my ($done) = $out =~ /number of transactions actually processed: (\d+)/;

@@ -67,26 +67,9 @@ sub fresh_pages
 	return ($p, $c);
 }
 
-# a new vector around a random center
-my $vec = gaussian_vector_sql('c.cv', $DIM, $SIGMA);
-my $pick = q{\set k random(0, } . ($CLUSTERS - 1) . qq{)\n\\set r random(1, 1000000000)\n};
-my $row = '(SELECT id FROM t WHERE id >= :r % (SELECT max(id) FROM t) ORDER BY id LIMIT 1)';
-my %scripts = (
-	insert => "${pick}INSERT INTO t (v) SELECT $vec FROM centers c WHERE c.c = :k;\n",
-	update => "${pick}UPDATE t SET v = (SELECT $vec FROM centers c WHERE c.c = :k)"
-	  . " WHERE id = $row;\n",
-	delete => "${pick}DELETE FROM t WHERE id = $row;\n",);
-my @args;
-for my $name (sort keys %scripts)
-{
-	my $file = $node->basedir . "/036_$name.sql";
-	append_to_file($file, $scripts{$name});
-	push @args, '-f', $file;
-}
-my $vacuum_file = $node->basedir . '/036_vacuum.sql';
-append_to_file($vacuum_file, "VACUUM t;\n\\sleep 1 s\n");
+my ($args, $vacuum_file, $files) = churn_scripts($node, '036', 'centers', $DIM, $SIGMA, $CLUSTERS);
 
-my ($mixed) = pgbench_with_vacuum($node, $SECONDS, \@args, $vacuum_file);
+my ($mixed) = pgbench_with_vacuum($node, $SECONDS, $args, $vacuum_file);
 my ($done) = $mixed->[0] =~ /number of transactions actually processed: (\d+)/;
 note('churn: ' . ($done // '?') . ' transactions');
 cmp_ok($done // 0, '>=', 3000, 'the churn changed at least 3,000 rows');
@@ -109,8 +92,7 @@ cmp_ok($density, '>=', 0.93 * $fdensity,
 # 2. concurrent inserts fill the FREE slots
 my $free = $churned->{deleted};
 my $per_client = int(($free + 3) / 4);
-my $insert_file = $node->basedir . '/036_refill.sql';
-append_to_file($insert_file, "${pick}INSERT INTO t (v) SELECT $vec FROM centers c WHERE c.c = :k;\n");
+my $insert_file = $files->{insert};    # the churn's INSERT, alone
 my ($out, $err) = ('', '');
 my $rc = IPC::Run::run(
 	[
