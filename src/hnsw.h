@@ -135,11 +135,12 @@ typedef HnswNeighborTupleData *HnswNeighborTuple;
 #define HNSW_ELEMENT_SIZE(dim) \
 	(offsetof(HnswElementTupleData, vec) + sizeof(float) * (dim))
 #define HNSW_NEIGHBOR_SIZE(m, level) \
-	(offsetof(HnswNeighborTupleData, edges) + sizeof(HnswEdge) * (2 * (m) + (level) * (m)))
+	(offsetof(HnswNeighborTupleData, edges) + sizeof(HnswEdge) * \
+	 (HNSW_LIST_OFFSET(m, level) + HNSW_LIST_CAP(m, level)))
 
-/* where level's list starts in a neighbour tuple, and how many edges it holds */
-#define HNSW_LIST_OFFSET(m, level)	((level) == 0 ? 0 : 2 * (m) + ((level) - 1) * (m))
-#define HNSW_LIST_CAP(m, level)		((level) == 0 ? 2 * (m) : (m))
+/* where level's list starts in a neighbour tuple (lists of HNSW_LIST_CAP) */
+#define HNSW_LIST_OFFSET(m, level)	\
+	((level) == 0 ? 0 : HNSW_LIST_CAP(m, 0) + ((level) - 1) * HNSW_LIST_CAP(m, 1))
 
 /* ids */
 #define HnswIdMake(blk, off)	((HnswId) (((blk) << 8) | (off)))
@@ -203,7 +204,7 @@ typedef struct HnswPageGraph
 extern void hnsw_init_options(void);
 extern bytea *hnswoptions(Datum reloptions, bool validate);
 extern void hnsw_get_info(Relation index, HnswIndexInfo *info);
-extern int	hnsw_level_cap(int m);
+extern void hnsw_check_dimensions(int dim, bool column);
 
 /* hnsw_pages.c */
 extern void hnsw_init_page(Page page, uint16 kind);
@@ -228,6 +229,7 @@ extern Buffer hnsw_read_graph_page(Relation index, BlockNumber blkno,
 								   Page *page);
 extern Size hnsw_item_space(Size size);
 extern Size hnsw_page_capacity(void);
+extern int	hnsw_level_cap(int m);
 extern Buffer hnsw_new_buffer(Relation index, ForkNumber fork);
 extern void hnsw_corrupt(Relation index, BlockNumber blkno, OffsetNumber off,
 						 const char *what) pg_attribute_noreturn();

@@ -525,11 +525,7 @@ init_dims(HnswBuildState *bs, Datum value)
 	if (bs->dim == 0)
 	{
 		bs->dim = DatumGetVector(value)->dim;
-		if (bs->dim > HNSW_MAX_DIM)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("vector cannot have more than %d dimensions for hnsw index",
-							HNSW_MAX_DIM)));
+		hnsw_check_dimensions(bs->dim, false);
 		set_meta_dim(bs->index, bs->dim);
 	}
 	old = MemoryContextSwitchTo(bs->graphctx);
@@ -605,11 +601,7 @@ check_build(Relation index, HnswIndexInfo *info)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ef_construction must be greater than or equal to 2 * m")));
-	if (typmod > HNSW_MAX_DIM)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("column cannot have more than %d dimensions for hnsw index",
-						HNSW_MAX_DIM)));
+	hnsw_check_dimensions(typmod, true);
 	return typmod > 0 ? typmod : 0;
 }
 

@@ -270,21 +270,7 @@ collect_page(Checker *ck, BlockNumber blkno)
 static int64
 find_elem(Checker *ck, HnswId id)
 {
-	int64		lo = 0;
-	int64		hi = ck->nelems - 1;
-
-	while (lo <= hi)
-	{
-		int64		mid = (lo + hi) / 2;
-
-		if (ck->elems[mid].id == id)
-			return mid;
-		if (ck->elems[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
+	return hnsw_find_id(&ck->elems[0].id, ck->nelems, sizeof(CheckElem), id);
 }
 
 /* each element's neighbour tuple exists and belongs to it alone */
@@ -297,21 +283,9 @@ check_ownership(Checker *ck)
 	for (i = 0; i < ck->nelems; i++)
 	{
 		CheckElem  *e = &ck->elems[i];
-		int64		lo = 0;
-		int64		hi = ck->nntups - 1;
-		int64		found = -1;
+		int64		found = hnsw_find_id(ck->ntups, ck->nntups, sizeof(HnswId),
+										 e->nbrs);
 
-		while (lo <= hi && found < 0)
-		{
-			int64		mid = (lo + hi) / 2;
-
-			if (ck->ntups[mid] == e->nbrs)
-				found = mid;
-			else if (ck->ntups[mid] < e->nbrs)
-				lo = mid + 1;
-			else
-				hi = mid - 1;
-		}
 		if (found < 0)
 			violation(ck, e->id, "element's neighbour tuple is missing");
 		if (ck->nused[found])

@@ -734,7 +734,7 @@ static bool
 plan_link_back(HnswGraph *g, HnswId id, const float *vec, HnswEdge nb,
 			   int level, int protect, HnswListWrite *w, bool *holds)
 {
-	int			cap = level == 0 ? 2 * g->m : g->m;
+	int			cap = HNSW_LIST_CAP(g->m, level);
 	bool		tree;
 	bool		had;
 	bool		changed;
@@ -1185,7 +1185,7 @@ bool
 hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
 				 const HnswVisited *removed, HnswListWrite *w)
 {
-	int			cap = level == 0 ? 2 * g->m : g->m;
+	int			cap = HNSW_LIST_CAP(g->m, level);
 	int			ncand = 0;
 	int			nhop = 0;
 	int			i;
@@ -1350,7 +1350,7 @@ plan_back_links(HnswGraph *g, const HnswBackLink *q, int64 first, int64 last,
 				HnswListWrite *w)
 {
 	int			level = q[first].level;
-	int			cap = level == 0 ? 2 * g->m : g->m;
+	int			cap = HNSW_LIST_CAP(g->m, level);
 	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
 	int			n;
 	int64		i;
@@ -1428,25 +1428,38 @@ hnsw_link_back_many(HnswGraph *g, HnswBackLinks *q)
 	q->count = 0;
 }
 
-/* position of id in the sorted ids[0..n), or -1 */
-static int64
-id_index(const HnswId *ids, int64 n, HnswId id)
+/*
+ * Position of id in an array sorted by id, or -1.  The ids need not be
+ * adjacent: entry i's id is at (char *) first + i * stride, so arrays of
+ * structs keyed by an id (the checker's elements) share this search with
+ * plain id arrays (stride sizeof(HnswId)).
+ */
+int64
+hnsw_find_id(const HnswId *first, int64 n, Size stride, HnswId id)
 {
 	int64		lo = 0;
 	int64		hi = n - 1;
 
 	while (lo <= hi)
 	{
-		int64		mid = (lo + hi) / 2;
+		int64		mid = lo + (hi - lo) / 2;
+		HnswId		at = *(const HnswId *) ((const char *) first + mid * stride);
 
-		if (ids[mid] == id)
+		if (at == id)
 			return mid;
-		if (ids[mid] < id)
+		if (at < id)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
 	}
 	return -1;
+}
+
+/* position of id in the sorted ids[0..n), or -1 */
+static inline int64
+id_index(const HnswId *ids, int64 n, HnswId id)
+{
+	return hnsw_find_id(ids, n, sizeof(HnswId), id);
 }
 
 /* marks everything reachable at layer 0 from ids[start] */

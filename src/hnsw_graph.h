@@ -25,6 +25,13 @@ typedef uint32 HnswId;
 /* hard cap on levels; an index's own cap (max_level) may be lower */
 #define HNSW_GRAPH_MAX_LEVELS	32
 
+/*
+ * How many edges a list at level holds: 2m at layer 0, m above, as in the
+ * paper (its Mmax0 and Mmax).  The one place this rule is written; the
+ * on-page layout (HNSW_LIST_OFFSET, HNSW_NEIGHBOR_SIZE) follows from it.
+ */
+#define HNSW_LIST_CAP(m, level)		((level) == 0 ? 2 * (m) : (m))
+
 /* a neighbour-list entry, and a search candidate: an id and its distance */
 typedef struct HnswEdge
 {
@@ -284,6 +291,8 @@ extern bool hnsw_attach_duplicate(HnswGraph *g, const float *vec,
 extern void hnsw_idset_init(HnswVisited *v, uint32 size);
 extern bool hnsw_idset_add(HnswVisited *v, HnswId id);
 extern bool hnsw_idset_contains(const HnswVisited *v, HnswId id);
+extern int64 hnsw_find_id(const HnswId *first, int64 n, Size stride,
+						  HnswId id);
 
 extern HnswId hnsw_insert(HnswGraph *g, const float *vec, int level,
 						  ItemPointer tid, HnswId entry, int entry_level);

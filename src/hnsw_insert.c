@@ -53,11 +53,7 @@ insert_first(Relation index, HnswIndexInfo *info, Datum value, ItemPointer tid)
 		Size		nsize;
 		HnswId		id;
 
-		if (dim > HNSW_MAX_DIM)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("vector cannot have more than %d dimensions for hnsw index",
-							HNSW_MAX_DIM)));
+		hnsw_check_dimensions(dim, false);
 		vec = palloc(sizeof(float) * dim);
 		if (hnsw_prepare_vector(info, value, vec, dim))
 		{

@@ -1,9 +1,10 @@
 /*
  * hnsw_inspect.c
- *		SQL-callable status and verification: hnsw_index_info(regclass), the
- *		counterpart of the original service's /status, and
- *		hnsw_index_check(regclass), which walks the whole index and checks
- *		every invariant listed in src/README.md.
+ *		SQL-callable status: hnsw_index_info(regclass), the counterpart of
+ *		the original service's /status, and the opening of an index for
+ *		inspection (privileges first, then locks) that hnsw_index_check
+ *		shares.  The checker itself, hnsw_index_check(regclass, boolean),
+ *		is hnsw_check.c.
  */
 #include "postgres.h"
 

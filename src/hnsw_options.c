@@ -138,17 +138,20 @@ hnsw_get_info(Relation index, HnswIndexInfo *info)
 }
 
 /*
- * The highest level whose neighbour tuple (2m edges at level 0 and m per
- * upper level) still fits on an empty page.
+ * Refuses dimensions the index cannot hold: an element tuple carries the
+ * whole float4 vector and must fit on one page beside its neighbour tuple.
+ * column: the limit is met in the column's type modifier (CREATE INDEX),
+ * else in a vector on its way into the index (an unconstrained column).
  */
-int
-hnsw_level_cap(int m)
+void
+hnsw_check_dimensions(int dim, bool column)
 {
-	Size		cap = hnsw_page_capacity() - sizeof(ItemIdData);
-	int			level = 0;
-
-	while (level + 1 < HNSW_GRAPH_MAX_LEVELS &&
-		   MAXALIGN(HNSW_NEIGHBOR_SIZE(m, level + 1)) <= cap)
-		level++;
-	return level;
+	if (dim > HNSW_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 column ?
+				 errmsg("column cannot have more than %d dimensions for hnsw index",
+						HNSW_MAX_DIM) :
+				 errmsg("vector cannot have more than %d dimensions for hnsw index",
+						HNSW_MAX_DIM)));
 }

@@ -412,3 +412,19 @@ hnsw_new_buffer(Relation index, ForkNumber fork)
 						RelationGetRelationName(index))));
 	return buf;
 }
+
+/*
+ * The highest level whose neighbour tuple (2m edges at level 0 and m per
+ * upper level) still fits on an empty page.
+ */
+int
+hnsw_level_cap(int m)
+{
+	Size		cap = hnsw_page_capacity() - sizeof(ItemIdData);
+	int			level = 0;
+
+	while (level + 1 < HNSW_GRAPH_MAX_LEVELS &&
+		   MAXALIGN(HNSW_NEIGHBOR_SIZE(m, level + 1)) <= cap)
+		level++;
+	return level;
+}

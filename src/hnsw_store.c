@@ -245,11 +245,6 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
 	return etup;
 }
 
-/*
- * Asks the CPU to start loading what reading element id will touch first:
- * its buffer header, its page header and its line pointer, at the buffer
- * where the block was last seen.  A stale guess costs nothing but the load.
- */
 /* the buffer blkno was last seen in, or InvalidBuffer: a guess, unpinned */
 static inline Buffer
 recent_guess(HnswPageGraph *pg, BlockNumber blkno)
@@ -257,6 +252,11 @@ recent_guess(HnswPageGraph *pg, BlockNumber blkno)
 	return blkno < pg->recent->n ? pg->recent->buffers[blkno] : InvalidBuffer;
 }
 
+/*
+ * Asks the CPU to start loading what reading element id will touch first:
+ * its buffer header, its page header and its line pointer, at the buffer
+ * where the block was last seen.  A stale guess costs nothing but the load.
+ */
 static inline void
 prefetch_element(HnswPageGraph *pg, HnswId id)
 {
