@@ -16,6 +16,7 @@
 #include "storage/bufmgr.h"
 #include "utils/relcache.h"
 
+#include "hnsw_buffers.h"
 #include "hnsw_graph.h"
 
 #define HNSW_MAGIC				0x68534E57	/* "hSNW" */
@@ -186,17 +187,9 @@ typedef struct HnswPageGraph
 {
 	HnswGraph	g;
 	Relation	index;
-	Buffer		pinned;			/* one buffer kept pinned between accesses */
+	HnswBuffers bufs;			/* pins, locks, prefetches: hnsw_buffers.c */
 	int			max_level;
 	BlockNumber insert_page;	/* where this backend appends next */
-	struct HnswRecentBlocks *recent;	/* see pin_block */
-	BlockNumber nblocks;		/* the index's size, as last looked up */
-	Buffer	   *held;			/* per block: the buffer this graph holds */
-	uint32		heldsize;
-	BlockNumber *heldlist;		/* the blocks held */
-	int			nheld;
-	int			maxheld;
-	HnswMetric	info_metric;
 	uint8		skip_flags;		/* element flags that mean "not a result" */
 } HnswPageGraph;
 
@@ -236,14 +229,21 @@ extern void hnsw_corrupt(Relation index, BlockNumber blkno, OffsetNumber off,
 
 /* hnsw_store.c and hnsw_place.c */
 extern void hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
-								 HnswIndexInfo *info,
+								 const HnswIndexInfo *info,
 								 const HnswMetaPageData *meta);
+extern void hnsw_page_graph_ignore_dead_hints(HnswPageGraph *pg);
 extern void hnsw_page_graph_release(HnswPageGraph *pg);
 extern int	hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out);
 extern void hnsw_mark_dead(HnswPageGraph *pg, HnswId id,
 						   const ItemPointerData *tids, int ntids);
 extern int	hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno,
 							ItemPointerData *out);
+extern bool hnsw_room_for(Size free, int nused, Size space, int nitems);
+extern bool hnsw_place_together(Size esize, Size nsize);
+extern HnswId hnsw_store_new_element(Relation index, int dim, int m,
+									 const float *vec, int level,
+									 HnswEdge **lists, const int *counts,
+									 ItemPointer tid, BlockNumber *hint);
 extern HnswId hnsw_place_element(Relation index, BlockNumber *hint,
 								 HnswElementTuple etup, Size esize,
 								 HnswNeighborTuple ntup, Size nsize);

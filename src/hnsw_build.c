@@ -298,7 +298,7 @@ typedef struct PageCursor
 static BlockNumber
 cursor_take(PageCursor *pc, Size space, int nitems)
 {
-	if (pc->free < space || pc->nitems + nitems > HNSW_MAX_ITEMS_PER_PAGE)
+	if (!hnsw_room_for(pc->free, pc->nitems, space, nitems))
 	{
 		pc->blkno++;
 		pc->free = hnsw_page_capacity();
@@ -310,25 +310,27 @@ cursor_take(PageCursor *pc, Size space, int nitems)
 }
 
 /*
- * Decides every element's (and neighbour tuple's) final id, following the
- * placement rule of hnsw_place_element: together when both fit a page.
+ * Decides every element's (and neighbour tuple's) final id with the
+ * placement rules of appends (hnsw_place_together, hnsw_room_for): the
+ * neighbour tuple first, then the element, on one page when both fit.
  */
 static void
 layout_ids(HnswBuildState *bs, const HnswId *order, BlockNumber first,
 		   HnswId *eid, HnswId *nid)
 {
 	PageCursor	pc = {first - 1, 0, 0};
-	Size		esize = hnsw_item_space(HNSW_ELEMENT_SIZE(bs->dim));
+	Size		eraw = HNSW_ELEMENT_SIZE(bs->dim);
+	Size		esize = hnsw_item_space(eraw);
 	uint32		i;
 
 	for (i = 0; i < bs->n; i++)
 	{
 		HnswId		id = order[i];
-		Size		nsize = hnsw_item_space(HNSW_NEIGHBOR_SIZE(bs->info.m,
-															  bs->elems[id - 1].level));
+		Size		nraw = HNSW_NEIGHBOR_SIZE(bs->info.m, bs->elems[id - 1].level);
+		Size		nsize = hnsw_item_space(nraw);
 		BlockNumber blk;
 
-		if (esize + nsize <= hnsw_page_capacity())
+		if (hnsw_place_together(eraw, nraw))
 		{
 			blk = cursor_take(&pc, esize + nsize, 2);
 			nid[id] = HnswIdMake(blk, pc.nitems - 1);

@@ -1711,6 +1711,15 @@ hnsw_stream_next(HnswSearch *s, HnswEdge *out)
 	return true;
 }
 
+/* the memory a streaming search holds: its heaps, deferred finds, id set */
+double
+hnsw_stream_bytes(const HnswSearch *s)
+{
+	return (double) (s->cand.capacity + s->top.capacity +
+					 s->pending.capacity + s->later.capacity) * sizeof(HnswEdge) +
+		(double) (s->visited.mask + 1) * sizeof(HnswId);
+}
+
 /* true once no unexpanded candidate remains: the reachable graph is done */
 bool
 hnsw_stream_exhausted(HnswSearch *s)

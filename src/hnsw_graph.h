@@ -303,6 +303,7 @@ extern void hnsw_stream_begin(HnswGraph *g, HnswSearch *s, const float *q,
 extern void hnsw_stream_expand(HnswGraph *g, HnswSearch *s, int ef, bool strict);
 extern bool hnsw_stream_next(HnswSearch *s, HnswEdge *out);
 extern void hnsw_stream_flush(HnswSearch *s);
+extern double hnsw_stream_bytes(const HnswSearch *s);
 extern bool hnsw_stream_exhausted(HnswSearch *s);
 extern bool hnsw_stream_behind(HnswSearch *s);
 extern void hnsw_search_free(HnswSearch *s);

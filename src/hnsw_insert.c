@@ -47,21 +47,14 @@ insert_first(Relation index, HnswIndexInfo *info, Datum value, ItemPointer tid)
 		float	   *vec;
 		int			level = hnsw_random_level(meta->m, meta->max_level);
 		BlockNumber hint = meta->insert_page;
-		HnswElementTuple etup;
-		HnswNeighborTuple ntup;
-		Size		esize;
-		Size		nsize;
 		HnswId		id;
 
 		hnsw_check_dimensions(dim, false);
 		vec = palloc(sizeof(float) * dim);
 		if (hnsw_prepare_vector(info, value, vec, dim))
 		{
-			etup = hnsw_form_element(vec, dim, level, tid, &esize);
-			ntup = hnsw_form_neighbors(meta->m, level, NULL, NULL, &nsize);
-			id = hnsw_reuse_slot(index, meta->m, etup, esize, ntup, nsize);
-			if (id == HNSW_INVALID_ID)
-				id = hnsw_place_element(index, &hint, etup, esize, ntup, nsize);
+			id = hnsw_store_new_element(index, dim, meta->m, vec, level,
+										NULL, NULL, tid, &hint);
 
 			state = GenericXLogStart(index);
 			page = GenericXLogRegisterBuffer(state, buf, 0);
@@ -131,14 +124,13 @@ insert_datum(Relation index, HnswIndexInfo *info, Datum value,
 		return;
 
 	hnsw_page_graph_init(&pg, index, info, &meta);
-	pg.insert_page = meta.insert_page;
 	if (unchanged &&
 		hnsw_attach_duplicate(&pg.g, vec, tid, meta.entry, meta.entry_level))
 	{
 		hnsw_page_graph_release(&pg);
 		return;
 	}
-	level = hnsw_random_level(info->m, meta.max_level);
+	level = hnsw_random_level(meta.m, meta.max_level);
 	id = hnsw_insert(&pg.g, vec, level, tid, meta.entry, meta.entry_level);
 	hnsw_page_graph_release(&pg);
 	if (id != HNSW_INVALID_ID && level > meta.entry_level)

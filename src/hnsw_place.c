@@ -56,12 +56,36 @@ hnsw_form_neighbors(int m, int level, HnswEdge **lists, const int *counts,
 	return ntup;
 }
 
+/*
+ * The placement rules, shared by appends here and the build's bulk layout
+ * (hnsw_build.c), which decides ids before it writes a page.
+ *
+ * A page with free bytes and nused items can take nitems more items of
+ * space bytes (hnsw_item_space sizes, line pointers included) if both the
+ * bytes and the item limit allow.
+ */
+bool
+hnsw_room_for(Size free, int nused, Size space, int nitems)
+{
+	return free >= space && nused + nitems <= HNSW_MAX_ITEMS_PER_PAGE;
+}
+
+/*
+ * An element and its neighbour tuple (raw tuple sizes) go on one page when
+ * both fit an empty page; else each goes alone, neighbour tuple first.
+ */
+bool
+hnsw_place_together(Size esize, Size nsize)
+{
+	return hnsw_item_space(esize) + hnsw_item_space(nsize) <= hnsw_page_capacity();
+}
+
 /* whether an initialised graph page can take nitems more of space bytes */
 static bool
 page_has_room(Page page, Size space, int nitems)
 {
-	return PageGetExactFreeSpace(page) >= space &&
-		PageGetMaxOffsetNumber(page) + nitems <= HNSW_MAX_ITEMS_PER_PAGE;
+	return hnsw_room_for(PageGetExactFreeSpace(page),
+						 PageGetMaxOffsetNumber(page), space, nitems);
 }
 
 /*
@@ -197,6 +221,32 @@ append_tuples(Relation index, BlockNumber *hint, HnswNeighborTuple ntup,
 }
 
 /*
+ * Stores a new element for vec at level with its lists (NULL: empty) and
+ * heap TID: in a FREE slot if the free space map names one that fits, else
+ * appended (*hint: the page to try first, then the page last used).  The
+ * one way a new element reaches the pages, for the first insert into an
+ * empty index and every later one.  Returns its id.
+ */
+HnswId
+hnsw_store_new_element(Relation index, int dim, int m, const float *vec,
+					   int level, HnswEdge **lists, const int *counts,
+					   ItemPointer tid, BlockNumber *hint)
+{
+	Size		esize;
+	Size		nsize;
+	HnswElementTuple etup = hnsw_form_element(vec, dim, level, tid, &esize);
+	HnswNeighborTuple ntup = hnsw_form_neighbors(m, level, lists, counts, &nsize);
+	HnswId		id;
+
+	id = hnsw_reuse_slot(index, m, etup, esize, ntup, nsize);
+	if (id == HNSW_INVALID_ID)
+		id = hnsw_place_element(index, hint, etup, esize, ntup, nsize);
+	pfree(etup);
+	pfree(ntup);
+	return id;
+}
+
+/*
  * Places a new element and its neighbour tuple: on one page when both fit
  * on an empty page, else each on its own.  *hint is the page to try first
  * and becomes the page last used.  Returns the element's id.
@@ -205,7 +255,7 @@ HnswId
 hnsw_place_element(Relation index, BlockNumber *hint, HnswElementTuple etup,
 				   Size esize, HnswNeighborTuple ntup, Size nsize)
 {
-	if (hnsw_item_space(esize) + hnsw_item_space(nsize) <= hnsw_page_capacity())
+	if (hnsw_place_together(esize, nsize))
 		return append_tuples(index, hint, ntup, nsize, etup, esize);
 	etup->nbrs = append_tuples(index, hint, ntup, nsize, NULL, 0);
 	return append_tuples(index, hint, NULL, 0, etup, esize);

@@ -59,7 +59,6 @@ hnswbeginscan(Relation index, int nkeys, int norderbys)
 
 	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw scan",
 									ALLOCSET_DEFAULT_SIZES);
-	so->pg.pinned = InvalidBuffer;
 	scan->opaque = so;
 	return scan;
 }
@@ -112,12 +111,8 @@ scan_start(IndexScanDesc scan)
 	hnsw_get_info(scan->indexRelation, &so->info);
 	hnsw_read_meta(scan->indexRelation, &so->meta);
 	hnsw_page_graph_init(&so->pg, scan->indexRelation, &so->info, &so->meta);
-	/*
-	 * DEAD hints were set for snapshots on the primary; a hot standby's
-	 * older snapshot may still see those rows (as nbtree's LP_DEAD rule).
-	 */
 	if (scan->xactStartedInRecovery)
-		so->pg.skip_flags &= ~HNSW_ELEMENT_DEAD;
+		hnsw_page_graph_ignore_dead_hints(&so->pg);
 	if (so->meta.entry == HNSW_INVALID_ID)
 	{
 		so->done = true;
@@ -149,10 +144,6 @@ static bool
 may_expand(HnswScanOpaque so)
 {
 	HnswSearch *s = &so->search;
-	double		bytes = (double) (s->cand.capacity + s->top.capacity +
-								  s->pending.capacity + s->later.capacity) *
-		sizeof(HnswEdge) +
-		(double) (s->visited.mask + 1) * sizeof(HnswId);
 
 	if (hnsw_stream_exhausted(s))
 		return false;
@@ -161,7 +152,7 @@ may_expand(HnswScanOpaque so)
 	if (hnsw_iterative_scan == HNSW_ITERATIVE_OFF)
 		return false;
 	return s->visited.count < (uint32) hnsw_max_scan_tuples &&
-		bytes < (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
+		hnsw_stream_bytes(s) < (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
 }
 
 /* the next element in distance order, or false at the end of the scan */

@@ -16,7 +16,6 @@
 
 #include "access/generic_xlog.h"
 #include "miscadmin.h"
-#include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -27,210 +26,7 @@
 
 #define PG_OF(g)	((HnswPageGraph *) (g))
 
-/* blocks share-locked at once while a batch's distances are computed */
-#define HNSW_BATCH_BLOCKS	16
-/* most pins a graph operation takes between two held_checkpoint calls */
-#define HNSW_BATCH_BLOCKS_MAX	(HNSW_BATCH_BLOCKS + 4)
 
-/*
- * Where an index's blocks were last found in shared buffers, remembered
- * per backend across scans and inserts, so that ReadRecentBuffer can re-pin
- * a block without the buffer-mapping lookup (a partition lock and a hash
- * probe) that ReadBuffer costs on every access.  A page's special space is
- * checked the first time this backend reads it; every tuple access is
- * still checked.  Keyed by the physical file, so TRUNCATE and REINDEX start
- * afresh.  A few indexes are remembered, replaced round robin.
- */
-#if PG_VERSION_NUM >= 160000
-typedef RelFileLocator HnswRelFile;
-#define HNSW_RELFILE(rel)	((rel)->rd_locator)
-#else
-typedef RelFileNode HnswRelFile;
-#define HNSW_RELFILE(rel)	((rel)->rd_node)
-#endif
-
-typedef struct HnswRecentBlocks
-{
-	HnswRelFile file;
-	bool		used;
-	uint32		n;
-	Buffer	   *buffers;
-	bool	   *checked;
-} HnswRecentBlocks;
-
-#define HNSW_RECENT_INDEXES 4
-static HnswRecentBlocks recent_blocks[HNSW_RECENT_INDEXES];
-static int	recent_next = 0;
-
-static HnswRecentBlocks *
-recent_for(Relation index)
-{
-	HnswRelFile file = HNSW_RELFILE(index);
-	HnswRecentBlocks *rb;
-	int			i;
-
-	for (i = 0; i < HNSW_RECENT_INDEXES; i++)
-	{
-		rb = &recent_blocks[i];
-		if (rb->used && memcmp(&rb->file, &file, sizeof(file)) == 0)
-			return rb;
-	}
-	rb = &recent_blocks[recent_next];
-	recent_next = (recent_next + 1) % HNSW_RECENT_INDEXES;
-	if (rb->used)
-	{
-		pfree(rb->buffers);
-		pfree(rb->checked);
-	}
-	rb->file = file;
-	rb->used = true;
-	rb->n = 64;
-	rb->buffers = MemoryContextAllocZero(TopMemoryContext, sizeof(Buffer) * rb->n);
-	rb->checked = MemoryContextAllocZero(TopMemoryContext, rb->n);
-	return rb;
-}
-
-/* makes the arrays cover blkno */
-static void
-recent_grow(HnswRecentBlocks *rb, BlockNumber blkno)
-{
-	uint32		n = rb->n;
-
-	while (n <= blkno)
-		n *= 2;
-	rb->buffers = repalloc_huge(rb->buffers, sizeof(Buffer) * n);
-	rb->checked = repalloc_huge(rb->checked, n);
-	memset(rb->buffers + rb->n, 0, sizeof(Buffer) * (n - rb->n));
-	memset(rb->checked + rb->n, 0, n - rb->n);
-	rb->n = n;
-}
-
-/*
- * Pins held by one graph operation (a scan, an insert, a VACUUM pass):
- * a page once pinned stays pinned until the operation ends or its budget
- * (a small share of shared_buffers) is spent, so revisiting a page costs
- * no pin and unpin.  Released only where the operation holds no lock.
- */
-static void
-release_held(HnswPageGraph *pg)
-{
-	int			i;
-
-	for (i = 0; i < pg->nheld; i++)
-	{
-		BlockNumber blkno = pg->heldlist[i];
-
-		ReleaseBuffer(pg->held[blkno]);
-		pg->held[blkno] = InvalidBuffer;
-	}
-	pg->nheld = 0;
-}
-
-/* at a point where no buffer of this graph is locked */
-static inline void
-held_checkpoint(HnswPageGraph *pg)
-{
-	if (pg->nheld + HNSW_BATCH_BLOCKS_MAX >= pg->maxheld)
-		release_held(pg);
-}
-
-/* remembers buf as held for blkno */
-static void
-hold(HnswPageGraph *pg, BlockNumber blkno, Buffer buf)
-{
-	if (blkno >= pg->heldsize)
-	{
-		uint32		n = Max(pg->heldsize * 2, 64);
-
-		while (n <= blkno)
-			n *= 2;
-		pg->held = pg->held ? repalloc_huge(pg->held, sizeof(Buffer) * n) :
-			palloc_extended(sizeof(Buffer) * n, MCXT_ALLOC_HUGE);
-		memset(pg->held + pg->heldsize, 0, sizeof(Buffer) * (n - pg->heldsize));
-		pg->heldsize = n;
-	}
-	pg->held[blkno] = buf;
-	pg->heldlist[pg->nheld++] = blkno;
-}
-
-static Buffer
-pin_block(HnswPageGraph *pg, BlockNumber blkno)
-{
-	HnswRecentBlocks *rb = pg->recent;
-	Buffer		buf;
-
-	if (blkno < pg->heldsize && pg->held[blkno] != InvalidBuffer)
-		return pg->held[blkno];
-
-	/* an id beyond the index's end is corruption, not a read error */
-	if (blkno >= pg->nblocks)
-	{
-		pg->nblocks = RelationGetNumberOfBlocks(pg->index);
-		if (blkno >= pg->nblocks)
-			hnsw_corrupt(pg->index, blkno, 0, "reference to a block beyond the end of the index");
-	}
-	if (blkno >= rb->n)
-		recent_grow(rb, blkno);
-#if PG_VERSION_NUM >= 140000
-	if (rb->buffers[blkno] != InvalidBuffer &&
-		ReadRecentBuffer(rb->file, MAIN_FORKNUM, blkno, rb->buffers[blkno]))
-	{
-		hold(pg, blkno, rb->buffers[blkno]);
-		return rb->buffers[blkno];
-	}
-#endif
-	buf = ReadBuffer(pg->index, blkno);
-	if (rb->buffers[blkno] != buf)
-	{
-		rb->buffers[blkno] = buf;
-		rb->checked[blkno] = false;
-	}
-	hold(pg, blkno, buf);
-	return buf;
-}
-
-static Page pin_and_lock(HnswPageGraph *pg, BlockNumber blkno, Buffer *buf);
-
-/* checks page blkno's special space the first time this backend locks it */
-static inline void
-check_once(HnswPageGraph *pg, BlockNumber blkno, Page page)
-{
-	if (!pg->recent->checked[blkno])
-	{
-		hnsw_check_page(pg->index, page, blkno);
-		pg->recent->checked[blkno] = true;
-	}
-}
-
-/*
- * Share-locks blkno (pinned and held, see above); pg->pinned is the buffer.
- * A page's special space is checked the first time this backend reads it.
- */
-static Page
-lock_block(HnswPageGraph *pg, BlockNumber blkno)
-{
-	held_checkpoint(pg);
-	return pin_and_lock(pg, blkno, &pg->pinned);
-}
-
-/* pins and share-locks blkno in a buffer of the caller's, checked once */
-static Page
-pin_and_lock(HnswPageGraph *pg, BlockNumber blkno, Buffer *buf)
-{
-	Page		page;
-
-	*buf = pin_block(pg, blkno);
-	LockBuffer(*buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(*buf);
-	check_once(pg, blkno, page);
-	return page;
-}
-
-static void
-unlock_block(HnswPageGraph *pg)
-{
-	LockBuffer(pg->pinned, BUFFER_LOCK_UNLOCK);
-}
 
 /* the element tuple of id on page, with its size checked against dim */
 static HnswElementTuple
@@ -245,59 +41,6 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
 	return etup;
 }
 
-/* the buffer blkno was last seen in, or InvalidBuffer: a guess, unpinned */
-static inline Buffer
-recent_guess(HnswPageGraph *pg, BlockNumber blkno)
-{
-	return blkno < pg->recent->n ? pg->recent->buffers[blkno] : InvalidBuffer;
-}
-
-/*
- * Asks the CPU to start loading what reading element id will touch first:
- * its buffer header, its page header and its line pointer, at the buffer
- * where the block was last seen.  A stale guess costs nothing but the load.
- */
-static inline void
-prefetch_element(HnswPageGraph *pg, HnswId id)
-{
-	Buffer		buf = recent_guess(pg, HnswIdBlock(id));
-	char	   *page;
-
-	if (buf <= 0)
-		return;
-	page = (char *) BufferGetPage(buf);
-	__builtin_prefetch(GetBufferDescriptor(buf - 1));
-	__builtin_prefetch(page);
-	__builtin_prefetch(page + SizeOfPageHeaderData +
-					   (HnswIdOffset(id) - 1) * sizeof(ItemIdData));
-}
-
-
-/*
- * Starts loading element id's tuple (size bytes) where its line pointer,
- * read without pin or lock, says it is.  Only a hint: the buffer may hold
- * another page by now, or the page may be changing, and a wrong guess
- * costs a useless load, never a wrong result (everything is read again
- * under a lock before use).
- */
-static inline void
-prefetch_tuple(HnswPageGraph *pg, HnswId id, Size size)
-{
-	Buffer		buf = recent_guess(pg, HnswIdBlock(id));
-	char	   *page;
-	ItemIdData	lp;
-	Size		o;
-
-	if (buf <= 0 || HnswIdOffset(id) < FirstOffsetNumber)
-		return;
-	page = (char *) BufferGetPage(buf);
-	memcpy(&lp, page + SizeOfPageHeaderData +
-		   (HnswIdOffset(id) - 1) * sizeof(ItemIdData), sizeof(lp));
-	if (lp.lp_off < SizeOfPageHeaderData || lp.lp_off + size > BLCKSZ)
-		return;
-	for (o = 0; o < size; o += 64)
-		__builtin_prefetch(page + lp.lp_off + o);
-}
 
 /*
  * Distances from q to a batch of elements.  The batch is visited block by
@@ -323,7 +66,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 	{
 		int			j = i;
 
-		prefetch_element(pg, ids[i]);
+		hnsw_buffers_prefetch_element(&pg->bufs, ids[i]);
 		while (j > 0 && ids[order[j - 1]] > ids[i])
 		{
 			order[j] = order[j - 1];
@@ -332,7 +75,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 		order[j] = i;
 	}
 	for (i = 0; i < n; i++)
-		prefetch_tuple(pg, ids[i], esize);
+		hnsw_buffers_prefetch_tuple(&pg->bufs, ids[i], esize);
 	i = 0;
 	while (i < n)
 	{
@@ -341,12 +84,12 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 		int			start = i;
 		int			j;
 
-		held_checkpoint(pg);	/* nothing locked between batches */
+		hnsw_buffers_checkpoint(&pg->bufs);	/* nothing locked between batches */
 		/* lock the batch's pages; start loading every element's tuple */
 		while (i < n && nbufs < HNSW_BATCH_BLOCKS)
 		{
 			BlockNumber blkno = HnswIdBlock(ids[order[i]]);
-			Page		page = pin_and_lock(pg, blkno, &bufs[nbufs++]);
+			Page		page = hnsw_buffers_pin_lock(&pg->bufs, blkno, &bufs[nbufs++]);
 
 			for (; i < n && HnswIdBlock(ids[order[i]]) == blkno; i++)
 			{
@@ -389,7 +132,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 static HnswNeighborTuple
 lock_neighbors(HnswPageGraph *pg, HnswId id, int level, HnswId *nidp)
 {
-	Page		page = lock_block(pg, HnswIdBlock(id));
+	Page		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(id));
 	HnswElementTuple etup = element_on(pg, page, id);
 	HnswId		nid = etup->nbrs;
 	int			elevel = etup->level;
@@ -404,8 +147,8 @@ lock_neighbors(HnswPageGraph *pg, HnswId id, int level, HnswId *nidp)
 		return NULL;
 	if (HnswIdBlock(nid) != HnswIdBlock(id))
 	{
-		unlock_block(pg);
-		page = lock_block(pg, HnswIdBlock(nid));
+		hnsw_buffers_unlock(&pg->bufs);
+		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(nid));
 	}
 	ntup = hnsw_page_neighbors(pg->index, page, nid, pg->g.m);
 	if (ntup->level != elevel)
@@ -437,13 +180,13 @@ page_neighbors(HnswGraph *g, HnswId id, int level, HnswEdge *out)
 
 	if (ntup == NULL)
 	{
-		unlock_block(pg);
+		hnsw_buffers_unlock(&pg->bufs);
 		return 0;
 	}
 	list = ntup->edges + HNSW_LIST_OFFSET(g->m, level);
 	n = list_count(list, HNSW_LIST_CAP(g->m, level));
 	memcpy(out, list, sizeof(HnswEdge) * n);
-	unlock_block(pg);
+	hnsw_buffers_unlock(&pg->bufs);
 	return n;
 }
 
@@ -485,10 +228,10 @@ page_replace_neighbors(HnswGraph *g, HnswId id, int level,
 
 	if (lock_neighbors(pg, id, level, &nid) == NULL)
 	{
-		unlock_block(pg);
+		hnsw_buffers_unlock(&pg->bufs);
 		return true;			/* the element was replaced: nothing to do */
 	}
-	buf = pg->pinned;
+	buf = pg->bufs.locked;
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
@@ -548,10 +291,10 @@ page_replace_many(HnswGraph *g, HnswListWrite *w, int n)
 		int			end;
 		int			k;
 
-		held_checkpoint(pg);
-		buf = pin_block(pg, blkno);
+		hnsw_buffers_checkpoint(&pg->bufs);
+		buf = hnsw_buffers_pin(&pg->bufs, blkno);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		check_once(pg, blkno, BufferGetPage(buf));
+		hnsw_buffers_check_once(&pg->bufs, blkno, BufferGetPage(buf));
 		state = GenericXLogStart(pg->index);
 		page = GenericXLogRegisterBuffer(state, buf, 0);
 		for (end = i; end < n && HnswIdBlock(w[end].id) == blkno; end++)
@@ -576,11 +319,11 @@ static const float *
 page_vector(HnswGraph *g, HnswId id, float *scratch)
 {
 	HnswPageGraph *pg = PG_OF(g);
-	Page		page = lock_block(pg, HnswIdBlock(id));
+	Page		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(id));
 	HnswElementTuple etup = element_on(pg, page, id);
 
 	memcpy(scratch, etup->vec, sizeof(float) * g->dim);
-	unlock_block(pg);
+	hnsw_buffers_unlock(&pg->bufs);
 	return scratch;
 }
 
@@ -590,22 +333,13 @@ page_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
 		   const int *counts, ItemPointer tid)
 {
 	HnswPageGraph *pg = PG_OF(g);
-	Size		esize;
-	Size		nsize;
-	HnswElementTuple etup = hnsw_form_element(vec, g->dim, level, tid, &esize);
-	HnswNeighborTuple ntup = hnsw_form_neighbors(g->m, level, lists, counts, &nsize);
 	BlockNumber hint = pg->insert_page;
-	HnswId		id;
+	HnswId		id = hnsw_store_new_element(pg->index, g->dim, g->m, vec, level,
+											lists, counts, tid, &hint);
 
-	id = hnsw_reuse_slot(pg->index, g->m, etup, esize, ntup, nsize);
-	if (id != HNSW_INVALID_ID)
-		return id;
-	id = hnsw_place_element(pg->index, &hint, etup, esize, ntup, nsize);
 	if (hint != pg->insert_page)
 		hnsw_update_meta(pg->index, HNSW_INVALID_ID, 0, hint);
 	pg->insert_page = hint;
-	pfree(etup);
-	pfree(ntup);
 	return id;
 }
 
@@ -652,7 +386,7 @@ page_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
 static void
 page_prefetch(HnswGraph *g, HnswId id, int level)
 {
-	prefetch_element(PG_OF(g), id);
+	hnsw_buffers_prefetch_element(&PG_OF(g)->bufs, id);
 }
 
 static const HnswGraphOps page_ops = {
@@ -666,39 +400,44 @@ static const HnswGraphOps page_ops = {
 	page_prefetch
 };
 
+/*
+ * Opens the on-page graph of index for one operation.  The graph's shape
+ * (m, ef_construction, levels) is the metapage's, what the index was built
+ * with, whatever ALTER INDEX has set in the reloptions since; info gives
+ * the metric's distance function only.  Appends start at the metapage's
+ * insert_page hint.
+ */
 void
-hnsw_page_graph_init(HnswPageGraph *pg, Relation index, HnswIndexInfo *info,
-					 const HnswMetaPageData *meta)
+hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
+					 const HnswIndexInfo *info, const HnswMetaPageData *meta)
 {
-	int			max_level = meta->max_level;
-
-	/* the graph's shape is what it was built with, whatever ALTER INDEX set */
-	info->m = meta->m;
-	info->ef_construction = meta->ef_construction;
-	pg->info_metric = info->metric;
 	pg->skip_flags = HNSW_ELEMENT_GONE;
-	hnsw_graph_init(&pg->g, &page_ops, meta->dim, info->m, info->ef_construction,
-					max_level, info->dist);
+	hnsw_graph_init(&pg->g, &page_ops, meta->dim, meta->m,
+					meta->ef_construction, meta->max_level, info->dist);
 	/* a version 1 index's lists carry no filler marks: select afresh */
 	pg->g.fillers_marked = meta->version >= 2;
 	pg->index = index;
-	pg->pinned = InvalidBuffer;
-	pg->max_level = max_level;
-	pg->insert_page = InvalidBlockNumber;
-	pg->recent = recent_for(index);
-	pg->nblocks = 0;
-	pg->maxheld = Max(4 * HNSW_BATCH_BLOCKS_MAX, Min(1024, NBuffers / 32));
-	pg->heldlist = palloc(sizeof(BlockNumber) * (pg->maxheld + HNSW_BATCH_BLOCKS_MAX));
-	pg->held = NULL;
-	pg->heldsize = 0;
-	pg->nheld = 0;
+	pg->max_level = meta->max_level;
+	pg->insert_page = meta->insert_page;
+	hnsw_buffers_init(&pg->bufs, index);
+}
+
+/*
+ * Makes scans of this graph return elements marked DEAD: the hints were set
+ * for snapshots of the primary, and a hot standby's older snapshot may still
+ * see those rows (as nbtree's LP_DEAD rule).
+ */
+void
+hnsw_page_graph_ignore_dead_hints(HnswPageGraph *pg)
+{
+	pg->skip_flags &= ~HNSW_ELEMENT_DEAD;
 }
 
 void
 hnsw_page_graph_release(HnswPageGraph *pg)
 {
-	release_held(pg);
-	pg->pinned = InvalidBuffer;
+	hnsw_buffers_release(&pg->bufs);
+	pg->bufs.locked = InvalidBuffer;
 }
 
 /*
@@ -751,10 +490,10 @@ copy_tids(HnswElementTuple etup, uint8 skip_flags, ItemPointerData *out)
 int
 hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out)
 {
-	Page		page = lock_block(pg, HnswIdBlock(id));
+	Page		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(id));
 	int			n = copy_tids(element_on(pg, page, id), pg->skip_flags, out);
 
-	unlock_block(pg);
+	hnsw_buffers_unlock(&pg->bufs);
 	return n;
 }
 
@@ -794,7 +533,7 @@ void
 hnsw_mark_dead(HnswPageGraph *pg, HnswId id, const ItemPointerData *tids,
 			   int ntids)
 {
-	Page		page = lock_block(pg, HnswIdBlock(id));
+	Page		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(id));
 	HnswElementTuple etup = element_on(pg, page, id);
 	ItemPointerData cur[HNSW_HEAPTIDS];
 
@@ -802,7 +541,7 @@ hnsw_mark_dead(HnswPageGraph *pg, HnswId id, const ItemPointerData *tids,
 		memcmp(cur, tids, sizeof(ItemPointerData) * ntids) == 0)
 	{
 		etup->flags |= HNSW_ELEMENT_DEAD;
-		MarkBufferDirtyHint(pg->pinned, true);
+		MarkBufferDirtyHint(pg->bufs.locked, true);
 	}
-	unlock_block(pg);
+	hnsw_buffers_unlock(&pg->bufs);
 }

@@ -1,0 +1,296 @@
+/*
+ * hnsw_buffers.c
+ *		The index's buffers as the page graph uses them: where each block
+ *		was last found in shared buffers (per backend), the pins one graph
+ *		operation holds, share locks on them, and CPU prefetches.
+ *
+ * Nothing here knows the tuple formats beyond an element's position
+ * (block, line pointer); hnsw_store.c reads and writes the tuples.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/buf_internals.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+
+/*
+ * Where an index's blocks were last found in shared buffers, remembered
+ * per backend across scans and inserts, so that ReadRecentBuffer can re-pin
+ * a block without the buffer-mapping lookup (a partition lock and a hash
+ * probe) that ReadBuffer costs on every access.  A page's special space is
+ * checked the first time this backend reads it; every tuple access is
+ * still checked.  Keyed by the physical file, so TRUNCATE and REINDEX start
+ * afresh.  A few indexes are remembered, replaced round robin.
+ */
+#if PG_VERSION_NUM >= 160000
+typedef RelFileLocator HnswRelFile;
+#define HNSW_RELFILE(rel)	((rel)->rd_locator)
+#else
+typedef RelFileNode HnswRelFile;
+#define HNSW_RELFILE(rel)	((rel)->rd_node)
+#endif
+
+typedef struct HnswRecentBlocks
+{
+	HnswRelFile file;
+	bool		used;
+	uint32		n;
+	Buffer	   *buffers;
+	bool	   *checked;
+} HnswRecentBlocks;
+
+#define HNSW_RECENT_INDEXES 4
+static HnswRecentBlocks recent_blocks[HNSW_RECENT_INDEXES];
+static int	recent_next = 0;
+
+static HnswRecentBlocks *
+recent_for(Relation index)
+{
+	HnswRelFile file = HNSW_RELFILE(index);
+	HnswRecentBlocks *rb;
+	int			i;
+
+	for (i = 0; i < HNSW_RECENT_INDEXES; i++)
+	{
+		rb = &recent_blocks[i];
+		if (rb->used && memcmp(&rb->file, &file, sizeof(file)) == 0)
+			return rb;
+	}
+	rb = &recent_blocks[recent_next];
+	recent_next = (recent_next + 1) % HNSW_RECENT_INDEXES;
+	if (rb->used)
+	{
+		pfree(rb->buffers);
+		pfree(rb->checked);
+	}
+	rb->file = file;
+	rb->used = true;
+	rb->n = 64;
+	rb->buffers = MemoryContextAllocZero(TopMemoryContext, sizeof(Buffer) * rb->n);
+	rb->checked = MemoryContextAllocZero(TopMemoryContext, rb->n);
+	return rb;
+}
+
+/* makes the arrays cover blkno */
+static void
+recent_grow(HnswRecentBlocks *rb, BlockNumber blkno)
+{
+	uint32		n = rb->n;
+
+	while (n <= blkno)
+		n *= 2;
+	rb->buffers = repalloc_huge(rb->buffers, sizeof(Buffer) * n);
+	rb->checked = repalloc_huge(rb->checked, n);
+	memset(rb->buffers + rb->n, 0, sizeof(Buffer) * (n - rb->n));
+	memset(rb->checked + rb->n, 0, n - rb->n);
+	rb->n = n;
+}
+
+/*
+ * Starts an operation's pin budget on index (see HnswBuffers).  The budget
+ * is a small share of shared_buffers: pins held by one backend are buffers
+ * no other backend can evict.
+ */
+void
+hnsw_buffers_init(HnswBuffers *b, Relation index)
+{
+	b->index = index;
+	b->recent = recent_for(index);
+	b->nblocks = 0;
+	b->maxheld = Max(4 * HNSW_BATCH_BLOCKS_MAX, Min(1024, NBuffers / 32));
+	b->heldlist = palloc(sizeof(BlockNumber) * (b->maxheld + HNSW_BATCH_BLOCKS_MAX));
+	b->held = NULL;
+	b->heldsize = 0;
+	b->nheld = 0;
+	b->locked = InvalidBuffer;
+}
+
+/* drops every pin the operation holds; no buffer of it may be locked */
+void
+hnsw_buffers_release(HnswBuffers *b)
+{
+	int			i;
+
+	for (i = 0; i < b->nheld; i++)
+	{
+		BlockNumber blkno = b->heldlist[i];
+
+		ReleaseBuffer(b->held[blkno]);
+		b->held[blkno] = InvalidBuffer;
+	}
+	b->nheld = 0;
+}
+
+/* remembers buf as held for blkno */
+static void
+hold(HnswBuffers *b, BlockNumber blkno, Buffer buf)
+{
+	if (blkno >= b->heldsize)
+	{
+		uint32		n = Max(b->heldsize * 2, 64);
+
+		while (n <= blkno)
+			n *= 2;
+		b->held = b->held ? repalloc_huge(b->held, sizeof(Buffer) * n) :
+			palloc_extended(sizeof(Buffer) * n, MCXT_ALLOC_HUGE);
+		memset(b->held + b->heldsize, 0, sizeof(Buffer) * (n - b->heldsize));
+		b->heldsize = n;
+	}
+	b->held[blkno] = buf;
+	b->heldlist[b->nheld++] = blkno;
+}
+
+/*
+ * Pins blkno and holds the pin (at no cost if already held).  The recent
+ * buffer of the block is tried first: ReadRecentBuffer skips the buffer
+ * mapping lookup when the guess is still right.
+ */
+Buffer
+hnsw_buffers_pin(HnswBuffers *b, BlockNumber blkno)
+{
+	HnswRecentBlocks *rb = b->recent;
+	Buffer		buf;
+
+	if (blkno < b->heldsize && b->held[blkno] != InvalidBuffer)
+		return b->held[blkno];
+
+	/* an id beyond the index's end is corruption, not a read error */
+	if (blkno >= b->nblocks)
+	{
+		b->nblocks = RelationGetNumberOfBlocks(b->index);
+		if (blkno >= b->nblocks)
+			hnsw_corrupt(b->index, blkno, 0, "reference to a block beyond the end of the index");
+	}
+	if (blkno >= rb->n)
+		recent_grow(rb, blkno);
+#if PG_VERSION_NUM >= 140000
+	if (rb->buffers[blkno] != InvalidBuffer &&
+		ReadRecentBuffer(rb->file, MAIN_FORKNUM, blkno, rb->buffers[blkno]))
+	{
+		hold(b, blkno, rb->buffers[blkno]);
+		return rb->buffers[blkno];
+	}
+#endif
+	buf = ReadBuffer(b->index, blkno);
+	if (rb->buffers[blkno] != buf)
+	{
+		rb->buffers[blkno] = buf;
+		rb->checked[blkno] = false;
+	}
+	hold(b, blkno, buf);
+	return buf;
+}
+
+/* checks page blkno's special space the first time this backend locks it */
+void
+hnsw_buffers_check_once(HnswBuffers *b, BlockNumber blkno, Page page)
+{
+	if (!b->recent->checked[blkno])
+	{
+		hnsw_check_page(b->index, page, blkno);
+		b->recent->checked[blkno] = true;
+	}
+}
+
+/*
+ * Share-locks blkno (pinned and held, see above); b->locked is the buffer.
+ * A page's special space is checked the first time this backend reads it.
+ */
+Page
+hnsw_buffers_lock(HnswBuffers *b, BlockNumber blkno)
+{
+	hnsw_buffers_checkpoint(b);
+	return hnsw_buffers_pin_lock(b, blkno, &b->locked);
+}
+
+/* pins and share-locks blkno in a buffer of the caller's, checked once */
+Page
+hnsw_buffers_pin_lock(HnswBuffers *b, BlockNumber blkno, Buffer *buf)
+{
+	Page		page;
+
+	*buf = hnsw_buffers_pin(b, blkno);
+	LockBuffer(*buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(*buf);
+	hnsw_buffers_check_once(b, blkno, page);
+	return page;
+}
+
+/* unlocks the buffer hnsw_buffers_lock locked; the pin stays held */
+void
+hnsw_buffers_unlock(HnswBuffers *b)
+{
+	LockBuffer(b->locked, BUFFER_LOCK_UNLOCK);
+}
+
+/*
+ * Where shared buffer buf's header (BufferDesc) lies, for a CPU prefetch
+ * only: the header is what pinning it touches first.  The one use of the
+ * server-internal header storage/buf_internals.h in the extension: if a
+ * PostgreSQL release changes GetBufferDescriptor or the descriptor array,
+ * this is what fails to compile (or prefetches the wrong line, which costs
+ * speed, never correctness: nothing is read through the address).
+ */
+static inline const void *
+buffer_header(Buffer buf)
+{
+	return GetBufferDescriptor(buf - 1);
+}
+
+/* the buffer blkno was last seen in, or InvalidBuffer: a guess, unpinned */
+static inline Buffer
+recent_guess(HnswBuffers *b, BlockNumber blkno)
+{
+	return blkno < b->recent->n ? b->recent->buffers[blkno] : InvalidBuffer;
+}
+
+/*
+ * Asks the CPU to start loading what reading element id will touch first:
+ * its buffer header, its page header and its line pointer, at the buffer
+ * where the block was last seen.  A stale guess costs nothing but the load.
+ */
+void
+hnsw_buffers_prefetch_element(HnswBuffers *b, HnswId id)
+{
+	Buffer		buf = recent_guess(b, HnswIdBlock(id));
+	char	   *page;
+
+	if (buf <= 0)
+		return;
+	page = (char *) BufferGetPage(buf);
+	__builtin_prefetch(buffer_header(buf));
+	__builtin_prefetch(page);
+	__builtin_prefetch(page + SizeOfPageHeaderData +
+					   (HnswIdOffset(id) - 1) * sizeof(ItemIdData));
+}
+
+
+/*
+ * Starts loading element id's tuple (size bytes) where its line pointer,
+ * read without pin or lock, says it is.  Only a hint: the buffer may hold
+ * another page by now, or the page may be changing, and a wrong guess
+ * costs a useless load, never a wrong result (everything is read again
+ * under a lock before use).
+ */
+void
+hnsw_buffers_prefetch_tuple(HnswBuffers *b, HnswId id, Size size)
+{
+	Buffer		buf = recent_guess(b, HnswIdBlock(id));
+	char	   *page;
+	ItemIdData	lp;
+	Size		o;
+
+	if (buf <= 0 || HnswIdOffset(id) < FirstOffsetNumber)
+		return;
+	page = (char *) BufferGetPage(buf);
+	memcpy(&lp, page + SizeOfPageHeaderData +
+		   (HnswIdOffset(id) - 1) * sizeof(ItemIdData), sizeof(lp));
+	if (lp.lp_off < SizeOfPageHeaderData || lp.lp_off + size > BLCKSZ)
+		return;
+	for (o = 0; o < size; o += 64)
+		__builtin_prefetch(page + lp.lp_off + o);
+}

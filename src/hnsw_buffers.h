@@ -1,0 +1,59 @@
+/*
+ * hnsw_buffers.h
+ *		The pins, share locks and prefetches of one graph operation: for the
+ *		storage files (hnsw_store.c) only.
+ */
+#ifndef HNSW_BUFFERS_H
+#define HNSW_BUFFERS_H
+
+#include "storage/bufmgr.h"
+#include "utils/relcache.h"
+
+#include "hnsw_graph.h"
+
+/* blocks share-locked at once while a batch's distances are computed */
+#define HNSW_BATCH_BLOCKS	16
+/* most pins a graph operation takes between two hnsw_buffers_checkpoint calls */
+#define HNSW_BATCH_BLOCKS_MAX	(HNSW_BATCH_BLOCKS + 4)
+
+/*
+ * Pins held by one graph operation (a scan, an insert, a VACUUM pass): a
+ * page once pinned stays pinned until the operation ends or its budget
+ * (maxheld) is spent, so revisiting a page costs no pin and unpin.  The
+ * pins are dropped only where the operation holds no lock
+ * (hnsw_buffers_checkpoint, hnsw_buffers_release).
+ */
+typedef struct HnswBuffers
+{
+	Relation	index;
+	struct HnswRecentBlocks *recent;	/* per backend: see hnsw_buffers.c */
+	BlockNumber nblocks;		/* the index's size, as last looked up */
+	Buffer	   *held;			/* per block: the buffer this operation holds */
+	uint32		heldsize;
+	BlockNumber *heldlist;		/* the blocks held */
+	int			nheld;
+	int			maxheld;
+	Buffer		locked;			/* what hnsw_buffers_lock share-locked */
+} HnswBuffers;
+
+extern void hnsw_buffers_init(HnswBuffers *b, Relation index);
+extern void hnsw_buffers_release(HnswBuffers *b);
+extern Buffer hnsw_buffers_pin(HnswBuffers *b, BlockNumber blkno);
+extern Page hnsw_buffers_pin_lock(HnswBuffers *b, BlockNumber blkno,
+								  Buffer *buf);
+extern void hnsw_buffers_check_once(HnswBuffers *b, BlockNumber blkno,
+									Page page);
+extern Page hnsw_buffers_lock(HnswBuffers *b, BlockNumber blkno);
+extern void hnsw_buffers_unlock(HnswBuffers *b);
+extern void hnsw_buffers_prefetch_element(HnswBuffers *b, HnswId id);
+extern void hnsw_buffers_prefetch_tuple(HnswBuffers *b, HnswId id, Size size);
+
+/* at a point where no buffer of the operation is locked: keeps the budget */
+static inline void
+hnsw_buffers_checkpoint(HnswBuffers *b)
+{
+	if (b->nheld + HNSW_BATCH_BLOCKS_MAX >= b->maxheld)
+		hnsw_buffers_release(b);
+}
+
+#endif
