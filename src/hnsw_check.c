@@ -12,7 +12,8 @@
  * flight as a violation (run it again, or when the primary is quiet).
  * Three passes: collect and check every tuple;
  * check every element's neighbour lists; walk layer 0 from the entry
- * point and require every live element to be reached.  The table pass
+ * point and require every live element to be reached, through tree edges
+ * alone too.  The table pass
  * (heapallindexed) comes last: the heap TIDs the index holds, each with
  * its element, are sorted by TID, and a scan of the table looks up every
  * row the index should hold (table_index_build_range_scan gives the rows
@@ -401,19 +402,21 @@ holds_visible_row(Checker *ck, HnswId id)
 	return visible;
 }
 
-/* pass 3: breadth-first walk of layer 0; returns live elements reached */
+/*
+ * Breadth-first walk of layer 0 from the entry point, through every edge
+ * or (tree) through protected edges only; marks seen[] and returns the
+ * live elements reached.
+ */
 static int64
-check_reachable(Checker *ck, HnswPageGraph *pg, HnswEdge *list)
+walk_layer0(Checker *ck, HnswPageGraph *pg, HnswEdge *list, bool tree,
+			bool *seen, int64 *queue)
 {
-	bool	   *seen = palloc_extended(Max(ck->nelems, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	int64	   *queue = palloc_extended(sizeof(int64) * Max(ck->nelems, 1), MCXT_ALLOC_HUGE);
 	int64		head = 0;
 	int64		tail = 0;
 	int64		reached = 0;
 	int64		i;
 
-	if (ck->meta.entry == HNSW_INVALID_ID)
-		return 0;
+	memset(seen, 0, Max(ck->nelems, 1));
 	queue[tail++] = find_elem(ck, ck->meta.entry);
 	seen[queue[0]] = true;
 	while (head < tail)
@@ -425,8 +428,11 @@ check_reachable(Checker *ck, HnswPageGraph *pg, HnswEdge *list)
 		reached += !(e->flags & HNSW_ELEMENT_GONE);
 		for (i = 0; i < n; i++)
 		{
-			int64		t = find_elem(ck, list[i].id);
+			int64		t;
 
+			if (tree && !hnsw_edge_protected(list[i]))
+				continue;
+			t = find_elem(ck, list[i].id);
 			if (t < 0)
 				violation(ck, e->id, "layer-0 edge to an id that is not an element");
 			if (!seen[t])
@@ -436,16 +442,50 @@ check_reachable(Checker *ck, HnswPageGraph *pg, HnswEdge *list)
 			}
 		}
 	}
+	return reached;
+}
+
+/* reports the first element of a visible row that seen[] does not hold */
+static void
+report_unreached(Checker *ck, const bool *seen, int64 reached,
+				 const char *what)
+{
+	int64		i;
+
+	for (i = 0; i < ck->nelems; i++)
+		if (!seen[i] && !(ck->elems[i].flags & HNSW_ELEMENT_GONE) &&
+			holds_visible_row(ck, ck->elems[i].id))
+			violation(ck, ck->elems[i].id,
+					  psprintf("element of a visible row not reachable from the entry point at layer 0%s (%lld of %lld elements are unreached)",
+							   what, (long long) (ck->active - reached),
+							   (long long) ck->active));
+}
+
+/*
+ * pass 3: every live element is reached at layer 0 from the entry point,
+ * and through tree edges alone: an element only ordinary edges reach is
+ * lost when a later insert prunes them, so that is a violation too (of
+ * what the build, inserts and VACUUM maintain, src/README.md section 4).
+ * Returns the live elements reached.
+ */
+static int64
+check_reachable(Checker *ck, HnswPageGraph *pg, HnswEdge *list)
+{
+	bool	   *seen = palloc_extended(Max(ck->nelems, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	int64	   *queue = palloc_extended(sizeof(int64) * Max(ck->nelems, 1), MCXT_ALLOC_HUGE);
+	int64		reached;
+	int64		treached;
+
+	if (ck->meta.entry == HNSW_INVALID_ID)
+		return 0;
+	reached = walk_layer0(ck, pg, list, false, seen, queue);
 	if (reached < ck->active)
-	{
-		for (i = 0; i < ck->nelems; i++)
-			if (!seen[i] && !(ck->elems[i].flags & HNSW_ELEMENT_GONE) &&
-				holds_visible_row(ck, ck->elems[i].id))
-				violation(ck, ck->elems[i].id,
-						  psprintf("element of a visible row not reachable from the entry point at layer 0 (%lld of %lld elements are unreached)",
-								   (long long) (ck->active - reached),
-								   (long long) ck->active));
-	}
+		report_unreached(ck, seen, reached, "");
+	treached = walk_layer0(ck, pg, list, true, seen, queue);
+	if (treached < ck->active)
+		report_unreached(ck, seen, treached, " through tree edges");
+	pfree(seen);
+	pfree(queue);
 	return reached;
 }
 

@@ -954,6 +954,31 @@ link_parent(HnswGraph *g, HnswId id, const float *vec, int nfound)
 }
 
 /*
+ * A new element about to become the entry point (its level is above the
+ * entry's) takes a protected edge to the old entry.  Tree edges are not
+ * always both ways (a list full of them takes a parent's edge back
+ * unprotected), so the new entry, a leaf of the tree, may reach only its
+ * own subtree through them; through the old entry it reaches everything.
+ * Not to an entry VACUUM is removing (HNSW_SKIP_LINK): VACUUM replaces it
+ * and reconnects from the new one.
+ */
+static void
+link_entry(HnswGraph *g, HnswId id, const float *vec, HnswId entry)
+{
+	HnswEdge	e = {entry, 0};
+	HnswEdge	owner = {id, 0};
+	uint8		flags = 0;
+
+	g->ops->distances(g, vec, &entry, 1, &e.dist, &flags);
+	if (flags & HNSW_SKIP_LINK)
+		return;
+	owner.dist = hnsw_edge_dist(e.dist, false);
+	/* id's list takes the edge to entry */
+	if (!link_back(g, entry, NULL, owner, 0, LINK_TREE))
+		(void) link_back(g, entry, NULL, owner, 0, LINK_FORCE);
+}
+
+/*
  * Inserts vec (heap tuple tid) at the given level into a non-empty graph
  * whose entry point is entry at entry_level.  Returns the new element's id,
  * or HNSW_INVALID_ID when the tid was attached to an identical element.
@@ -1006,6 +1031,8 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
 		for (i = 0; i < g->counts[l]; i++)
 			(void) link_back(g, id, vec, g->lists[l][i], l, LINK_PLAIN);
 	link_parent(g, id, vec, nfound0);
+	if (level > entry_level)
+		link_entry(g, id, vec, entry);
 	return id;
 }
 
@@ -1462,7 +1489,15 @@ id_index(const HnswId *ids, int64 n, HnswId id)
 	return hnsw_find_id(ids, n, sizeof(HnswId), id);
 }
 
-/* marks everything reachable at layer 0 from ids[start] */
+/*
+ * Marks everything reachable at layer 0 from ids[start] through protected
+ * (tree) edges only.  Only those stay reachable: an ordinary edge can be
+ * pruned by any later insert's back-link, and an element that some
+ * ordinary edge still reaches, but no chain of tree edges from the entry,
+ * is lost as soon as that edge is (after a VACUUM, the children of a
+ * removed element re-parented among their own subtree were reached only
+ * so, and the next inserts cut them off).
+ */
 static void
 mark_reachable(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 			   int64 start, bool *reach, int64 *queue)
@@ -1481,8 +1516,11 @@ mark_reachable(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 
 		for (i = 0; i < k; i++)
 		{
-			int64		t = id_index(ids, n, g->nbrs[i].id);
+			int64		t;
 
+			if (!hnsw_edge_protected(g->nbrs[i]))
+				continue;
+			t = id_index(ids, n, g->nbrs[i].id);
 			if (t >= 0 && !gone[t] && !reach[t])
 			{
 				reach[t] = true;
@@ -1494,10 +1532,14 @@ mark_reachable(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 
 /*
  * Makes every element of ids (sorted; gone[] ones excluded) reachable at
- * layer 0 from entry.  The neighbour heuristic can, rarely, prune the
- * last edge into an element; each such element gets an edge from its
- * nearest reachable neighbour (or the entry point).  Run at the end of a
- * build and by VACUUM.  Returns the number of edges added.
+ * layer 0 from entry through tree edges (mark_reachable).  An element
+ * without a parent (every candidate full of tree edges), or cut off by
+ * VACUUM (its parent removed and a re-parenting that chose one of its own
+ * descendants), gets tree edges from its nearest tree-reached neighbour
+ * (or the entry point).  Run at the end of a build and by VACUUM, so
+ * that after either every element is reached by tree edges; inserts keep
+ * it so (a new element's parent is an element its search reached).
+ * Returns the number of elements linked.
  */
 static int64 reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone,
 							 int64 n, HnswId entry);
