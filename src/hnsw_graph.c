@@ -444,6 +444,32 @@ hnsw_descend(HnswGraph *g, const float *q, HnswId entry, int from_level,
 }
 
 /*
+ * The nearest of the entry points eps an insert may link to: skipped as
+ * results (dead), but not DELETED or FREE.  Rare (hnsw_search_layer found
+ * nothing else), so the flags are read afresh.
+ */
+static HnswEdge
+linkable_entry(HnswGraph *g, const float *q, const HnswEdge *eps, int neps)
+{
+	HnswEdge	best = {HNSW_INVALID_ID, INFINITY};
+	int			n = Min(neps, 2 * g->m + 1);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		g->batch[i] = eps[i].id;
+	g->ops->distances(g, q, g->batch, n, g->batchdist, g->batchflags);
+	for (i = 0; i < n; i++)
+	{
+		if (!(g->batchflags[i] & HNSW_SKIP_LINK) && g->batchdist[i] < best.dist)
+		{
+			best.id = g->batch[i];
+			best.dist = g->batchdist[i];
+		}
+	}
+	return best;
+}
+
+/*
  * Searches one layer with beam width ef from the entry points; writes the
  * results nearest first into out and returns their number (at most ef).
  */
@@ -474,7 +500,11 @@ hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps, int neps,
 	 * them would leave its element, and every later one, unreachable until
 	 * VACUUM.  The nearest dead one that VACUUM has not started to remove
 	 * serves; VACUUM repairs around it like around any element it removes.
+	 * The entry points count too: a dead entry point with no neighbours
+	 * (a rolled-back first row) is all a search finds.
 	 */
+	if (n == 0 && s->fallback.id == HNSW_INVALID_ID && eps_skip)
+		s->fallback = linkable_entry(g, q, eps, neps);
 	if (n == 0 && s->fallback.id != HNSW_INVALID_ID)
 	{
 		out[0] = s->fallback;
