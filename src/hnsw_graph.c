@@ -1400,7 +1400,14 @@ backlink_cmp(const void *a, const void *b)
 
 /*
  * Plans the list of q[first..last) (one target and level): its edges plus
- * the queued ones, pruned with the heuristic.  False if nothing changes.
+ * the queued ones.  A list with room takes them all (unsure, unjudged); one
+ * that overflows is pruned with the heuristic and filled back to capacity
+ * with the nearest pruned edges, as an insertion's back-link does
+ * (plan_added).  Without the filling, a full list that took one edge from a
+ * repair kept only its chosen edges: after deleting 10% of a fresh build
+ * (10,000 clustered rows, m = 16), the 1,172 overflowing lists went from
+ * 29 edges to 11, and some to 1-6, which churn compounds with every
+ * VACUUM.  False if nothing changes.
  */
 static bool
 plan_back_links(HnswGraph *g, const HnswBackLink *q, int64 first, int64 last,
@@ -1427,7 +1434,7 @@ plan_back_links(HnswGraph *g, const HnswBackLink *q, int64 first, int64 last,
 	if (n == w->nold)
 		return false;
 	qsort(g->cands, n, sizeof(HnswEdge), edge_cmp);
-	return plan_select(g, w, g->cands, n, cap, false);
+	return plan_select(g, w, g->cands, n, cap, n > cap);
 }
 
 /* writes the planned back-links; a list changed meanwhile, edge by edge */

@@ -29,7 +29,7 @@ use Test::More;
 my ($N, $DIM, $CLUSTERS, $NQ) = (6000, 64, 50, 500);
 my $SIGMA = 0.3;
 my $SECONDS = 120;         # at most, for the VACUUM client
-my $TRANSACTIONS = 5000;   # per client: 20,000 row changes, over 3 times the table
+my $TRANSACTIONS = $ENV{HNSW_CHURN_TX} // 5000;   # per client: 20,000 row changes, over 3 times the table (HNSW_CHURN_TX: heavier runs by hand)
 my $MARGIN = 0.035;
 my @EFS = (10, 20, 40);
 
@@ -57,7 +57,7 @@ note('churn: ' . ($done // '?') . ' transactions');
 is($done // 0, 4 * $TRANSACTIONS, 'the churn ran all its transactions');
 
 $node->safe_psql('postgres', 'VACUUM t');
-index_check($node, 't_v_idx');
+my $churned_check = index_check($node, 't_v_idx');
 make_exact($node, table => 't', queries => 'queries', op => '<->', into => 'exact');
 
 my %recall;
@@ -72,6 +72,10 @@ for my $phase ('churned', 'rebuilt')
 		note(sprintf('%s: ef_search %d recall@10 %.4f', $phase, $ef, $r->{recall}));
 	}
 }
+my $rebuilt_check = index_check($node, 't_v_idx');
+note(sprintf('edges per element: churned %.2f, rebuilt %.2f',
+	$churned_check->{edges} / $churned_check->{active},
+	$rebuilt_check->{edges} / $rebuilt_check->{active}));
 for my $ef (@EFS)
 {
 	# open (issue 9, item 9): at ef 10 the gap after this much churn came
