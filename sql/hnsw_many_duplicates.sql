@@ -13,10 +13,13 @@ SELECT setseed(0.5);
 
 -- every row by an ordered scan with every bound at its maximum, every
 -- element reachable, the distinct rows (id > ndup) found by their own
--- vector at ef_search 100, and elements at most twice the fewest possible
+-- vector at ef_search 100 (all but at most 1%: the graph is approximate,
+-- and about one build in 200 leaves one of the 100 rows of the m = 8 case
+-- unfound at that ef; before the duplicate fixes, 117 to 307 of 2,000),
+-- and elements at most twice the fewest possible
 CREATE FUNCTION dup_report(ndup int, ndistinct int) RETURNS TABLE (
 	all_rows_returned boolean, all_reachable boolean,
-	distinct_not_found bigint, elements_bounded boolean)
+	distinct_found_99pct boolean, elements_bounded boolean)
 LANGUAGE plpgsql AS $$
 BEGIN
 	SET LOCAL hnsw.ef_search = 100;
@@ -24,7 +27,8 @@ BEGIN
 		(SELECT count(*) FROM (SELECT id FROM d ORDER BY v <-> '[1,1]') s) = ndup + ndistinct,
 		c.reachable = c.elements,
 		(SELECT count(*) FROM d WHERE id > ndup AND id NOT IN
-			(SELECT s.id FROM (SELECT d2.id FROM d d2 ORDER BY d2.v <-> d.v LIMIT 1) s)),
+			(SELECT s.id FROM (SELECT d2.id FROM d d2 ORDER BY d2.v <-> d.v LIMIT 1) s)) * 100
+			<= ndistinct,
 		c.elements <= 2 * ((ndup + 7) / 8 + ndistinct)
 	FROM hnsw_index_check('d_idx') c;
 END $$;
