@@ -1,0 +1,67 @@
+"""What every part of the bench shares: the output, the clock, the run's
+options and warnings (Run), the table names and the project's targets."""
+
+import argparse
+import time
+from dataclasses import dataclass, field
+
+TABLE = "bench_items"
+TABLE_INS = "bench_items_ins"
+
+TARGET_QUERY = 1.6   # index-side query time <= 1.6x hnswlib at recall >= 0.95, 0.99
+TARGET_BUILD = 1.2   # build time <= 1.2x hnswlib
+TARGET_INSERT = 0.25  # insert rate >= 25% of hnswlib's
+MATCH_RECALL = 0.95
+MATCH_RECALLS = (0.95, 0.99)  # the matched-recall points of the summary
+TARGET_VACUUM = 0.25  # VACUUM after deleting 10% < 25% of the serial build time
+TARGET_RECALL_DROP = 0.01  # recall@k after delete + VACUUM within 0.01 of before
+MAINT_EF = 100        # maintenance recall is always measured at this ef too
+DELETE_MOD = 10       # the delete phase removes the rows with id % 10 = 0
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def now():
+    return time.perf_counter()
+
+
+@dataclass
+class Run:
+    """One bench run: the parsed command line (bench.py parse_args) and the
+    warnings given so far, printed as they come and listed again at the end."""
+    opts: argparse.Namespace
+    warnings: list = field(default_factory=list)
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+        log("WARNING: " + msg)
+
+
+def fmt(value, spec, none="-"):
+    return none if value is None else format(value, spec)
+
+
+def lowest_ef_at(efs, recall):
+    """Lowest ef (by ef value) whose recall >= recall, or None."""
+    for ef in sorted(efs):
+        if efs[ef]["recall"] >= recall:
+            return ef
+    return None
+
+
+def best_of(opts, timed_pass):
+    """Run timed_pass() -> (seconds, latencies, results) up to opts.repeat
+    times (fewer if one pass exceeds opts.repeat_budget seconds); return the
+    fastest pass plus the number of passes."""
+    best = None
+    passes = 0
+    for _ in range(max(1, opts.repeat)):
+        got = timed_pass()
+        passes += 1
+        if best is None or got[0] < best[0]:
+            best = got
+        if got[0] > opts.repeat_budget:
+            break
+    return best + (passes,)
