@@ -232,6 +232,8 @@ extern void hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
 								 const HnswIndexInfo *info,
 								 const HnswMetaPageData *meta);
 extern void hnsw_page_graph_ignore_dead_hints(HnswPageGraph *pg);
+extern int	hnsw_page_graph_neighbors(HnswPageGraph *pg, HnswId id, int level,
+									  HnswEdge *out);
 extern void hnsw_page_graph_release(HnswPageGraph *pg);
 extern int	hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out);
 extern void hnsw_mark_dead(HnswPageGraph *pg, HnswId id,

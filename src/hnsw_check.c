@@ -303,7 +303,7 @@ check_lists(Checker *ck, HnswPageGraph *pg, CheckElem *e, HnswEdge *list)
 
 	for (level = 0; level <= e->level; level++)
 	{
-		int			n = pg->g.ops->neighbors(&pg->g, e->id, level, list);
+		int			n = hnsw_page_graph_neighbors(pg, e->id, level, list);
 		int			i;
 		int			j;
 
@@ -422,7 +422,7 @@ walk_layer0(Checker *ck, HnswPageGraph *pg, HnswEdge *list, bool tree,
 	while (head < tail)
 	{
 		CheckElem  *e = &ck->elems[queue[head++]];
-		int			n = pg->g.ops->neighbors(&pg->g, e->id, 0, list);
+		int			n = hnsw_page_graph_neighbors(pg, e->id, 0, list);
 
 		CHECK_FOR_INTERRUPTS();
 		reached += !(e->flags & HNSW_ELEMENT_GONE);

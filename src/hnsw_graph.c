@@ -170,6 +170,19 @@ hnsw_idset_contains(const HnswVisited *v, HnswId id)
 	return false;
 }
 
+/* copies the set's ids into out (room for v->count), in no order */
+uint32
+hnsw_idset_members(const HnswVisited *v, HnswId *out)
+{
+	uint32		n = 0;
+	uint32		i;
+
+	for (i = 0; i <= v->mask; i++)
+		if (v->keys[i] != HNSW_INVALID_ID)
+			out[n++] = v->keys[i];
+	return n;
+}
+
 /* ---------------------------------------------------------------------
  * Set-up
  * ---------------------------------------------------------------------

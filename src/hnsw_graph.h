@@ -291,6 +291,7 @@ extern bool hnsw_attach_duplicate(HnswGraph *g, const float *vec,
 extern void hnsw_idset_init(HnswVisited *v, uint32 size);
 extern bool hnsw_idset_add(HnswVisited *v, HnswId id);
 extern bool hnsw_idset_contains(const HnswVisited *v, HnswId id);
+extern uint32 hnsw_idset_members(const HnswVisited *v, HnswId *out);
 extern int64 hnsw_find_id(const HnswId *first, int64 n, Size stride,
 						  HnswId id);
 

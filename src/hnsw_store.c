@@ -422,6 +422,14 @@ hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
 	hnsw_buffers_init(&pg->bufs, index);
 }
 
+/* a copy of id's list at level, as the graph's searches read it */
+int
+hnsw_page_graph_neighbors(HnswPageGraph *pg, HnswId id, int level,
+						  HnswEdge *out)
+{
+	return page_neighbors(&pg->g, id, level, out);
+}
+
 /*
  * Makes scans of this graph return elements marked DEAD: the hints were set
  * for snapshots of the primary, and a hot standby's older snapshot may still

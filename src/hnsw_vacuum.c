@@ -309,16 +309,17 @@ block_cmp(const void *a, const void *b)
 static int
 removed_blocks(HnswVacuum *vac, BlockNumber **out)
 {
+	HnswId	   *ids = palloc(sizeof(HnswId) * Max(vac->removed.count, 1));
 	BlockNumber *blocks = palloc(sizeof(BlockNumber) * Max(vac->removed.count, 1));
+	uint32		n = hnsw_idset_members(&vac->removed, ids);
 	uint32		i;
-	int			n = 0;
 	int			k = 0;
 
-	for (i = 0; i <= vac->removed.mask; i++)
-		if (vac->removed.keys[i] != HNSW_INVALID_ID)
-			blocks[n++] = HnswIdBlock(vac->removed.keys[i]);
+	for (i = 0; i < n; i++)
+		blocks[i] = HnswIdBlock(ids[i]);
+	pfree(ids);
 	qsort(blocks, n, sizeof(BlockNumber), block_cmp);
-	for (i = 0; i < (uint32) n; i++)
+	for (i = 0; i < n; i++)
 		if (k == 0 || blocks[k - 1] != blocks[i])
 			blocks[k++] = blocks[i];
 	*out = blocks;
