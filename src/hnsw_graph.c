@@ -1812,6 +1812,31 @@ hnsw_stream_bytes(const HnswSearch *s)
 		(double) (s->visited.mask + 1) * sizeof(HnswId);
 }
 
+/*
+ * Gives an exhausted stream the entry point id to expand, if the search has
+ * not met it.  The search started where the greedy descent ended, and
+ * layer-0 edges are not all both ways (a list full of tree edges takes its
+ * parent's edge unprotected), so what it reaches from there can be a
+ * subtree only, while the entry point reaches every element through tree
+ * edges.  A scan whose bounds let it run out therefore continues from the
+ * entry point before it ends.  strict: as in search_run.  True if there is
+ * something to expand again.
+ */
+bool
+hnsw_stream_reseed(HnswGraph *g, HnswSearch *s, HnswId id, bool strict)
+{
+	float		d;
+	uint8		flags;
+
+	if (id == HNSW_INVALID_ID || !hnsw_idset_add(&s->visited, id))
+		return false;
+	g->ops->distances(g, s->q, &id, 1, &d, &flags);
+	heap_push(&s->cand, id, d);
+	if (!(flags & HNSW_SKIP_RESULT) && !(strict && d < s->emitted_dist))
+		heap_push(&s->pending, id, d);
+	return true;
+}
+
 /* true once no unexpanded candidate remains: the reachable graph is done */
 bool
 hnsw_stream_exhausted(HnswSearch *s)

@@ -306,6 +306,8 @@ extern bool hnsw_stream_next(HnswSearch *s, HnswEdge *out);
 extern void hnsw_stream_flush(HnswSearch *s);
 extern double hnsw_stream_bytes(const HnswSearch *s);
 extern bool hnsw_stream_exhausted(HnswSearch *s);
+extern bool hnsw_stream_reseed(HnswGraph *g, HnswSearch *s, HnswId id,
+							   bool strict);
 extern bool hnsw_stream_behind(HnswSearch *s);
 extern void hnsw_search_free(HnswSearch *s);
 

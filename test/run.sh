@@ -110,7 +110,7 @@ run_as_postgres() {
 	chown -R postgres: "$copy"
 	reported=1 # by the inner run
 	local fuzzenv=() v
-	for v in HNSW_FUZZ_SECONDS HNSW_FUZZ_SEED HNSW_FUZZ_SKIP HNSW_FUZZ_SANITIZE HNSW_FUZZ_STRICT_REACH; do
+	for v in HNSW_FUZZ_SECONDS HNSW_FUZZ_SEED HNSW_FUZZ_SKIP HNSW_FUZZ_SANITIZE; do
 		if [[ -n ${!v:-} ]]; then fuzzenv+=("$v=${!v}"); fi
 	done
 	runuser -u postgres -- env HNSWSEARCH_AS_USER=1 PG_CONFIG="$PG_CONFIG" PATH="$PATH" \
