@@ -47,7 +47,11 @@ $primary->safe_psql(
 	CREATE TABLE queries AS
 		SELECT i AS qid, $vec_i AS v FROM generate_series(1, $NQ) i;
 });
-$primary->wait_for_catchup($standby);
+# up to the insert position: with synchronous_commit off (hnsw_node) the
+# last commit may not be written yet, and the default target (the write
+# position) could leave the standby without the queries table (a CI run
+# failed so, under load)
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
 
 my $expect_rows = 4500 - 900 + 500;
 is($primary->safe_psql('postgres', 'SELECT count(*) FROM t'),
