@@ -83,11 +83,12 @@ heap_pop(HnswHeap *h)
 }
 
 /* ---------------------------------------------------------------------
- * Visited set: open addressing over non-zero ids, cleared per search.
+ * Id set: open addressing over non-zero ids; a search's visited set (cleared
+ * per search) and VACUUM's set of removed elements.
  * ---------------------------------------------------------------------
  */
 void
-hnsw_idset_init(HnswVisited *v, uint32 size)
+hnsw_idset_init(HnswIdSet *v, uint32 size)
 {
 	v->keys = palloc0(sizeof(HnswId) * size);
 	v->mask = size - 1;
@@ -95,14 +96,14 @@ hnsw_idset_init(HnswVisited *v, uint32 size)
 }
 
 static void
-visited_clear(HnswVisited *v)
+idset_clear(HnswIdSet *v)
 {
 	memset(v->keys, 0, sizeof(HnswId) * (v->mask + 1));
 	v->count = 0;
 }
 
 static inline uint32
-visited_slot(HnswId id, uint32 mask)
+idset_slot(HnswId id, uint32 mask)
 {
 	uint32		h = id * 0x9E3779B1u;
 
@@ -111,7 +112,7 @@ visited_slot(HnswId id, uint32 mask)
 
 /* double the table, re-inserting every key */
 static void
-visited_grow(HnswVisited *v)
+idset_grow(HnswIdSet *v)
 {
 	HnswId	   *old = v->keys;
 	uint32		oldsize = v->mask + 1;
@@ -125,7 +126,7 @@ visited_grow(HnswVisited *v)
 	{
 		if (old[i] != HNSW_INVALID_ID)
 		{
-			uint32		s = visited_slot(old[i], v->mask);
+			uint32		s = idset_slot(old[i], v->mask);
 
 			while (v->keys[s] != HNSW_INVALID_ID)
 				s = (s + 1) & v->mask;
@@ -137,13 +138,13 @@ visited_grow(HnswVisited *v)
 
 /* add id; true if it was not there before */
 bool
-hnsw_idset_add(HnswVisited *v, HnswId id)
+hnsw_idset_add(HnswIdSet *v, HnswId id)
 {
 	uint32		s;
 
 	if (v->count * 2 >= v->mask)
-		visited_grow(v);
-	s = visited_slot(id, v->mask);
+		idset_grow(v);
+	s = idset_slot(id, v->mask);
 	while (v->keys[s] != HNSW_INVALID_ID)
 	{
 		if (v->keys[s] == id)
@@ -157,9 +158,9 @@ hnsw_idset_add(HnswVisited *v, HnswId id)
 
 /* true if id is in the set */
 bool
-hnsw_idset_contains(const HnswVisited *v, HnswId id)
+hnsw_idset_contains(const HnswIdSet *v, HnswId id)
 {
-	uint32		s = visited_slot(id, v->mask);
+	uint32		s = idset_slot(id, v->mask);
 
 	while (v->keys[s] != HNSW_INVALID_ID)
 	{
@@ -172,7 +173,7 @@ hnsw_idset_contains(const HnswVisited *v, HnswId id)
 
 /* copies the set's ids into out (room for v->count), in no order */
 uint32
-hnsw_idset_members(const HnswVisited *v, HnswId *out)
+hnsw_idset_members(const HnswIdSet *v, HnswId *out)
 {
 	uint32		n = 0;
 	uint32		i;
@@ -395,7 +396,7 @@ search_start(HnswSearch *s, const float *q, int level, bool stream,
 	s->later_min = INFINITY;
 	s->fallback.id = HNSW_INVALID_ID;
 	s->fallback.dist = INFINITY;
-	visited_clear(&s->visited);
+	idset_clear(&s->visited);
 	for (i = 0; i < neps; i++)
 	{
 		if (!hnsw_idset_add(&s->visited, eps[i].id))
@@ -909,7 +910,7 @@ link_tree_walk(HnswGraph *g, HnswId x, const float *vec,
 {
 	HnswId	   *stack = palloc(sizeof(HnswId) * WALK_BUDGET);
 	HnswEdge   *list = palloc(sizeof(HnswEdge) * (2 * g->m + 1));
-	HnswVisited seen;
+	HnswIdSet seen;
 	int			depth = 0;
 	int			reads;
 	bool		linked = false;
@@ -1151,7 +1152,7 @@ alloc_repair_scratch(HnswGraph *g)
  * hnsw_repair_apply (hnsw_link_back_many uses them too, so not meanwhile).
  */
 HnswListWrite *
-hnsw_write_batch(HnswGraph *g)
+hnsw_list_writes(HnswGraph *g)
 {
 	alloc_repair_scratch(g);
 	return g->writes;
@@ -1160,7 +1161,7 @@ hnsw_write_batch(HnswGraph *g)
 /* appends to g->hop the neighbours of r at level that are new candidates */
 static int
 gather_two_hop(HnswGraph *g, HnswId id, HnswId r, int level,
-			   const HnswVisited *removed, int ncand, int nhop)
+			   const HnswIdSet *removed, int ncand, int nhop)
 {
 	int			n = g->ops->neighbors(g, r, level, g->nbrs);
 	int			i;
@@ -1222,7 +1223,7 @@ add_hop_candidates(HnswGraph *g, HnswId id, int nhop, int ncand)
  * out later inserts), but a list does not shrink either.
  */
 static void
-keep_old_fillers(HnswGraph *g, HnswListWrite *w, const HnswVisited *removed,
+keep_old_fillers(HnswGraph *g, HnswListWrite *w, const HnswIdSet *removed,
 				 int cap)
 {
 	int			n = w->nnew;
@@ -1253,7 +1254,7 @@ keep_old_fillers(HnswGraph *g, HnswListWrite *w, const HnswVisited *removed,
  */
 bool
 hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
-				 const HnswVisited *removed, HnswListWrite *w)
+				 const HnswIdSet *removed, HnswListWrite *w)
 {
 	int			cap = HNSW_LIST_CAP(g->m, level);
 	int			ncand = 0;
@@ -1294,7 +1295,7 @@ static bool staying(void *arg, HnswId id);
 
 static void
 repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q,
-			   const HnswVisited *removed)
+			   const HnswIdSet *removed)
 {
 	int			i;
 
@@ -1354,7 +1355,7 @@ write_lists(HnswGraph *g, HnswListWrite *w, int n)
 static bool
 staying(void *arg, HnswId id)
 {
-	return !hnsw_idset_contains((const HnswVisited *) arg, id);
+	return !hnsw_idset_contains((const HnswIdSet *) arg, id);
 }
 
 /*
@@ -1362,7 +1363,7 @@ staying(void *arg, HnswId id)
  * its back-links included.
  */
 void
-hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswVisited *removed)
+hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswIdSet *removed)
 {
 	HnswListWrite *w = &g->repair;
 
@@ -1384,7 +1385,7 @@ hnsw_repair(HnswGraph *g, HnswId id, int level, const HnswVisited *removed)
  */
 void
 hnsw_repair_apply(HnswGraph *g, HnswListWrite *w, int n,
-				  const HnswVisited *removed, HnswBackLinks *q)
+				  const HnswIdSet *removed, HnswBackLinks *q)
 {
 	int			i;
 
@@ -1479,7 +1480,7 @@ apply_back_links(HnswGraph *g, const HnswBackLink *q, HnswListWrite *w, int n)
 void
 hnsw_link_back_many(HnswGraph *g, HnswBackLinks *q)
 {
-	HnswListWrite *w = hnsw_write_batch(g);
+	HnswListWrite *w = hnsw_list_writes(g);
 	int			nw = 0;
 	int64		i = 0;
 

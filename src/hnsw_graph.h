@@ -198,13 +198,13 @@ typedef struct HnswHeap
 	int			capacity;
 } HnswHeap;
 
-/* open-addressing set of visited ids */
-typedef struct HnswVisited
+/* an open-addressing set of ids (a search's visited set, VACUUM's removed set) */
+typedef struct HnswIdSet
 {
 	HnswId	   *keys;
 	uint32		mask;
 	uint32		count;
-} HnswVisited;
+} HnswIdSet;
 
 /*
  * A layer search in progress.  Layer searches during insertion run it to
@@ -222,7 +222,7 @@ typedef struct HnswSearch
 	HnswHeap	later;			/* stream: finds too far for this round */
 	bool	   *later_result;	/* stream: per find in later, a result? */
 	float		later_min;		/* stream: nearest find in later */
-	HnswVisited visited;
+	HnswIdSet visited;
 	uint64		ndistances;		/* distance computations so far */
 	HnswEdge	fallback;		/* nearest skipped find one may link to */
 } HnswSearch;
@@ -274,13 +274,13 @@ extern int	hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps,
 extern int	hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n,
 								  int max, bool fill, HnswEdge *out);
 extern void hnsw_repair(HnswGraph *g, HnswId id, int level,
-						const HnswVisited *removed);
+						const HnswIdSet *removed);
 extern bool hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
-							 const HnswVisited *removed, HnswListWrite *w);
+							 const HnswIdSet *removed, HnswListWrite *w);
 extern void hnsw_repair_apply(HnswGraph *g, HnswListWrite *w, int n,
-							  const HnswVisited *removed, HnswBackLinks *q);
+							  const HnswIdSet *removed, HnswBackLinks *q);
 extern void hnsw_link_back_many(HnswGraph *g, HnswBackLinks *q);
-extern HnswListWrite *hnsw_write_batch(HnswGraph *g);
+extern HnswListWrite *hnsw_list_writes(HnswGraph *g);
 extern int64 hnsw_reconnect(HnswGraph *g, const HnswId *ids, const bool *gone,
 							int64 n, HnswId entry);
 extern bool hnsw_attach_duplicate(HnswGraph *g, const float *vec,
@@ -288,10 +288,10 @@ extern bool hnsw_attach_duplicate(HnswGraph *g, const float *vec,
 								  int entry_level);
 
 /* id sets (the visited set's table, also used by VACUUM) */
-extern void hnsw_idset_init(HnswVisited *v, uint32 size);
-extern bool hnsw_idset_add(HnswVisited *v, HnswId id);
-extern bool hnsw_idset_contains(const HnswVisited *v, HnswId id);
-extern uint32 hnsw_idset_members(const HnswVisited *v, HnswId *out);
+extern void hnsw_idset_init(HnswIdSet *v, uint32 size);
+extern bool hnsw_idset_add(HnswIdSet *v, HnswId id);
+extern bool hnsw_idset_contains(const HnswIdSet *v, HnswId id);
+extern uint32 hnsw_idset_members(const HnswIdSet *v, HnswId *out);
 extern int64 hnsw_find_id(const HnswId *first, int64 n, Size stride,
 						  HnswId id);
 

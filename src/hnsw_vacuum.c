@@ -40,7 +40,7 @@ typedef struct HnswVacuum
 	IndexBulkDeleteResult *stats;
 	IndexBulkDeleteCallback callback;
 	void	   *callback_state;
-	HnswVisited removed;		/* DELETED elements this VACUUM frees */
+	HnswIdSet removed;		/* DELETED elements this VACUUM frees */
 	HnswId		best;			/* highest-level element staying */
 	int			best_level;
 	HnswId	   *staying;		/* pass 2: every staying element, in order */
@@ -195,7 +195,7 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_SHARE);
 	Page		page;
 	OffsetNumber maxoff;
-	HnswListWrite *writes = hnsw_write_batch(&pg->g);
+	HnswListWrite *writes = hnsw_list_writes(&pg->g);
 	HnswId		ids[HNSW_MAX_ITEMS_PER_PAGE];
 	int			levels[HNSW_MAX_ITEMS_PER_PAGE];
 	int			n = 0;
