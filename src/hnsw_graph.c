@@ -248,6 +248,17 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	g->batchflags = palloc(sizeof(uint8) * maxlist);
 }
 
+/* a uniform random number in [0, 1), from the backend's generator */
+static double
+random_unit(void)
+{
+#if PG_VERSION_NUM >= 150000
+	return pg_prng_double(&pg_global_prng_state);
+#else
+	return (double) random() / ((double) MAX_RANDOM_VALUE + 1);
+#endif
+}
+
 /*
  * Draws a level from the exponential distribution with mL = 1 / ln(m), as
  * in the paper, capped where the neighbour lists would no longer fit.
@@ -255,15 +266,8 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 int
 hnsw_random_level(int m, int max_level)
 {
-	double		u;
-	double		level;
+	double		level = -log(1.0 - random_unit()) / log((double) m);
 
-#if PG_VERSION_NUM >= 150000
-	u = pg_prng_double(&pg_global_prng_state);
-#else
-	u = (double) random() / ((double) MAX_RANDOM_VALUE + 1);
-#endif
-	level = -log(1.0 - u) / log((double) m);
 	return (int) Min(level, (double) Min(max_level, HNSW_GRAPH_MAX_LEVELS - 1));
 }
 
@@ -882,11 +886,7 @@ attach_duplicate(HnswGraph *g, const float *vec, ItemPointer tid, int nfound)
 static int
 random_below(int n)
 {
-#if PG_VERSION_NUM >= 150000
-	return (int) pg_prng_uint64_range(&pg_global_prng_state, 0, n - 1);
-#else
-	return (int) (random() % n);
-#endif
+	return Min((int) (random_unit() * n), n - 1);
 }
 
 /*

@@ -33,7 +33,6 @@ typedef struct HnswScanOpaqueData
 	bool		done;
 	bool		unordered;		/* NULL (or zero cosine) query: every row */
 	bool		searching;		/* an ordered search is under way */
-	bool		reseeded;		/* went on from the entry point once */
 	HnswIndexInfo info;
 	HnswMetaPageData meta;
 	HnswPageGraph pg;
@@ -82,7 +81,6 @@ scan_reset(HnswScanOpaque so)
 	MemoryContextReset(so->ctx);
 	so->started = false;
 	so->searching = false;
-	so->reseeded = false;
 	so->done = false;
 	so->ntids = so->itid = 0;
 	so->cur = HNSW_INVALID_ID;
@@ -189,15 +187,15 @@ next_result(HnswScanOpaque so, HnswEdge *e)
 			return false;
 		if (!may_expand(so))
 		{
-			/* run out before the bounds: go on from the entry point once */
-			if (hnsw_stream_exhausted(&so->search) && !so->reseeded &&
-				hnsw_iterative_scan != HNSW_ITERATIVE_OFF)
-			{
-				so->reseeded = true;
-				if (hnsw_stream_reseed(&so->pg.g, &so->search, so->meta.entry,
-									   hnsw_iterative_scan != HNSW_ITERATIVE_RELAXED))
-					continue;
-			}
+			/*
+			 * run out before the bounds: go on from the entry point, once
+			 * (reseeding declines an entry point the search has visited)
+			 */
+			if (hnsw_stream_exhausted(&so->search) &&
+				hnsw_iterative_scan != HNSW_ITERATIVE_OFF &&
+				hnsw_stream_reseed(&so->pg.g, &so->search, so->meta.entry,
+								   hnsw_iterative_scan != HNSW_ITERATIVE_RELAXED))
+				continue;
 			/* off: the first round's ef results are all there is */
 			if (hnsw_iterative_scan == HNSW_ITERATIVE_OFF && so->rounds > 0)
 				return false;
