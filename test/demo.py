@@ -1,5 +1,11 @@
 #!/usr/bin/python3
-"""hnswsearch end-to-end demo: load random vectors, then run top-k searches.
+"""hnswsearch end-to-end demo: load embedding-like vectors, then run top-k searches.
+
+The vectors are clustered by default (a Gaussian mixture: 50 topics, each
+varying along a few directions of its own, as embeddings of a corpus do), and
+the queries are new draws from the same mixture; --data random gives uniform
+random vectors instead, the hardest case for any graph index and one no real
+data has.
 
 Connects with the libpq environment (PGHOST, PGPORT, PGUSER, PGDATABASE);
 `make demo` starts a throwaway cluster and sets them.  Vectors travel as text
@@ -29,11 +35,42 @@ def parse_args():
     p.add_argument("--exact", action="store_true", help="no index: exact searches")
     p.add_argument("--ef-search", type=int, default=200, help="hnsw.ef_search")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--data", choices=("clustered", "random"), default="clustered",
+                   help="clustered: a Gaussian mixture (default); random: uniform in [0,1)")
     args = p.parse_args()
     args.index = not args.exact
     if args.queries is None:
         args.queries = 1000 if args.index else 100
     return args
+
+
+class Data:
+    """Draws rows and queries: from a fixed Gaussian mixture, or uniformly.
+
+    Mixture: 50 centres on the unit sphere; around each, most of the spread
+    lies in a few (48) directions of its own, with decaying variance, plus a
+    little noise in all of them: real embeddings vary along far fewer
+    directions than they have coordinates.  Queries are fresh draws, not rows.
+    """
+
+    def __init__(self, rng, args, clusters=50, directions=48):
+        self.rng, self.kind, self.dim = rng, args.data, args.dim
+        if self.kind == "clustered":
+            c = rng.standard_normal((clusters, args.dim))
+            self.centres = c / np.linalg.norm(c, axis=1, keepdims=True)
+            basis = rng.standard_normal((clusters, directions, args.dim)) / np.sqrt(args.dim)
+            scale = 0.5 * 0.95 ** np.arange(directions)
+            self.basis = basis * scale[None, :, None]
+            self.noise = 0.05 / np.sqrt(args.dim)
+
+    def draw(self, n):
+        if self.kind == "random":
+            return self.rng.random((n, self.dim), dtype=np.float32)
+        which = self.rng.integers(0, len(self.centres), n)
+        z = self.rng.standard_normal((n, self.basis.shape[1]))
+        rows = self.centres[which] + np.einsum("nk,nkd->nd", z, self.basis[which])
+        rows += self.rng.standard_normal((n, self.dim)) * self.noise
+        return rows.astype(np.float32)
 
 
 def literal(v):
@@ -68,20 +105,20 @@ def setup_schema(conn, args):
         conn.execute("CREATE INDEX items_embedding_idx ON items USING hnsw (embedding vector_l2_ops)")
 
 
-def load(conn, rng, args):
+def load(conn, data, args):
     progress = Progress("indexed" if args.index else "inserted", args.rows)
     start = time.perf_counter()
     with conn.cursor() as cur:
         for lo in range(0, args.rows, args.batch):
             n = min(args.batch, args.rows - lo)
-            rows = rng.random((n, args.dim), dtype=np.float32)
+            rows = data.draw(n)
             values = ",".join(["(%s::vector)"] * n)
             cur.execute(f"INSERT INTO items (embedding) VALUES {values}",
                         [literal(r) for r in rows])
             conn.commit()
             progress.update(lo + n)
     elapsed = time.perf_counter() - start
-    print(f"loaded {args.rows} vectors of dim {args.dim} in {elapsed:.2f} s "
+    print(f"loaded {args.rows} {args.data} vectors of dim {args.dim} in {elapsed:.2f} s "
           f"({args.rows / elapsed:.0f} rows/s)")
 
 
@@ -98,8 +135,8 @@ def recall(conn, queries, args):
     return hits / (len(queries) * args.k)
 
 
-def search(conn, rng, args):
-    queries = rng.random((args.queries, args.dim), dtype=np.float32)
+def search(conn, data, args):
+    queries = data.draw(args.queries)
     sql = "SELECT id FROM items ORDER BY embedding <-> %s::vector LIMIT %s"
     if args.index:
         conn.execute(f"SET hnsw.ef_search = {args.ef_search}")
@@ -120,16 +157,17 @@ def search(conn, rng, args):
           f"{1000 * elapsed / args.queries:.2f} ms/query")
     if args.index:
         print(f"recall@{args.k} against exact search (20 queries, "
-              f"ef_search={args.ef_search}): {recall(conn, queries[:20], args):.3f}")
+              f"ef_search={args.ef_search}, {args.data} data): "
+              f"{recall(conn, queries[:20], args):.3f}")
 
 
 def main():
     args = parse_args()
-    rng = np.random.default_rng(args.seed)
+    data = Data(np.random.default_rng(args.seed), args)
     with psycopg.connect() as conn:  # libpq reads PG* from the environment
         setup_schema(conn, args)
         conn.commit()
-        load(conn, rng, args)
+        load(conn, data, args)
         if args.index:
             count = conn.execute("SELECT count_active FROM "
                                  "hnsw_index_info('items_embedding_idx')").fetchone()[0]
@@ -139,7 +177,7 @@ def main():
             print(f"count(*) = {count}")
         if count != args.rows:
             sys.exit(f"expected {args.rows} rows")
-        search(conn, rng, args)
+        search(conn, data, args)
 
 
 if __name__ == "__main__":
