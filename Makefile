@@ -38,3 +38,30 @@ $(OBJS): $(HEADERS)
 .PHONY: demo test bench fuzz
 demo test bench fuzz:
 	PG_CONFIG='$(PG_CONFIG)' bash test/run.sh $@ $(ARGS)
+
+# `make install-as-vector`: hnswsearch under pgvector's extension name, for
+# servers without pgvector, so that `CREATE EXTENSION vector` and pgvector's
+# dumps work unchanged (README "Installing under the name vector").  The same
+# library; a control file and one install script named for "vector".  Its
+# version is the newest pgvector release all of whose SQL objects that
+# clients gate on a version hnswsearch provides (README says why).  It
+# refuses to replace a vector.control that is not its own (pgvector's).
+VECTOR_EXTVERSION = 0.6.2
+VECTOR_MARK = hnswsearch installed under the name vector
+VECTOR_CONTROL = $(DESTDIR)$(datadir)/extension/vector.control
+.PHONY: install-as-vector uninstall-as-vector
+install-as-vector: install
+	@if [ -f '$(VECTOR_CONTROL)' ] && ! grep -q '$(VECTOR_MARK)' '$(VECTOR_CONTROL)'; then \
+		echo '$(VECTOR_CONTROL) is not hnswsearch'"'"'s (pgvector is installed?): not replacing it' >&2; exit 1; fi
+	@printf '%s\n' '# $(VECTOR_MARK) (hnswsearch $(EXTVERSION); make install-as-vector)' \
+		"comment = 'vector data type and hnsw access method (hnswsearch $(EXTVERSION))'" \
+		"default_version = '$(VECTOR_EXTVERSION)'" \
+		"module_pathname = '\$$libdir/hnswsearch'" \
+		'relocatable = true' 'trusted = true' > '$(VECTOR_CONTROL)'
+	@sed 's/CREATE EXTENSION hnswsearch/CREATE EXTENSION vector/' sql/hnswsearch--$(EXTVERSION).sql \
+		> '$(DESTDIR)$(datadir)/extension/vector--$(VECTOR_EXTVERSION).sql'
+
+uninstall-as-vector:
+	@if [ -f '$(VECTOR_CONTROL)' ] && ! grep -q '$(VECTOR_MARK)' '$(VECTOR_CONTROL)'; then \
+		echo '$(VECTOR_CONTROL) is not hnswsearch'"'"'s: leaving it' >&2; exit 1; fi
+	rm -f '$(VECTOR_CONTROL)' '$(DESTDIR)$(datadir)/extension/vector--$(VECTOR_EXTVERSION).sql'
