@@ -97,15 +97,31 @@ my @frameworks = (
 		  SELECT 'd' || i, ('[' || i || ',1,' || (i % 7) || ']')::vector, 'doc ' || i FROM generate_series(1, 300) i},
 		q{SELECT id FROM langchain_pg_embedding ORDER BY embedding <=> '[5,1,5]' LIMIT 1},
 		'd5' ],
-	[   'LangChain (JavaScript, PGVectorStore)',
-		q{CREATE EXTENSION IF NOT EXISTS vector;
-		  CREATE TABLE IF NOT EXISTS langchain_pg_embedding ("id" uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY,
-			"content" text, "metadata" jsonb, "vector" vector(3));
-		  CREATE INDEX ON langchain_pg_embedding USING hnsw ("vector" vector_l2_ops);},
-		q{INSERT INTO langchain_pg_embedding (content, vector)
-		  SELECT 'doc ' || i, ('[' || i || ',2,3]')::vector FROM generate_series(1, 300) i},
-		q{SELECT content FROM langchain_pg_embedding ORDER BY "vector" <-> '[42,2,3]' LIMIT 1},
+	[   'LangChain (JavaScript)',
+		q{SELECT pg_advisory_xact_lock(1573678846307946496); CREATE EXTENSION IF NOT EXISTS vector;
+		  CREATE TABLE IF NOT EXISTS langchain_pg_collection (uuid UUID PRIMARY KEY,
+			name VARCHAR NOT NULL UNIQUE, cmetadata JSON);
+		  CREATE TABLE IF NOT EXISTS langchain_pg_embedding (id VARCHAR PRIMARY KEY,
+			collection_id UUID REFERENCES langchain_pg_collection(uuid) ON DELETE CASCADE,
+			embedding vector(3), document VARCHAR, cmetadata JSON);
+		  CREATE INDEX ON langchain_pg_embedding USING hnsw (embedding vector_l2_ops);},
+		q{INSERT INTO langchain_pg_embedding (id, embedding, document)
+		  SELECT 'doc ' || i, ('[' || i || ',2,3]')::vector, 'text ' || i FROM generate_series(1, 300) i},
+		q{SELECT id FROM langchain_pg_embedding ORDER BY embedding <-> '[42,2,3]' LIMIT 1},
 		'doc 42' ],
+	[   'Spring AI (PgVectorStore, initializeSchema)',
+		q{CREATE EXTENSION IF NOT EXISTS vector;
+		  CREATE EXTENSION IF NOT EXISTS hstore;
+		  CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
+		  CREATE TABLE IF NOT EXISTS public.vector_store (id uuid DEFAULT uuid_generate_v4() PRIMARY KEY,
+			content text, metadata json, embedding vector(3));
+		  CREATE INDEX IF NOT EXISTS spring_ai_vector_index ON public.vector_store
+			USING HNSW (embedding vector_cosine_ops);},
+		q{INSERT INTO public.vector_store (content, embedding)
+		  SELECT 'chunk ' || i, ('[' || cos(i / 100.0) || ',' || sin(i / 100.0) || ',0]')::vector
+		  FROM generate_series(1, 300) i},
+		q{SELECT content FROM public.vector_store ORDER BY embedding <=> '[-0.8011436,0.5984721,0]' LIMIT 1},
+		'chunk 250' ],
 	[   'LlamaIndex (PGVectorStore)',
 		q{CREATE EXTENSION IF NOT EXISTS vector;
 		  CREATE SCHEMA IF NOT EXISTS public;
