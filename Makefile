@@ -22,8 +22,8 @@ PG_CONFIG ?= $(if $(filter 15.%,$(shell pg_config --version 2>/dev/null)),pg_con
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
-else ifneq ($(filter-out demo test bench fuzz,$(or $(MAKECMDGOALS),all)),)
-# demo/test/bench/fuzz work without it: test/run.sh installs the packages first.
+else ifneq ($(filter-out demo test bench fuzz deb,$(or $(MAKECMDGOALS),all)),)
+# demo/test/bench/fuzz/deb work without it: their scripts install the packages first.
 $(error $(PG_CONFIG) not found: apt-get install postgresql-server-dev-15, or run `make test`)
 endif
 
@@ -38,3 +38,10 @@ $(OBJS): $(HEADERS)
 .PHONY: demo test bench fuzz
 demo test bench fuzz:
 	PG_CONFIG='$(PG_CONFIG)' bash test/run.sh $@ $(ARGS)
+
+# `make deb`: the Debian package postgresql-15-hnswsearch, built with
+# pg_buildext into build/deb/ (README "Install from a Debian package");
+# all the logic lives in debian/build-deb.sh.
+.PHONY: deb
+deb:
+	bash debian/build-deb.sh
