@@ -4,7 +4,7 @@ EXTVERSION = 0.3.0
 MODULE_big = hnswsearch
 SRCS = $(sort $(wildcard src/*.c))
 OBJS = $(SRCS:.c=.o)
-HEADERS = $(wildcard src/*.h)
+SRC_HEADERS = $(wildcard src/*.h)
 DATA = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
 
 # pg_regress inputs: every sql/*.sql that is not an install or upgrade script.
@@ -22,12 +22,12 @@ PG_CONFIG ?= $(if $(filter 15.%,$(shell pg_config --version 2>/dev/null)),pg_con
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
-else ifneq ($(filter-out demo test bench fuzz,$(or $(MAKECMDGOALS),all)),)
-# demo/test/bench/fuzz work without it: test/run.sh installs the packages first.
+else ifneq ($(filter-out demo test bench fuzz deb,$(or $(MAKECMDGOALS),all)),)
+# demo/test/bench/fuzz/deb work without it: their scripts install the packages first.
 $(error $(PG_CONFIG) not found: apt-get install postgresql-server-dev-15, or run `make test`)
 endif
 
-$(OBJS): $(HEADERS)
+$(OBJS): $(SRC_HEADERS)
 
 # Throwaway-cluster targets; all the logic lives in test/run.sh.
 # ARGS are passed on to test/demo.py or bench/run.sh: `make demo ARGS=--exact`.
@@ -65,3 +65,10 @@ uninstall-as-vector:
 	@if [ -f '$(VECTOR_CONTROL)' ] && ! grep -q '$(VECTOR_MARK)' '$(VECTOR_CONTROL)'; then \
 		echo '$(VECTOR_CONTROL) is not hnswsearch'"'"'s: leaving it' >&2; exit 1; fi
 	rm -f '$(VECTOR_CONTROL)' '$(DESTDIR)$(datadir)/extension/vector--$(VECTOR_EXTVERSION).sql'
+
+# `make deb`: the Debian package postgresql-15-hnswsearch, built with
+# pg_buildext into build/deb/ (README "Install from a Debian package");
+# all the logic lives in debian/build-deb.sh.
+.PHONY: deb
+deb:
+	bash debian/build-deb.sh
