@@ -13,7 +13,9 @@
 #           the last line is "N passed, N failed", counting pg_regress tests
 #           plus TAP test *files* (a file passes when all its assertions do);
 #           a sql/X.sql without expected/X.out counts as one failed test.
-#           TAP tests may `use` modules from test/perl.
+#           TAP tests may `use` modules from test/perl.  As root, then the
+#           Debian package (test/deb_test.sh: make deb, install, try,
+#           restore), and the summary line again with it counted.
 #    bench: bench/run.sh; as root, bench/out/ and bench/data/ (its cache) are
 #           copied back into the tree.
 #    fuzz:  only the fuzz TAP tests (test/t/04*_fuzz_*.pl), each for
@@ -121,7 +123,7 @@ run_as_postgres() {
 	chown -R postgres: "$copy"
 	reported=1 # by the inner run
 	local fuzzenv=() v
-	for v in HNSW_FUZZ_SECONDS HNSW_FUZZ_SEED HNSW_FUZZ_SKIP HNSW_FUZZ_SANITIZE; do
+	for v in HNSW_FUZZ_SECONDS HNSW_FUZZ_SEED HNSW_FUZZ_SKIP HNSW_FUZZ_SANITIZE HNSW_SUMMARY_FILE; do
 		if [[ -n ${!v:-} ]]; then fuzzenv+=("$v=${!v}"); fi
 	done
 	runuser -u postgres -- env HNSWSEARCH_AS_USER=1 PG_CONFIG="$PG_CONFIG" PATH="$PATH" \
@@ -262,6 +264,26 @@ run_test() {
 	echo "=== summary: pg_regress tests + TAP test files ==="
 	echo "$pass passed, $fail failed"
 	reported=1
+	if [[ -n ${HNSW_SUMMARY_FILE:-} ]]; then echo "$pass $fail" >"$HNSW_SUMMARY_FILE"; fi
+	((fail == 0))
+}
+
+# test, as root, after the suite: the Debian package (test/deb_test.sh builds
+# it with make deb, installs it, tries it, and puts make install's files
+# back); HNSW_DEB_BUILD=0 only uses a package already built.  Prints the
+# summary line again with it counted (skipped: not counted).
+run_deb_test() {
+	local counts=$1 rc=0 pass fail
+	read -r pass fail <"$counts" || { pass=0 fail=1; }
+	echo "=== Debian package (test/deb_test.sh) ==="
+	HNSW_DEB_BUILD=${HNSW_DEB_BUILD:-1} bash test/deb_test.sh || rc=$?
+	case $rc in
+	0) pass=$((pass + 1)) ;;
+	77) ;;
+	*) fail=$((fail + 1)) ;;
+	esac
+	echo "=== summary: pg_regress tests + TAP test files + Debian package ==="
+	echo "$pass passed, $fail failed"
 	((fail == 0))
 }
 
@@ -273,7 +295,15 @@ if [[ -z ${HNSWSEARCH_AS_USER:-} ]]; then
 	setup
 	if ((EUID == 0)); then
 		reserve_huge_pages
-		run_as_postgres
+		if [[ $cmd != test ]]; then
+			run_as_postgres
+			exit
+		fi
+		counts=$(mktemp)
+		tmpdirs+=("$counts")
+		chmod 666 "$counts"
+		HNSW_SUMMARY_FILE=$counts run_as_postgres || true
+		run_deb_test "$counts"
 		exit
 	fi
 else
