@@ -16,7 +16,6 @@
 #include "storage/bufmgr.h"
 #include "utils/relcache.h"
 
-#include "hnsw_buffers.h"
 #include "hnsw_graph.h"
 
 #define HNSW_MAGIC				0x68534E57	/* "hSNW" */
@@ -182,16 +181,12 @@ typedef struct HnswIndexInfo
 	float		(*dist) (const float *, const float *, int);
 } HnswIndexInfo;
 
-/* the on-page graph */
-typedef struct HnswPageGraph
-{
-	HnswGraph	g;
-	Relation	index;
-	HnswBuffers bufs;			/* pins, locks, prefetches: hnsw_buffers.c */
-	int			max_level;
-	BlockNumber insert_page;	/* where this backend appends next */
-	uint8		skip_flags;		/* element flags that mean "not a result" */
-} HnswPageGraph;
+/*
+ * The on-page graph of one operation (a scan, an insert, a VACUUM pass, a
+ * check): the graph core over the index's buffers.  Opaque: only the
+ * storage module (hnsw_store.c) sees its fields.
+ */
+typedef struct HnswPageGraph HnswPageGraph;
 
 /* hnsw_options.c */
 extern void hnsw_init_options(void);
@@ -228,13 +223,14 @@ extern void hnsw_corrupt(Relation index, BlockNumber blkno, OffsetNumber off,
 						 const char *what) pg_attribute_noreturn();
 
 /* hnsw_store.c and hnsw_place.c */
-extern void hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
-								 const HnswIndexInfo *info,
-								 const HnswMetaPageData *meta);
+extern HnswPageGraph *hnsw_page_graph_open(Relation index,
+										   const HnswIndexInfo *info,
+										   const HnswMetaPageData *meta);
+extern HnswGraph *hnsw_page_graph_core(HnswPageGraph *pg);
 extern void hnsw_page_graph_ignore_dead_hints(HnswPageGraph *pg);
 extern int	hnsw_page_graph_neighbors(HnswPageGraph *pg, HnswId id, int level,
 									  HnswEdge *out);
-extern void hnsw_page_graph_release(HnswPageGraph *pg);
+extern void hnsw_page_graph_close(HnswPageGraph *pg);
 extern int	hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out);
 extern void hnsw_mark_dead(HnswPageGraph *pg, HnswId id,
 						   const ItemPointerData *tids, int ntids);

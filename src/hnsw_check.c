@@ -693,7 +693,7 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	bool		heapallindexed = PG_NARGS() > 1 && PG_GETARG_BOOL(1);
 	Checker		ck;
 	HnswIndexInfo info;
-	HnswPageGraph pg;
+	HnswPageGraph *pg;
 	HnswEdge   *list;
 	BlockNumber nblocks;
 	BlockNumber blkno;
@@ -748,16 +748,16 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	check_entry(&ck);
 
 	ck.metric = info.metric;
-	hnsw_page_graph_init(&pg, ck.index, &info, &ck.meta);
+	pg = hnsw_page_graph_open(ck.index, &info, &ck.meta);
 	list = palloc(sizeof(HnswEdge) * 2 * ck.meta.m);
 	for (i = 0; i < ck.nelems; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (!(ck.elems[i].flags & (HNSW_ELEMENT_FREE | HNSW_ELEMENT_DELETED)))
-			check_lists(&ck, &pg, &ck.elems[i], list);
+			check_lists(&ck, pg, &ck.elems[i], list);
 	}
-	reached = check_reachable(&ck, &pg, list);
-	hnsw_page_graph_release(&pg);
+	reached = check_reachable(&ck, pg, list);
+	hnsw_page_graph_close(pg);
 	if (heapallindexed)
 		check_table(&ck, nblocks);
 	index_close(ck.index, lockmode);

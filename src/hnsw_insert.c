@@ -106,7 +106,8 @@ insert_datum(Relation index, HnswIndexInfo *info, Datum value,
 			 ItemPointer tid, bool unchanged)
 {
 	HnswMetaPageData meta;
-	HnswPageGraph pg;
+	HnswPageGraph *pg;
+	HnswGraph  *g;
 	float	   *vec;
 	int			level;
 	HnswId		id;
@@ -123,16 +124,17 @@ insert_datum(Relation index, HnswIndexInfo *info, Datum value,
 	if (!hnsw_prepare_vector(info, value, vec, meta.dim))
 		return;
 
-	hnsw_page_graph_init(&pg, index, info, &meta);
+	pg = hnsw_page_graph_open(index, info, &meta);
+	g = hnsw_page_graph_core(pg);
 	if (unchanged &&
-		hnsw_attach_duplicate(&pg.g, vec, tid, meta.entry, meta.entry_level))
+		hnsw_attach_duplicate(g, vec, tid, meta.entry, meta.entry_level))
 	{
-		hnsw_page_graph_release(&pg);
+		hnsw_page_graph_close(pg);
 		return;
 	}
 	level = hnsw_random_level(meta.m, meta.max_level);
-	id = hnsw_insert(&pg.g, vec, level, tid, meta.entry, meta.entry_level);
-	hnsw_page_graph_release(&pg);
+	id = hnsw_insert(g, vec, level, tid, meta.entry, meta.entry_level);
+	hnsw_page_graph_close(pg);
 	if (id != HNSW_INVALID_ID && level > meta.entry_level)
 		hnsw_update_meta(index, id, level, InvalidBlockNumber);
 }

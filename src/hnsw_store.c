@@ -22,10 +22,21 @@
 
 #include "distance.h"
 #include "hnsw.h"
+#include "hnsw_buffers.h"
 #include "vector.h"
 
-#define PG_OF(g)	((HnswPageGraph *) (g))
+/* the on-page graph; callers hold a pointer and see none of this */
+struct HnswPageGraph
+{
+	HnswGraph	g;				/* first: the ops receive &g */
+	Relation	index;
+	HnswBuffers bufs;			/* pins, locks, prefetches: hnsw_buffers.c */
+	int			max_level;
+	BlockNumber insert_page;	/* where this backend appends next */
+	uint8		skip_flags;		/* element flags that mean "not a result" */
+};
 
+#define PG_OF(g)	((HnswPageGraph *) (g))
 
 
 /* the element tuple of id on page, with its size checked against dim */
@@ -401,16 +412,19 @@ static const HnswGraphOps page_ops = {
 };
 
 /*
- * Opens the on-page graph of index for one operation.  The graph's shape
+ * Opens the on-page graph of index for one operation, allocated in the
+ * current memory context; hnsw_page_graph_close ends it.  The graph's shape
  * (m, ef_construction, levels) is the metapage's, what the index was built
  * with, whatever ALTER INDEX has set in the reloptions since; info gives
  * the metric's distance function only.  Appends start at the metapage's
- * insert_page hint.
+ * insert_page hint.  Pins nothing yet.
  */
-void
-hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
-					 const HnswIndexInfo *info, const HnswMetaPageData *meta)
+HnswPageGraph *
+hnsw_page_graph_open(Relation index, const HnswIndexInfo *info,
+					 const HnswMetaPageData *meta)
 {
+	HnswPageGraph *pg = palloc0(sizeof(HnswPageGraph));
+
 	pg->skip_flags = HNSW_ELEMENT_GONE;
 	hnsw_graph_init(&pg->g, &page_ops, meta->dim, meta->m,
 					meta->ef_construction, meta->max_level, info->dist);
@@ -420,6 +434,14 @@ hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
 	pg->max_level = meta->max_level;
 	pg->insert_page = meta->insert_page;
 	hnsw_buffers_init(&pg->bufs, index);
+	return pg;
+}
+
+/* the graph core's handle, for the algorithms of hnsw_graph.c */
+HnswGraph *
+hnsw_page_graph_core(HnswPageGraph *pg)
+{
+	return &pg->g;
 }
 
 /* a copy of id's list at level, as the graph's searches read it */
@@ -441,11 +463,12 @@ hnsw_page_graph_ignore_dead_hints(HnswPageGraph *pg)
 	pg->skip_flags &= ~HNSW_ELEMENT_DEAD;
 }
 
+/* drops the pins the operation still holds (it holds no lock) and pg */
 void
-hnsw_page_graph_release(HnswPageGraph *pg)
+hnsw_page_graph_close(HnswPageGraph *pg)
 {
 	hnsw_buffers_release(&pg->bufs);
-	pg->bufs.locked = InvalidBuffer;
+	pfree(pg);
 }
 
 /*
