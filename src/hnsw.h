@@ -196,7 +196,6 @@ extern void hnsw_check_dimensions(int dim, bool column);
 
 /* hnsw_pages.c */
 extern void hnsw_init_page(Page page, uint16 kind);
-extern void hnsw_init_metapage(Page page, int dim, int m, int ef_construction);
 extern void hnsw_read_meta(Relation index, HnswMetaPageData *meta);
 extern void hnsw_check_meta(Relation index, Page page);
 extern void hnsw_check_page(Relation index, Page page, BlockNumber blkno);
@@ -249,8 +248,6 @@ extern HnswElementTuple hnsw_form_element(const float *vec, int dim, int level,
 										  ItemPointer tid, Size *size);
 extern HnswNeighborTuple hnsw_form_neighbors(int m, int level, HnswEdge **lists,
 											 const int *counts, Size *size);
-extern void hnsw_update_meta(Relation index, HnswId entry, int level,
-							 BlockNumber insert_page);
 extern HnswId hnsw_reuse_slot(Relation index, int m, HnswElementTuple etup,
 							  Size esize, HnswNeighborTuple ntup, Size nsize);
 extern Size hnsw_fsm_value(int level);
@@ -258,6 +255,17 @@ extern int	hnsw_page_reuse_level(Relation index, Page page, BlockNumber blkno,
 								  int m, Size esize);
 extern bool hnsw_prepare_vector(HnswIndexInfo *info, Datum value, float *out,
 								int dim);
+
+/* hnsw_meta.c: every write of the metapage */
+extern void hnsw_meta_init(Relation index, ForkNumber fork, int dim, int m,
+						   int ef_construction);
+extern void hnsw_meta_set_dim(Relation index, int dim);
+extern void hnsw_meta_advance(Relation index, HnswId entry, int level,
+							  BlockNumber insert_page);
+extern void hnsw_meta_replace_entry(Relation index, const HnswIdSet *removed,
+									HnswId entry, int level);
+extern bool hnsw_meta_place_first(Relation index, HnswIndexInfo *info,
+								  Datum value, ItemPointer tid);
 
 /* hnsw_insert.c */
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull,

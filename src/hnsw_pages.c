@@ -37,28 +37,6 @@ hnsw_init_page(Page page, uint16 kind)
 	opaque->unused = 0;
 }
 
-void
-hnsw_init_metapage(Page page, int dim, int m, int ef_construction)
-{
-	HnswMetaPage meta;
-
-	hnsw_init_page(page, HNSW_PAGE_META);
-	meta = HnswPageGetMeta(page);
-	memset(meta, 0, sizeof(HnswMetaPageData));
-	meta->magic = HNSW_MAGIC;
-	meta->version = HNSW_FORMAT_VERSION;
-	meta->dim = dim;
-	meta->m = m;
-	meta->ef_construction = ef_construction;
-	meta->storage = HNSW_STORAGE_FLOAT4;
-	meta->max_level = hnsw_level_cap(m);
-	meta->entry = HNSW_INVALID_ID;
-	meta->entry_level = -1;
-	meta->insert_page = InvalidBlockNumber;
-	((PageHeader) page)->pd_lower =
-		((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
-}
-
 /*
  * The number of line pointers on a page, checked against the most an hnsw
  * page can hold (an id keeps the offset in 8 bits).  Every loop over a

@@ -349,7 +349,7 @@ page_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
 											lists, counts, tid, &hint);
 
 	if (hint != pg->insert_page)
-		hnsw_update_meta(pg->index, HNSW_INVALID_ID, 0, hint);
+		hnsw_meta_advance(pg->index, HNSW_INVALID_ID, 0, hint);
 	pg->insert_page = hint;
 	return id;
 }

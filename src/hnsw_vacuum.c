@@ -262,24 +262,8 @@ repair_page(HnswVacuum *vac, HnswGraph *g, BlockNumber blkno)
 static void
 replace_entry(HnswVacuum *vac)
 {
-	Buffer		buf = ReadBuffer(vac->index, HNSW_METAPAGE_BLKNO);
-	HnswMetaPage meta;
-
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	hnsw_check_meta(vac->index, BufferGetPage(buf));
-	meta = HnswPageGetMeta(BufferGetPage(buf));
-	if (meta->entry != HNSW_INVALID_ID &&
-		hnsw_idset_contains(&vac->removed, meta->entry))
-	{
-		GenericXLogState *state = GenericXLogStart(vac->index);
-		Page		page = GenericXLogRegisterBuffer(state, buf, 0);
-
-		meta = HnswPageGetMeta(page);
-		meta->entry = vac->best;
-		meta->entry_level = vac->best == HNSW_INVALID_ID ? -1 : vac->best_level;
-		GenericXLogFinish(state);
-	}
-	UnlockReleaseBuffer(buf);
+	hnsw_meta_replace_entry(vac->index, &vac->removed, vac->best,
+							vac->best_level);
 }
 
 /* pass 3b: every staying element reachable from the (new) entry point */
