@@ -212,8 +212,14 @@ extern uint8 hnsw_item_type(Relation index, BlockNumber blkno, Page page,
 							OffsetNumber off);
 extern HnswElementTuple hnsw_item_element(Relation index, BlockNumber blkno,
 										  Page page, OffsetNumber off);
-extern Buffer hnsw_read_graph_page(Relation index, BlockNumber blkno,
-								   Page *page);
+typedef void (*HnswItemVisitor) (void *arg, Page page, BlockNumber blkno,
+								 OffsetNumber off);
+typedef void (*HnswElementVisitor) (void *arg, Page page, HnswId id,
+									HnswElementTuple etup);
+extern void hnsw_page_walk_items(Relation index, BlockNumber blkno,
+								 HnswItemVisitor visit, void *arg);
+extern void hnsw_page_walk_elements(Relation index, BlockNumber blkno,
+									HnswElementVisitor visit, void *arg);
 extern Size hnsw_item_space(Size size);
 extern Size hnsw_page_capacity(void);
 extern int	hnsw_level_cap(int m);

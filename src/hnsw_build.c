@@ -246,44 +246,29 @@ static const HnswGraphOps mem_ops = {
  * ---------------------------------------------------------------------
  */
 
-/* elements in breadth-first order over level 0, unreachable ones last */
+/* the walk's number of an in-memory element: its index */
+static int64
+mem_index(void *arg, HnswId from, HnswId to)
+{
+	return to - 1;
+}
+
+/*
+ * Elements in breadth-first order over level 0 from the entry point, then
+ * each unreached one (in id order) with what it reaches in turn.
+ */
 static HnswId *
 layout_order(HnswBuildState *bs)
 {
-	HnswId	   *order = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);
-	bool	   *seen = palloc_extended(bs->n + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	uint32		head = 0;
-	uint32		tail = 0;
+	HnswWalk	w;
 	HnswId		id;
 
-	order[tail++] = bs->entry;
-	seen[bs->entry] = true;
-	for (id = 1;; id++)
-	{
-		while (head < tail)
-		{
-			HnswId		cur = order[head++];
-			HnswEdge   *list = MEM_L0(bs, cur);
-			int			i;
-
-			for (i = 0; i < bs->l0count[cur - 1]; i++)
-			{
-				if (!seen[list[i].id])
-				{
-					seen[list[i].id] = true;
-					order[tail++] = list[i].id;
-				}
-			}
-		}
-		while (id <= bs->n && seen[id])
-			id++;
-		if (id > bs->n)
-			break;
-		seen[id] = true;
-		order[tail++] = id;
-	}
-	pfree(seen);
-	return order;
+	hnsw_walk_init(&w, &bs->g, bs->n, false, mem_index, NULL);
+	hnsw_walk_from(&w, bs->entry, bs->entry - 1);
+	for (id = 1; id <= bs->n; id++)
+		hnsw_walk_from(&w, id, id - 1);
+	hnsw_walk_end(&w);
+	return w.order;
 }
 
 /* page-fill cursor shared by the layout pass and the writing pass */

@@ -528,29 +528,36 @@ hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out)
 	return n;
 }
 
+/* what hnsw_block_tids collects, element by element */
+typedef struct BlockTids
+{
+	HnswPageGraph *pg;
+	ItemPointerData *out;
+	int			n;
+} BlockTids;
+
+static void
+collect_block_tids(void *arg, Page page, HnswId id, HnswElementTuple etup)
+{
+	BlockTids  *bt = (BlockTids *) arg;
+
+	bt->n += copy_tids(element_on(bt->pg, page, id), bt->pg->skip_flags,
+					   bt->out + bt->n);
+}
+
 /*
  * The heap TIDs of every live element on block blkno, for scans that need
  * all rows in no particular order (a NULL query).  out has room for
- * HNSW_MAX_ITEMS_PER_PAGE * HNSW_HEAPTIDS.
+ * HNSW_MAX_ITEMS_PER_PAGE * HNSW_HEAPTIDS.  Takes and releases the page's
+ * share lock outside the operation's held pins.
  */
 int
 hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno, ItemPointerData *out)
 {
-	Page		page;
-	Buffer		buf = hnsw_read_graph_page(pg->index, blkno, &page);
-	OffsetNumber off;
-	OffsetNumber maxoff;
-	int			n = 0;
+	BlockTids	bt = {pg, out, 0};
 
-	if (buf == InvalidBuffer)
-		return 0;
-	maxoff = hnsw_page_max_offset(pg->index, page, blkno);
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
-		if (hnsw_item_element(pg->index, blkno, page, off))
-			n += copy_tids(element_on(pg, page, HnswIdMake(blkno, off)),
-						   pg->skip_flags, out + n);
-	UnlockReleaseBuffer(buf);
-	return n;
+	hnsw_page_walk_elements(pg->index, blkno, collect_block_tids, &bt);
+	return bt.n;
 }
 
 /*
