@@ -114,6 +114,7 @@ scan_start(IndexScanDesc scan)
 {
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 	ScanKey		key = &scan->orderByData[0];
+	HnswGraph  *g;
 	HnswEdge	start;
 	bool		skip;
 
@@ -142,9 +143,10 @@ scan_start(IndexScanDesc scan)
 	}
 	so->unordered = false;
 	so->tids = palloc(sizeof(ItemPointerData) * HNSW_HEAPTIDS);
-	start = hnsw_descend(hnsw_page_graph_core(so->pg), so->q, so->meta.entry,
-						 so->meta.entry_level, 0, &skip);
-	hnsw_stream_begin(hnsw_page_graph_core(so->pg), &so->search, so->q, start, skip);
+	g = hnsw_page_graph_core(so->pg);
+	start = hnsw_descend(g, so->q, so->meta.entry, so->meta.entry_level, 0,
+						 &skip);
+	hnsw_stream_begin(g, &so->search, so->q, start, skip);
 	so->searching = true;
 	so->rounds = 0;
 	so->round_left = 0;
