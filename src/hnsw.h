@@ -16,7 +16,6 @@
 #include "storage/bufmgr.h"
 #include "utils/relcache.h"
 
-#include "hnsw_buffers.h"
 #include "hnsw_graph.h"
 
 #define HNSW_MAGIC				0x68534E57	/* "hSNW" */
@@ -182,16 +181,12 @@ typedef struct HnswIndexInfo
 	float		(*dist) (const float *, const float *, int);
 } HnswIndexInfo;
 
-/* the on-page graph */
-typedef struct HnswPageGraph
-{
-	HnswGraph	g;
-	Relation	index;
-	HnswBuffers bufs;			/* pins, locks, prefetches: hnsw_buffers.c */
-	int			max_level;
-	BlockNumber insert_page;	/* where this backend appends next */
-	uint8		skip_flags;		/* element flags that mean "not a result" */
-} HnswPageGraph;
+/*
+ * The on-page graph of one operation (a scan, an insert, a VACUUM pass, a
+ * check): the graph core over the index's buffers.  Opaque: only the
+ * storage module (hnsw_store.c) sees its fields.
+ */
+typedef struct HnswPageGraph HnswPageGraph;
 
 /* hnsw_options.c */
 extern void hnsw_init_options(void);
@@ -201,7 +196,6 @@ extern void hnsw_check_dimensions(int dim, bool column);
 
 /* hnsw_pages.c */
 extern void hnsw_init_page(Page page, uint16 kind);
-extern void hnsw_init_metapage(Page page, int dim, int m, int ef_construction);
 extern void hnsw_read_meta(Relation index, HnswMetaPageData *meta);
 extern void hnsw_check_meta(Relation index, Page page);
 extern void hnsw_check_page(Relation index, Page page, BlockNumber blkno);
@@ -218,8 +212,14 @@ extern uint8 hnsw_item_type(Relation index, BlockNumber blkno, Page page,
 							OffsetNumber off);
 extern HnswElementTuple hnsw_item_element(Relation index, BlockNumber blkno,
 										  Page page, OffsetNumber off);
-extern Buffer hnsw_read_graph_page(Relation index, BlockNumber blkno,
-								   Page *page);
+typedef void (*HnswItemVisitor) (void *arg, Page page, BlockNumber blkno,
+								 OffsetNumber off);
+typedef void (*HnswElementVisitor) (void *arg, Page page, HnswId id,
+									HnswElementTuple etup);
+extern void hnsw_page_walk_items(Relation index, BlockNumber blkno,
+								 HnswItemVisitor visit, void *arg);
+extern void hnsw_page_walk_elements(Relation index, BlockNumber blkno,
+									HnswElementVisitor visit, void *arg);
 extern Size hnsw_item_space(Size size);
 extern Size hnsw_page_capacity(void);
 extern int	hnsw_level_cap(int m);
@@ -228,13 +228,14 @@ extern void hnsw_corrupt(Relation index, BlockNumber blkno, OffsetNumber off,
 						 const char *what) pg_attribute_noreturn();
 
 /* hnsw_store.c and hnsw_place.c */
-extern void hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
-								 const HnswIndexInfo *info,
-								 const HnswMetaPageData *meta);
+extern HnswPageGraph *hnsw_page_graph_open(Relation index,
+										   const HnswIndexInfo *info,
+										   const HnswMetaPageData *meta);
+extern HnswGraph *hnsw_page_graph_core(HnswPageGraph *pg);
 extern void hnsw_page_graph_ignore_dead_hints(HnswPageGraph *pg);
 extern int	hnsw_page_graph_neighbors(HnswPageGraph *pg, HnswId id, int level,
 									  HnswEdge *out);
-extern void hnsw_page_graph_release(HnswPageGraph *pg);
+extern void hnsw_page_graph_close(HnswPageGraph *pg);
 extern int	hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out);
 extern void hnsw_mark_dead(HnswPageGraph *pg, HnswId id,
 						   const ItemPointerData *tids, int ntids);
@@ -253,8 +254,6 @@ extern HnswElementTuple hnsw_form_element(const float *vec, int dim, int level,
 										  ItemPointer tid, Size *size);
 extern HnswNeighborTuple hnsw_form_neighbors(int m, int level, HnswEdge **lists,
 											 const int *counts, Size *size);
-extern void hnsw_update_meta(Relation index, HnswId entry, int level,
-							 BlockNumber insert_page);
 extern HnswId hnsw_reuse_slot(Relation index, int m, HnswElementTuple etup,
 							  Size esize, HnswNeighborTuple ntup, Size nsize);
 extern Size hnsw_fsm_value(int level);
@@ -262,6 +261,17 @@ extern int	hnsw_page_reuse_level(Relation index, Page page, BlockNumber blkno,
 								  int m, Size esize);
 extern bool hnsw_prepare_vector(HnswIndexInfo *info, Datum value, float *out,
 								int dim);
+
+/* hnsw_meta.c: every write of the metapage */
+extern void hnsw_meta_init(Relation index, ForkNumber fork, int dim, int m,
+						   int ef_construction);
+extern void hnsw_meta_set_dim(Relation index, int dim);
+extern void hnsw_meta_advance(Relation index, HnswId entry, int level,
+							  BlockNumber insert_page);
+extern void hnsw_meta_replace_entry(Relation index, const HnswIdSet *removed,
+									HnswId entry, int level);
+extern bool hnsw_meta_place_first(Relation index, HnswIndexInfo *info,
+								  Datum value, ItemPointer tid);
 
 /* hnsw_insert.c */
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull,

@@ -16,6 +16,7 @@
 #include "utils/rel.h"
 
 #include "hnsw.h"
+#include "hnsw_buffers.h"
 
 /*
  * Where an index's blocks were last found in shared buffers, remembered

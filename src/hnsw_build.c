@@ -246,44 +246,29 @@ static const HnswGraphOps mem_ops = {
  * ---------------------------------------------------------------------
  */
 
-/* elements in breadth-first order over level 0, unreachable ones last */
+/* the walk's number of an in-memory element: its index */
+static int64
+mem_index(void *arg, HnswId from, HnswId to)
+{
+	return to - 1;
+}
+
+/*
+ * Elements in breadth-first order over level 0 from the entry point, then
+ * each unreached one (in id order) with what it reaches in turn.
+ */
 static HnswId *
 layout_order(HnswBuildState *bs)
 {
-	HnswId	   *order = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);
-	bool	   *seen = palloc_extended(bs->n + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	uint32		head = 0;
-	uint32		tail = 0;
+	HnswWalk	w;
 	HnswId		id;
 
-	order[tail++] = bs->entry;
-	seen[bs->entry] = true;
-	for (id = 1;; id++)
-	{
-		while (head < tail)
-		{
-			HnswId		cur = order[head++];
-			HnswEdge   *list = MEM_L0(bs, cur);
-			int			i;
-
-			for (i = 0; i < bs->l0count[cur - 1]; i++)
-			{
-				if (!seen[list[i].id])
-				{
-					seen[list[i].id] = true;
-					order[tail++] = list[i].id;
-				}
-			}
-		}
-		while (id <= bs->n && seen[id])
-			id++;
-		if (id > bs->n)
-			break;
-		seen[id] = true;
-		order[tail++] = id;
-	}
-	pfree(seen);
-	return order;
+	hnsw_walk_init(&w, &bs->g, bs->n, false, mem_index, NULL);
+	hnsw_walk_from(&w, bs->entry, bs->entry - 1);
+	for (id = 1; id <= bs->n; id++)
+		hnsw_walk_from(&w, id, id - 1);
+	hnsw_walk_end(&w);
+	return w.order;
 }
 
 /* page-fill cursor shared by the layout pass and the writing pass */
@@ -475,27 +460,11 @@ write_graph(HnswBuildState *bs)
 		}
 	}
 	flush_page(bs->index, page, cur);
-	hnsw_update_meta(bs->index, eid[bs->entry], bs->entry_level, cur);
+	hnsw_meta_advance(bs->index, eid[bs->entry], bs->entry_level, cur);
 	MemoryContextDelete(elemctx);
 	pfree(order);
 	pfree(eid);
 	pfree(nid);
-}
-
-/* sets the metapage's dimensions once the first vector has fixed them */
-static void
-set_meta_dim(Relation index, int dim)
-{
-	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
-	GenericXLogState *state;
-	Page		page;
-
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
-	HnswPageGetMeta(page)->dim = dim;
-	GenericXLogFinish(state);
-	UnlockReleaseBuffer(buf);
 }
 
 /* writes what is in memory and continues with on-page inserts */
@@ -528,7 +497,7 @@ init_dims(HnswBuildState *bs, Datum value)
 	{
 		bs->dim = DatumGetVector(value)->dim;
 		hnsw_check_dimensions(bs->dim, false);
-		set_meta_dim(bs->index, bs->dim);
+		hnsw_meta_set_dim(bs->index, bs->dim);
 	}
 	old = MemoryContextSwitchTo(bs->graphctx);
 	hnsw_graph_init(&bs->g, &mem_ops, bs->dim, bs->info.m,
@@ -607,25 +576,6 @@ check_build(Relation index, HnswIndexInfo *info)
 	return typmod > 0 ? typmod : 0;
 }
 
-/*
- * Writes an initialised metapage as block 0 of fork, WAL-logged as a full
- * page.  Not through GenericXLog: that writes no WAL for an unlogged
- * index, whose init fork must nevertheless survive a crash.
- */
-static void
-write_metapage(Relation index, ForkNumber fork, HnswIndexInfo *info, int dim)
-{
-	Buffer		buf = hnsw_new_buffer(index, fork);
-
-	START_CRIT_SECTION();
-	hnsw_init_metapage(BufferGetPage(buf), dim, info->m, info->ef_construction);
-	MarkBufferDirty(buf);
-	if (fork == INIT_FORKNUM || RelationNeedsWAL(index))
-		log_newpage_buffer(buf, true);
-	END_CRIT_SECTION();
-	UnlockReleaseBuffer(buf);
-}
-
 /* ambuild */
 IndexBuildResult *
 hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
@@ -648,7 +598,8 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build tuple",
 									  ALLOCSET_DEFAULT_SIZES);
 
-	write_metapage(index, MAIN_FORKNUM, &bs.info, bs.dim);
+	hnsw_meta_init(index, MAIN_FORKNUM, bs.dim, bs.info.m,
+				   bs.info.ef_construction);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 PROGRESS_HNSW_PHASE_LOAD);
 	bs.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
@@ -678,5 +629,5 @@ hnswbuildempty(Relation index)
 
 	hnsw_get_info(index, &info);
 	dim = check_build(index, &info);
-	write_metapage(index, INIT_FORKNUM, &info, dim);
+	hnsw_meta_init(index, INIT_FORKNUM, dim, info.m, info.ef_construction);
 }

@@ -226,45 +226,34 @@ note_tids(Checker *ck, HnswId id, HnswElementTuple etup)
 	}
 }
 
-/* pass 1 on one page: every item is a well-formed hnsw tuple */
+/* pass 1 on one item: a well-formed hnsw tuple */
 static void
-collect_page(Checker *ck, BlockNumber blkno)
+collect_item(void *arg, Page page, BlockNumber blkno, OffsetNumber off)
 {
-	Page		page;
-	Buffer		buf = hnsw_read_graph_page(ck->index, blkno, &page);
-	OffsetNumber off;
-	OffsetNumber maxoff;
+	Checker    *ck = (Checker *) arg;
+	ItemId		iid = PageGetItemId(page, off);
+	HnswId		id = HnswIdMake(blkno, off);
+	uint8		type;
 
-	if (buf == InvalidBuffer)
-		return;
-	maxoff = hnsw_page_max_offset(ck->index, page, blkno);
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	if (!ItemIdIsNormal(iid))
+		violation(ck, id, "line pointer is not in use");
+	type = hnsw_item_type(ck->index, blkno, page, off);
+	if (type == HNSW_TUPLE_ELEMENT)
 	{
-		ItemId		iid = PageGetItemId(page, off);
-		HnswId		id = HnswIdMake(blkno, off);
-		uint8		type;
+		HnswElementTuple etup = hnsw_page_element(ck->index, page, id);
 
-		if (!ItemIdIsNormal(iid))
-			violation(ck, id, "line pointer is not in use");
-		type = hnsw_item_type(ck->index, blkno, page, off);
-		if (type == HNSW_TUPLE_ELEMENT)
-		{
-			HnswElementTuple etup = hnsw_page_element(ck->index, page, id);
-
-			check_element(ck, id, etup, ItemIdGetLength(iid));
-			add_elem(ck, id, etup);
-			if (ck->heapallindexed)
-				note_tids(ck, id, etup);
-		}
-		else if (type == HNSW_TUPLE_NEIGHBORS)
-		{
-			(void) hnsw_page_neighbors(ck->index, page, id, ck->meta.m);
-			add_ntup(ck, id);
-		}
-		else if (type != HNSW_TUPLE_FREE_NEIGHBORS)
-			violation(ck, id, "item of unknown type");
+		check_element(ck, id, etup, ItemIdGetLength(iid));
+		add_elem(ck, id, etup);
+		if (ck->heapallindexed)
+			note_tids(ck, id, etup);
 	}
-	UnlockReleaseBuffer(buf);
+	else if (type == HNSW_TUPLE_NEIGHBORS)
+	{
+		(void) hnsw_page_neighbors(ck->index, page, id, ck->meta.m);
+		add_ntup(ck, id);
+	}
+	else if (type != HNSW_TUPLE_FREE_NEIGHBORS)
+		violation(ck, id, "item of unknown type");
 }
 
 /* index of id in the element array, or -1 */
@@ -402,46 +391,34 @@ holds_visible_row(Checker *ck, HnswId id)
 	return visible;
 }
 
+/* the walk's number of an edge's target: its index in ck->elems */
+static int64
+edge_target(void *arg, HnswId from, HnswId to)
+{
+	Checker    *ck = (Checker *) arg;
+	int64		t = find_elem(ck, to);
+
+	if (t < 0)
+		violation(ck, from, "layer-0 edge to an id that is not an element");
+	return t;
+}
+
 /*
  * Breadth-first walk of layer 0 from the entry point, through every edge
- * or (tree) through protected edges only; marks seen[] and returns the
- * live elements reached.
+ * or (tree) through protected edges only; the walk's seen[] marks, per
+ * element, whether it was reached.  Returns the live elements reached.
  */
 static int64
-walk_layer0(Checker *ck, HnswPageGraph *pg, HnswEdge *list, bool tree,
-			bool *seen, int64 *queue)
+walk_layer0(Checker *ck, HnswPageGraph *pg, bool tree, HnswWalk *w)
 {
-	int64		head = 0;
-	int64		tail = 0;
 	int64		reached = 0;
 	int64		i;
 
-	memset(seen, 0, Max(ck->nelems, 1));
-	queue[tail++] = find_elem(ck, ck->meta.entry);
-	seen[queue[0]] = true;
-	while (head < tail)
-	{
-		CheckElem  *e = &ck->elems[queue[head++]];
-		int			n = hnsw_page_graph_neighbors(pg, e->id, 0, list);
-
-		CHECK_FOR_INTERRUPTS();
-		reached += !(e->flags & HNSW_ELEMENT_GONE);
-		for (i = 0; i < n; i++)
-		{
-			int64		t;
-
-			if (tree && !hnsw_edge_protected(list[i]))
-				continue;
-			t = find_elem(ck, list[i].id);
-			if (t < 0)
-				violation(ck, e->id, "layer-0 edge to an id that is not an element");
-			if (!seen[t])
-			{
-				seen[t] = true;
-				queue[tail++] = t;
-			}
-		}
-	}
+	hnsw_walk_init(w, hnsw_page_graph_core(pg), ck->nelems, tree,
+				   edge_target, ck);
+	hnsw_walk_from(w, ck->meta.entry, find_elem(ck, ck->meta.entry));
+	for (i = 0; i < ck->nelems; i++)
+		reached += w->seen[i] && !(ck->elems[i].flags & HNSW_ELEMENT_GONE);
 	return reached;
 }
 
@@ -469,50 +446,39 @@ report_unreached(Checker *ck, const bool *seen, int64 reached,
  * Returns the live elements reached.
  */
 static int64
-check_reachable(Checker *ck, HnswPageGraph *pg, HnswEdge *list)
+check_reachable(Checker *ck, HnswPageGraph *pg)
 {
-	bool	   *seen = palloc_extended(Max(ck->nelems, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	int64	   *queue = palloc_extended(sizeof(int64) * Max(ck->nelems, 1), MCXT_ALLOC_HUGE);
+	HnswWalk	w;
 	int64		reached;
 	int64		treached;
 
 	if (ck->meta.entry == HNSW_INVALID_ID)
 		return 0;
-	reached = walk_layer0(ck, pg, list, false, seen, queue);
+	reached = walk_layer0(ck, pg, false, &w);
 	if (reached < ck->active)
-		report_unreached(ck, seen, reached, "");
-	treached = walk_layer0(ck, pg, list, true, seen, queue);
+		report_unreached(ck, w.seen, reached, "");
+	hnsw_walk_end(&w);
+	pfree(w.order);
+	treached = walk_layer0(ck, pg, true, &w);
 	if (treached < ck->active)
-		report_unreached(ck, seen, treached, " through tree edges");
-	pfree(seen);
-	pfree(queue);
+		report_unreached(ck, w.seen, treached, " through tree edges");
+	hnsw_walk_end(&w);
+	pfree(w.order);
 	return reached;
 }
 
 /*
- * A later round of the table pass: the heap TIDs in blocks lo and up, from
- * one page of the index (pass 1 checked the pages already).
+ * A later round of the table pass: the heap TIDs in blocks lo and up, of
+ * one element of the index (pass 1 checked the pages already).
  */
 static void
-collect_tids_page(Checker *ck, BlockNumber blkno)
+collect_tids(void *arg, Page page, HnswId id, HnswElementTuple etup)
 {
-	Page		page;
-	Buffer		buf = hnsw_read_graph_page(ck->index, blkno, &page);
-	OffsetNumber off;
-	OffsetNumber maxoff;
+	Checker    *ck = (Checker *) arg;
 
-	if (buf == InvalidBuffer)
-		return;
-	maxoff = hnsw_page_max_offset(ck->index, page, blkno);
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
-	{
-		HnswElementTuple etup = hnsw_item_element(ck->index, blkno, page, off);
-
-		if (etup != NULL &&
-			ItemIdGetLength(PageGetItemId(page, off)) == HNSW_ELEMENT_SIZE(ck->meta.dim))
-			note_tids(ck, HnswIdMake(blkno, off), etup);
-	}
-	UnlockReleaseBuffer(buf);
+	if (ItemIdGetLength(PageGetItemId(page, HnswIdOffset(id))) ==
+		HNSW_ELEMENT_SIZE(ck->meta.dim))
+		note_tids(ck, id, etup);
 }
 
 /* whether element id holds exactly the vector ck->vec */
@@ -673,7 +639,7 @@ check_table(Checker *ck, BlockNumber nblocks)
 		for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			collect_tids_page(ck, blkno);
+			hnsw_page_walk_elements(ck->index, blkno, collect_tids, ck);
 		}
 	}
 	MemoryContextDelete(ck->rowcxt);
@@ -693,7 +659,7 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	bool		heapallindexed = PG_NARGS() > 1 && PG_GETARG_BOOL(1);
 	Checker		ck;
 	HnswIndexInfo info;
-	HnswPageGraph pg;
+	HnswPageGraph *pg;
 	HnswEdge   *list;
 	BlockNumber nblocks;
 	BlockNumber blkno;
@@ -742,22 +708,22 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		collect_page(&ck, blkno);
+		hnsw_page_walk_items(ck.index, blkno, collect_item, &ck);
 	}
 	check_ownership(&ck);
 	check_entry(&ck);
 
 	ck.metric = info.metric;
-	hnsw_page_graph_init(&pg, ck.index, &info, &ck.meta);
+	pg = hnsw_page_graph_open(ck.index, &info, &ck.meta);
 	list = palloc(sizeof(HnswEdge) * 2 * ck.meta.m);
 	for (i = 0; i < ck.nelems; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (!(ck.elems[i].flags & (HNSW_ELEMENT_FREE | HNSW_ELEMENT_DELETED)))
-			check_lists(&ck, &pg, &ck.elems[i], list);
+			check_lists(&ck, pg, &ck.elems[i], list);
 	}
-	reached = check_reachable(&ck, &pg, list);
-	hnsw_page_graph_release(&pg);
+	reached = check_reachable(&ck, pg);
+	hnsw_page_graph_close(pg);
 	if (heapallindexed)
 		check_table(&ck, nblocks);
 	index_close(ck.index, lockmode);

@@ -311,4 +311,28 @@ extern bool hnsw_stream_reseed(HnswGraph *g, HnswSearch *s, HnswId id,
 extern bool hnsw_stream_behind(HnswSearch *s);
 extern void hnsw_search_free(HnswSearch *s);
 
+/*
+ * A breadth-first walk over layer 0 (hnsw_walk.c).  Elements are numbered
+ * densely by the caller; index_of gives the number of to, the target of an
+ * edge of from, or -1 to leave the edge unfollowed (it may raise an ERROR).
+ */
+typedef int64 (*HnswWalkIndex) (void *arg, HnswId from, HnswId to);
+
+typedef struct HnswWalk
+{
+	HnswGraph  *g;
+	bool		tree_only;		/* follow protected edges only */
+	HnswWalkIndex index_of;
+	void	   *arg;
+	bool	   *seen;			/* per number: reached */
+	HnswId	   *order;			/* the elements reached, in that order */
+	int64		norder;
+	HnswEdge   *list;			/* scratch: one layer-0 list */
+} HnswWalk;
+
+extern void hnsw_walk_init(HnswWalk *w, HnswGraph *g, int64 n, bool tree_only,
+						   HnswWalkIndex index_of, void *arg);
+extern void hnsw_walk_from(HnswWalk *w, HnswId start, int64 start_index);
+extern void hnsw_walk_end(HnswWalk *w);
+
 #endif

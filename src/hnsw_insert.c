@@ -19,69 +19,9 @@
 #include "utils/rel.h"
 
 #include "hnsw.h"
-#include "vector.h"
 
 static void insert_datum(Relation index, HnswIndexInfo *info, Datum value,
 						 ItemPointer tid, bool unchanged);
-
-/*
- * Places the first element of an empty index, under the metapage lock.
- * Returns false if another backend got there first: the caller retries
- * as an ordinary insert.
- */
-static bool
-insert_first(Relation index, HnswIndexInfo *info, Datum value, ItemPointer tid)
-{
-	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
-	HnswMetaPage meta;
-	GenericXLogState *state;
-	Page		page;
-	bool		placed = false;
-
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	hnsw_check_meta(index, BufferGetPage(buf));
-	meta = HnswPageGetMeta(BufferGetPage(buf));
-	if (meta->entry == HNSW_INVALID_ID)
-	{
-		int			dim = meta->dim ? meta->dim : DatumGetVector(value)->dim;
-		float	   *vec;
-		int			level = hnsw_random_level(meta->m, meta->max_level);
-		BlockNumber hint = meta->insert_page;
-		HnswId		id;
-
-		hnsw_check_dimensions(dim, false);
-		vec = palloc(sizeof(float) * dim);
-		if (hnsw_prepare_vector(info, value, vec, dim))
-		{
-			id = hnsw_store_new_element(index, dim, meta->m, vec, level,
-										NULL, NULL, tid, &hint);
-
-			state = GenericXLogStart(index);
-			page = GenericXLogRegisterBuffer(state, buf, 0);
-			meta = HnswPageGetMeta(page);
-			meta->dim = dim;
-			meta->entry = id;
-			meta->entry_level = level;
-			meta->insert_page = hint;
-			GenericXLogFinish(state);
-		}
-		else if (meta->dim == 0)
-		{
-			/*
-			 * A vector the index does not hold (zero under cosine) fixes the
-			 * dimensions all the same: else a row of other dimensions would
-			 * be accepted next, and the table could not be indexed again.
-			 */
-			state = GenericXLogStart(index);
-			page = GenericXLogRegisterBuffer(state, buf, 0);
-			HnswPageGetMeta(page)->dim = dim;
-			GenericXLogFinish(state);
-		}
-		placed = true;
-	}
-	UnlockReleaseBuffer(buf);
-	return placed;
-}
 
 /*
  * Inserts one vector datum.  Used by aminsert and by a build that outgrew
@@ -106,7 +46,8 @@ insert_datum(Relation index, HnswIndexInfo *info, Datum value,
 			 ItemPointer tid, bool unchanged)
 {
 	HnswMetaPageData meta;
-	HnswPageGraph pg;
+	HnswPageGraph *pg;
+	HnswGraph  *g;
 	float	   *vec;
 	int			level;
 	HnswId		id;
@@ -116,25 +57,26 @@ insert_datum(Relation index, HnswIndexInfo *info, Datum value,
 		hnsw_read_meta(index, &meta);
 		if (meta.entry != HNSW_INVALID_ID)
 			break;
-		if (insert_first(index, info, value, tid))
+		if (hnsw_meta_place_first(index, info, value, tid))
 			return;
 	}
 	vec = palloc(sizeof(float) * meta.dim);
 	if (!hnsw_prepare_vector(info, value, vec, meta.dim))
 		return;
 
-	hnsw_page_graph_init(&pg, index, info, &meta);
+	pg = hnsw_page_graph_open(index, info, &meta);
+	g = hnsw_page_graph_core(pg);
 	if (unchanged &&
-		hnsw_attach_duplicate(&pg.g, vec, tid, meta.entry, meta.entry_level))
+		hnsw_attach_duplicate(g, vec, tid, meta.entry, meta.entry_level))
 	{
-		hnsw_page_graph_release(&pg);
+		hnsw_page_graph_close(pg);
 		return;
 	}
 	level = hnsw_random_level(meta.m, meta.max_level);
-	id = hnsw_insert(&pg.g, vec, level, tid, meta.entry, meta.entry_level);
-	hnsw_page_graph_release(&pg);
+	id = hnsw_insert(g, vec, level, tid, meta.entry, meta.entry_level);
+	hnsw_page_graph_close(pg);
 	if (id != HNSW_INVALID_ID && level > meta.entry_level)
-		hnsw_update_meta(index, id, level, InvalidBlockNumber);
+		hnsw_meta_advance(index, id, level, InvalidBlockNumber);
 }
 
 /* aminsert */

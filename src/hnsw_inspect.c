@@ -118,39 +118,25 @@ typedef struct HnswCounts
 	int64		rows_dead;		/* TIDs of elements hinted DEAD */
 } HnswCounts;
 
+/* adds one element tuple to the counts */
 static void
-count_page(Relation index, BlockNumber blkno, HnswCounts *c)
+count_element(void *arg, Page page, HnswId id, HnswElementTuple etup)
 {
-	Page		page;
-	Buffer		buf = hnsw_read_graph_page(index, blkno, &page);
-	OffsetNumber off;
-	OffsetNumber maxoff;
+	HnswCounts *c = (HnswCounts *) arg;
+	int64		tids = 0;
+	int			i;
 
-	if (buf == InvalidBuffer)
-		return;
-	maxoff = hnsw_page_max_offset(index, page, blkno);
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	for (i = 0; i < HNSW_HEAPTIDS; i++)
+		tids += ItemPointerIsValid(&etup->heaptids[i]);
+	c->elements++;
+	if (etup->flags & HNSW_ELEMENT_GONE)
 	{
-		HnswElementTuple etup;
-		int64		tids = 0;
-		int			i;
-
-		if (!hnsw_item_element(index, blkno, page, off))
-			continue;
-		etup = hnsw_page_element(index, page, HnswIdMake(blkno, off));
-		for (i = 0; i < HNSW_HEAPTIDS; i++)
-			tids += ItemPointerIsValid(&etup->heaptids[i]);
-		c->elements++;
-		if (etup->flags & HNSW_ELEMENT_GONE)
-		{
-			c->elements_gone++;
-			if (!(etup->flags & (HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE)))
-				c->rows_dead += tids;
-		}
-		else
-			c->rows_active += tids;
+		c->elements_gone++;
+		if (!(etup->flags & (HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE)))
+			c->rows_dead += tids;
 	}
-	UnlockReleaseBuffer(buf);
+	else
+		c->rows_active += tids;
 }
 
 /* OUT columns of hnsw_index_info in extension version 0.1.0 */
@@ -199,7 +185,7 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		count_page(index, blkno, &c);
+		hnsw_page_walk_elements(index, blkno, count_element, &c);
 	}
 	if (tupdesc->natts == HNSW_INFO_NATTS)
 	{

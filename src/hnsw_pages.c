@@ -37,28 +37,6 @@ hnsw_init_page(Page page, uint16 kind)
 	opaque->unused = 0;
 }
 
-void
-hnsw_init_metapage(Page page, int dim, int m, int ef_construction)
-{
-	HnswMetaPage meta;
-
-	hnsw_init_page(page, HNSW_PAGE_META);
-	meta = HnswPageGetMeta(page);
-	memset(meta, 0, sizeof(HnswMetaPageData));
-	meta->magic = HNSW_MAGIC;
-	meta->version = HNSW_FORMAT_VERSION;
-	meta->dim = dim;
-	meta->m = m;
-	meta->ef_construction = ef_construction;
-	meta->storage = HNSW_STORAGE_FLOAT4;
-	meta->max_level = hnsw_level_cap(m);
-	meta->entry = HNSW_INVALID_ID;
-	meta->entry_level = -1;
-	meta->insert_page = InvalidBlockNumber;
-	((PageHeader) page)->pd_lower =
-		((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
-}
-
 /*
  * The number of line pointers on a page, checked against the most an hnsw
  * page can hold (an id keeps the offset in 8 bits).  Every loop over a
@@ -354,7 +332,7 @@ hnsw_item_element(Relation index, BlockNumber blkno, Page page, OffsetNumber off
  * whole index; InvalidBuffer for a page an interrupted extension left
  * uninitialised, which holds nothing.
  */
-Buffer
+static Buffer
 hnsw_read_graph_page(Relation index, BlockNumber blkno, Page *page)
 {
 	Buffer		buf = ReadBuffer(index, blkno);
@@ -368,6 +346,60 @@ hnsw_read_graph_page(Relation index, BlockNumber blkno, Page *page)
 	}
 	hnsw_check_page(index, *page, blkno);
 	return buf;
+}
+
+/*
+ * Calls visit on every item of graph page blkno (up to
+ * hnsw_page_max_offset), under a share lock taken and released here: the
+ * walks over a whole index (the checker, hnsw_index_info, unordered
+ * scans).  A page an interrupted extension left uninitialised has none.
+ */
+void
+hnsw_page_walk_items(Relation index, BlockNumber blkno,
+					 HnswItemVisitor visit, void *arg)
+{
+	Page		page;
+	Buffer		buf = hnsw_read_graph_page(index, blkno, &page);
+	OffsetNumber off;
+	OffsetNumber maxoff;
+
+	if (buf == InvalidBuffer)
+		return;
+	maxoff = hnsw_page_max_offset(index, page, blkno);
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+		visit(arg, page, blkno, off);
+	UnlockReleaseBuffer(buf);
+}
+
+/* what hnsw_page_walk_elements passes through hnsw_page_walk_items */
+typedef struct ElementWalk
+{
+	Relation	index;
+	HnswElementVisitor visit;
+	void	   *arg;
+} ElementWalk;
+
+static void
+visit_if_element(void *arg, Page page, BlockNumber blkno, OffsetNumber off)
+{
+	ElementWalk *w = (ElementWalk *) arg;
+	HnswElementTuple etup = hnsw_item_element(w->index, blkno, page, off);
+
+	if (etup != NULL)
+		w->visit(w->arg, page, HnswIdMake(blkno, off), etup);
+}
+
+/*
+ * The same for the element tuples of the page only (hnsw_item_element:
+ * fixed fields checked, the vector's size left to visit).
+ */
+void
+hnsw_page_walk_elements(Relation index, BlockNumber blkno,
+						HnswElementVisitor visit, void *arg)
+{
+	ElementWalk w = {index, visit, arg};
+
+	hnsw_page_walk_items(index, blkno, visit_if_element, &w);
 }
 
 /* page space an item of size takes, line pointer included */

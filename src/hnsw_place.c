@@ -1,11 +1,13 @@
 /*
  * hnsw_place.c
  *		Where new tuples go: a slot VACUUM freed, the page being filled, or
- *		a new page; and the metapage fields that track them.
+ *		a new page.  The metapage's insert_page hint, which tracks the
+ *		page being filled, is written by hnsw_meta.c.
  *
  * Every function here holds at most one graph-page lock at a time, except
- * the first insert into an empty index, which holds the metapage lock
- * around the placement (metapage before graph page, never the reverse).
+ * during the first insert into an empty index, whose caller holds the
+ * metapage lock around the placement (metapage before graph page, never
+ * the reverse: hnsw_meta_place_first).
  */
 #include "postgres.h"
 
@@ -259,45 +261,6 @@ hnsw_place_element(Relation index, BlockNumber *hint, HnswElementTuple etup,
 		return append_tuples(index, hint, ntup, nsize, etup, esize);
 	etup->nbrs = append_tuples(index, hint, ntup, nsize, NULL, 0);
 	return append_tuples(index, hint, NULL, 0, etup, esize);
-}
-
-/*
- * Raises the entry point to (entry, level) if level is above the current
- * one, and moves insert_page forward; both under the metapage's lock.
- */
-void
-hnsw_update_meta(Relation index, HnswId entry, int level,
-				 BlockNumber insert_page)
-{
-	Buffer		buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
-	GenericXLogState *state;
-	Page		page;
-	HnswMetaPage meta;
-	bool		newentry;
-	bool		newpage;
-
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	hnsw_check_meta(index, BufferGetPage(buf));
-	meta = HnswPageGetMeta(BufferGetPage(buf));
-	newentry = entry != HNSW_INVALID_ID &&
-		(meta->entry == HNSW_INVALID_ID || level > meta->entry_level);
-	newpage = insert_page != InvalidBlockNumber &&
-		(meta->insert_page == InvalidBlockNumber || insert_page > meta->insert_page);
-	if (newentry || newpage)
-	{
-		state = GenericXLogStart(index);
-		page = GenericXLogRegisterBuffer(state, buf, 0);
-		meta = HnswPageGetMeta(page);
-		if (newentry)
-		{
-			meta->entry = entry;
-			meta->entry_level = level;
-		}
-		if (newpage)
-			meta->insert_page = insert_page;
-		GenericXLogFinish(state);
-	}
-	UnlockReleaseBuffer(buf);
 }
 
 /*

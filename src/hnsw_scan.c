@@ -35,7 +35,7 @@ typedef struct HnswScanOpaqueData
 	bool		searching;		/* an ordered search is under way */
 	HnswIndexInfo info;
 	HnswMetaPageData meta;
-	HnswPageGraph pg;
+	HnswPageGraph *pg;			/* while started */
 	HnswSearch	search;
 	float	   *q;
 	int			rounds;
@@ -76,9 +76,10 @@ scan_reset(HnswScanOpaque so)
 		elog(DEBUG1, "hnsw scan: %llu distances, %u elements visited, %d rounds",
 			 (unsigned long long) so->search.ndistances,
 			 so->search.visited.count, so->rounds);
-	if (so->started)
-		hnsw_page_graph_release(&so->pg);
+	if (so->pg)
+		hnsw_page_graph_close(so->pg);
 	MemoryContextReset(so->ctx);
+	so->pg = NULL;
 	so->started = false;
 	so->searching = false;
 	so->done = false;
@@ -113,6 +114,7 @@ scan_start(IndexScanDesc scan)
 {
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 	ScanKey		key = &scan->orderByData[0];
+	HnswGraph  *g;
 	HnswEdge	start;
 	bool		skip;
 
@@ -120,9 +122,9 @@ scan_start(IndexScanDesc scan)
 	pgstat_count_index_scan(scan->indexRelation);
 	hnsw_get_info(scan->indexRelation, &so->info);
 	hnsw_read_meta(scan->indexRelation, &so->meta);
-	hnsw_page_graph_init(&so->pg, scan->indexRelation, &so->info, &so->meta);
+	so->pg = hnsw_page_graph_open(scan->indexRelation, &so->info, &so->meta);
 	if (scan->xactStartedInRecovery)
-		hnsw_page_graph_ignore_dead_hints(&so->pg);
+		hnsw_page_graph_ignore_dead_hints(so->pg);
 	if (so->meta.entry == HNSW_INVALID_ID)
 	{
 		so->done = true;
@@ -141,9 +143,10 @@ scan_start(IndexScanDesc scan)
 	}
 	so->unordered = false;
 	so->tids = palloc(sizeof(ItemPointerData) * HNSW_HEAPTIDS);
-	start = hnsw_descend(&so->pg.g, so->q, so->meta.entry,
-						 so->meta.entry_level, 0, &skip);
-	hnsw_stream_begin(&so->pg.g, &so->search, so->q, start, skip);
+	g = hnsw_page_graph_core(so->pg);
+	start = hnsw_descend(g, so->q, so->meta.entry, so->meta.entry_level, 0,
+						 &skip);
+	hnsw_stream_begin(g, &so->search, so->q, start, skip);
 	so->searching = true;
 	so->rounds = 0;
 	so->round_left = 0;
@@ -193,7 +196,8 @@ next_result(HnswScanOpaque so, HnswEdge *e)
 			 */
 			if (hnsw_stream_exhausted(&so->search) &&
 				hnsw_iterative_scan != HNSW_ITERATIVE_OFF &&
-				hnsw_stream_reseed(&so->pg.g, &so->search, so->meta.entry,
+				hnsw_stream_reseed(hnsw_page_graph_core(so->pg), &so->search,
+								   so->meta.entry,
 								   hnsw_iterative_scan != HNSW_ITERATIVE_RELAXED))
 				continue;
 			/* off: the first round's ef results are all there is */
@@ -204,7 +208,8 @@ next_result(HnswScanOpaque so, HnswEdge *e)
 			continue;
 		}
 		CHECK_FOR_INTERRUPTS();
-		hnsw_stream_expand(&so->pg.g, &so->search, hnsw_ef_search,
+		hnsw_stream_expand(hnsw_page_graph_core(so->pg), &so->search,
+						   hnsw_ef_search,
 						   hnsw_iterative_scan != HNSW_ITERATIVE_RELAXED);
 		so->rounds++;
 		/* off: no later round, so the whole beam is final */
@@ -221,7 +226,7 @@ next_tids(IndexScanDesc scan)
 	HnswEdge	e;
 
 	if (so->cur != HNSW_INVALID_ID && so->ntids > 0 && so->nkilled == so->ntids)
-		hnsw_mark_dead(&so->pg, so->cur, so->tids, so->ntids);
+		hnsw_mark_dead(so->pg, so->cur, so->tids, so->ntids);
 	so->cur = HNSW_INVALID_ID;
 	so->nkilled = 0;
 	so->itid = 0;
@@ -232,13 +237,13 @@ next_tids(IndexScanDesc scan)
 		{
 			if (so->nextblk >= RelationGetNumberOfBlocks(scan->indexRelation))
 				return false;
-			so->ntids = hnsw_block_tids(&so->pg, so->nextblk++, so->tids);
+			so->ntids = hnsw_block_tids(so->pg, so->nextblk++, so->tids);
 		}
 		else
 		{
 			if (!next_result(so, &e))
 				return false;
-			so->ntids = hnsw_element_tids(&so->pg, e.id, so->tids);
+			so->ntids = hnsw_element_tids(so->pg, e.id, so->tids);
 			so->cur = e.id;
 		}
 	}

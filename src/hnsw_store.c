@@ -22,10 +22,21 @@
 
 #include "distance.h"
 #include "hnsw.h"
+#include "hnsw_buffers.h"
 #include "vector.h"
 
-#define PG_OF(g)	((HnswPageGraph *) (g))
+/* the on-page graph; callers hold a pointer and see none of this */
+struct HnswPageGraph
+{
+	HnswGraph	g;				/* first: the ops receive &g */
+	Relation	index;
+	HnswBuffers bufs;			/* pins, locks, prefetches: hnsw_buffers.c */
+	int			max_level;
+	BlockNumber insert_page;	/* where this backend appends next */
+	uint8		skip_flags;		/* element flags that mean "not a result" */
+};
 
+#define PG_OF(g)	((HnswPageGraph *) (g))
 
 
 /* the element tuple of id on page, with its size checked against dim */
@@ -338,7 +349,7 @@ page_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
 											lists, counts, tid, &hint);
 
 	if (hint != pg->insert_page)
-		hnsw_update_meta(pg->index, HNSW_INVALID_ID, 0, hint);
+		hnsw_meta_advance(pg->index, HNSW_INVALID_ID, 0, hint);
 	pg->insert_page = hint;
 	return id;
 }
@@ -401,16 +412,19 @@ static const HnswGraphOps page_ops = {
 };
 
 /*
- * Opens the on-page graph of index for one operation.  The graph's shape
+ * Opens the on-page graph of index for one operation, allocated in the
+ * current memory context; hnsw_page_graph_close ends it.  The graph's shape
  * (m, ef_construction, levels) is the metapage's, what the index was built
  * with, whatever ALTER INDEX has set in the reloptions since; info gives
  * the metric's distance function only.  Appends start at the metapage's
- * insert_page hint.
+ * insert_page hint.  Pins nothing yet.
  */
-void
-hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
-					 const HnswIndexInfo *info, const HnswMetaPageData *meta)
+HnswPageGraph *
+hnsw_page_graph_open(Relation index, const HnswIndexInfo *info,
+					 const HnswMetaPageData *meta)
 {
+	HnswPageGraph *pg = palloc0(sizeof(HnswPageGraph));
+
 	pg->skip_flags = HNSW_ELEMENT_GONE;
 	hnsw_graph_init(&pg->g, &page_ops, meta->dim, meta->m,
 					meta->ef_construction, meta->max_level, info->dist);
@@ -420,6 +434,14 @@ hnsw_page_graph_init(HnswPageGraph *pg, Relation index,
 	pg->max_level = meta->max_level;
 	pg->insert_page = meta->insert_page;
 	hnsw_buffers_init(&pg->bufs, index);
+	return pg;
+}
+
+/* the graph core's handle, for the algorithms of hnsw_graph.c */
+HnswGraph *
+hnsw_page_graph_core(HnswPageGraph *pg)
+{
+	return &pg->g;
 }
 
 /* a copy of id's list at level, as the graph's searches read it */
@@ -441,11 +463,12 @@ hnsw_page_graph_ignore_dead_hints(HnswPageGraph *pg)
 	pg->skip_flags &= ~HNSW_ELEMENT_DEAD;
 }
 
+/* drops the pins the operation still holds (it holds no lock) and pg */
 void
-hnsw_page_graph_release(HnswPageGraph *pg)
+hnsw_page_graph_close(HnswPageGraph *pg)
 {
 	hnsw_buffers_release(&pg->bufs);
-	pg->bufs.locked = InvalidBuffer;
+	pfree(pg);
 }
 
 /*
@@ -505,29 +528,36 @@ hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out)
 	return n;
 }
 
+/* what hnsw_block_tids collects, element by element */
+typedef struct BlockTids
+{
+	HnswPageGraph *pg;
+	ItemPointerData *out;
+	int			n;
+} BlockTids;
+
+static void
+collect_block_tids(void *arg, Page page, HnswId id, HnswElementTuple etup)
+{
+	BlockTids  *bt = (BlockTids *) arg;
+
+	bt->n += copy_tids(element_on(bt->pg, page, id), bt->pg->skip_flags,
+					   bt->out + bt->n);
+}
+
 /*
  * The heap TIDs of every live element on block blkno, for scans that need
  * all rows in no particular order (a NULL query).  out has room for
- * HNSW_MAX_ITEMS_PER_PAGE * HNSW_HEAPTIDS.
+ * HNSW_MAX_ITEMS_PER_PAGE * HNSW_HEAPTIDS.  Takes and releases the page's
+ * share lock outside the operation's held pins.
  */
 int
 hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno, ItemPointerData *out)
 {
-	Page		page;
-	Buffer		buf = hnsw_read_graph_page(pg->index, blkno, &page);
-	OffsetNumber off;
-	OffsetNumber maxoff;
-	int			n = 0;
+	BlockTids	bt = {pg, out, 0};
 
-	if (buf == InvalidBuffer)
-		return 0;
-	maxoff = hnsw_page_max_offset(pg->index, page, blkno);
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
-		if (hnsw_item_element(pg->index, blkno, page, off))
-			n += copy_tids(element_on(pg, page, HnswIdMake(blkno, off)),
-						   pg->skip_flags, out + n);
-	UnlockReleaseBuffer(buf);
-	return n;
+	hnsw_page_walk_elements(pg->index, blkno, collect_block_tids, &bt);
+	return bt.n;
 }
 
 /*

@@ -190,12 +190,12 @@ visit_free(HnswVacuum *vac, HnswId id, HnswElementTuple etup)
 
 /* pass 2 on one page: repair every staying element's lists */
 static void
-repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
+repair_page(HnswVacuum *vac, HnswGraph *g, BlockNumber blkno)
 {
 	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_SHARE);
 	Page		page;
 	OffsetNumber maxoff;
-	HnswListWrite *writes = hnsw_list_writes(&pg->g);
+	HnswListWrite *writes = hnsw_list_writes(g);
 	HnswId		ids[HNSW_MAX_ITEMS_PER_PAGE];
 	int			levels[HNSW_MAX_ITEMS_PER_PAGE];
 	int			n = 0;
@@ -240,58 +240,42 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 
 		for (level = 0; level <= levels[i]; level++)
 		{
-			if (hnsw_repair_plan(&pg->g, ids[i], level, &vac->removed,
+			if (hnsw_repair_plan(g, ids[i], level, &vac->removed,
 								 &writes[nw]))
 				nw++;
 			if (nw == HNSW_WRITE_BATCH)
 			{
-				hnsw_repair_apply(&pg->g, writes, nw, &vac->removed,
+				hnsw_repair_apply(g, writes, nw, &vac->removed,
 								  &vac->backlinks);
 				nw = 0;
 			}
 		}
 	}
 	if (nw > 0)
-		hnsw_repair_apply(&pg->g, writes, nw, &vac->removed,
+		hnsw_repair_apply(g, writes, nw, &vac->removed,
 						  &vac->backlinks);
 	if (vac->backlinks.count >= HNSW_VACUUM_BACKLINKS)
-		hnsw_link_back_many(&pg->g, &vac->backlinks);
+		hnsw_link_back_many(g, &vac->backlinks);
 }
 
 /* pass 3: a deleted entry point gives way to the highest staying element */
 static void
 replace_entry(HnswVacuum *vac)
 {
-	Buffer		buf = ReadBuffer(vac->index, HNSW_METAPAGE_BLKNO);
-	HnswMetaPage meta;
-
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	hnsw_check_meta(vac->index, BufferGetPage(buf));
-	meta = HnswPageGetMeta(BufferGetPage(buf));
-	if (meta->entry != HNSW_INVALID_ID &&
-		hnsw_idset_contains(&vac->removed, meta->entry))
-	{
-		GenericXLogState *state = GenericXLogStart(vac->index);
-		Page		page = GenericXLogRegisterBuffer(state, buf, 0);
-
-		meta = HnswPageGetMeta(page);
-		meta->entry = vac->best;
-		meta->entry_level = vac->best == HNSW_INVALID_ID ? -1 : vac->best_level;
-		GenericXLogFinish(state);
-	}
-	UnlockReleaseBuffer(buf);
+	hnsw_meta_replace_entry(vac->index, &vac->removed, vac->best,
+							vac->best_level);
 }
 
 /* pass 3b: every staying element reachable from the (new) entry point */
 static void
-reconnect(HnswVacuum *vac, HnswPageGraph *pg)
+reconnect(HnswVacuum *vac, HnswGraph *g)
 {
 	HnswMetaPageData meta;
 	bool	   *gone = palloc0(Max(vac->nstaying, 1));
 
 	hnsw_read_meta(vac->index, &meta);
 	if (meta.entry != HNSW_INVALID_ID)
-		(void) hnsw_reconnect(&pg->g, vac->staying, gone, vac->nstaying,
+		(void) hnsw_reconnect(g, vac->staying, gone, vac->nstaying,
 							  meta.entry);
 	pfree(gone);
 }
@@ -332,7 +316,8 @@ repair_and_free(HnswVacuum *vac)
 {
 	HnswIndexInfo info;
 	HnswMetaPageData meta;
-	HnswPageGraph pg;
+	HnswPageGraph *pg;
+	HnswGraph  *g;
 	BlockNumber nblocks;
 	BlockNumber blkno;
 	BlockNumber *blocks;
@@ -345,7 +330,8 @@ repair_and_free(HnswVacuum *vac)
 
 	hnsw_get_info(vac->index, &info);
 	hnsw_read_meta(vac->index, &meta);
-	hnsw_page_graph_init(&pg, vac->index, &info, &meta);
+	pg = hnsw_page_graph_open(vac->index, &info, &meta);
+	g = hnsw_page_graph_core(pg);
 	nblocks = RelationGetNumberOfBlocks(vac->index);
 	vac->capstaying = 1024;
 	vac->nstaying = 0;
@@ -353,12 +339,12 @@ repair_and_free(HnswVacuum *vac)
 	vac->backlinks.items = NULL;
 	vac->backlinks.count = vac->backlinks.capacity = 0;
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
-		repair_page(vac, &pg, blkno);
-	hnsw_link_back_many(&pg.g, &vac->backlinks);
+		repair_page(vac, g, blkno);
+	hnsw_link_back_many(g, &vac->backlinks);
 
 	replace_entry(vac);
-	reconnect(vac, &pg);
-	hnsw_page_graph_release(&pg);
+	reconnect(vac, g);
+	hnsw_page_graph_close(pg);
 
 	nb = removed_blocks(vac, &blocks);
 	for (i = 0; i < nb; i++)
