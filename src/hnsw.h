@@ -243,6 +243,22 @@ extern int	hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno,
 							ItemPointerData *out);
 extern bool hnsw_room_for(Size free, int nused, Size space, int nitems);
 extern bool hnsw_place_together(Size esize, Size nsize);
+
+/*
+ * The build's one pass over new pages (hnsw_place.c): tuples go, in id
+ * order, to the ids its layout gave them; pages are appended unlogged, and
+ * the build WAL-logs them afterwards (log_newpage_range).
+ */
+typedef struct HnswBulkWriter
+{
+	Relation	index;
+	BlockNumber cur;			/* the block being filled */
+	PGAlignedBlock page;		/* its image */
+} HnswBulkWriter;
+
+extern void hnsw_bulk_begin(HnswBulkWriter *w, Relation index, BlockNumber first);
+extern void hnsw_bulk_add(HnswBulkWriter *w, HnswId id, Item item, Size size);
+extern BlockNumber hnsw_bulk_end(HnswBulkWriter *w);
 extern HnswId hnsw_store_new_element(Relation index, int dim, int m,
 									 const float *vec, int level,
 									 HnswEdge **lists, const int *counts,

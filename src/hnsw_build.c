@@ -331,39 +331,9 @@ layout_ids(HnswBuildState *bs, const HnswId *order, BlockNumber first,
 	}
 }
 
-/* appends the page image as the index's next block, without WAL */
-static void
-flush_page(Relation index, Page page, BlockNumber expect)
-{
-	Buffer		buf = hnsw_new_buffer(index, MAIN_FORKNUM);
-
-	if (BufferGetBlockNumber(buf) != expect)
-		elog(ERROR, "hnsw build wrote block %u where %u was expected",
-			 BufferGetBlockNumber(buf), expect);
-	memcpy(BufferGetPage(buf), page, BLCKSZ);
-	MarkBufferDirty(buf);
-	UnlockReleaseBuffer(buf);
-}
-
-/* adds a tuple to the page being filled at the id layout_ids gave it */
-static void
-write_tuple(HnswBuildState *bs, Page page, BlockNumber *cur, HnswId id,
-			Item item, Size size)
-{
-	while (HnswIdBlock(id) != *cur)
-	{
-		flush_page(bs->index, page, *cur);
-		hnsw_init_page(page, HNSW_PAGE_GRAPH);
-		(*cur)++;
-	}
-	if (PageAddItem(page, item, size, InvalidOffsetNumber, false, false) !=
-		HnswIdOffset(id))
-		elog(ERROR, "hnsw build placed a tuple off its planned offset");
-}
-
 /* writes one element and its neighbour tuple, ids translated to pages */
 static void
-write_element(HnswBuildState *bs, Page page, BlockNumber *cur, HnswId id,
+write_element(HnswBuildState *bs, HnswBulkWriter *w, HnswId id,
 			  const HnswId *eid, const HnswId *nid)
 {
 	MemElement *e = &bs->elems[id - 1];
@@ -394,8 +364,8 @@ write_element(HnswBuildState *bs, Page page, BlockNumber *cur, HnswId id,
 	for (i = 0; i < e->ntids; i++)
 		etup->heaptids[i] = e->tids[i];
 	etup->nbrs = nid[id];
-	write_tuple(bs, page, cur, nid[id], (Item) ntup, nsize);
-	write_tuple(bs, page, cur, eid[id], (Item) etup, esize);
+	hnsw_bulk_add(w, nid[id], (Item) ntup, nsize);
+	hnsw_bulk_add(w, eid[id], (Item) etup, esize);
 }
 
 /*
@@ -423,12 +393,10 @@ static void
 write_graph(HnswBuildState *bs)
 {
 	BlockNumber first = RelationGetNumberOfBlocks(bs->index);
-	BlockNumber cur = first;
+	HnswBulkWriter *w;
 	HnswId	   *order;
 	HnswId	   *eid;
 	HnswId	   *nid;
-	PGAlignedBlock block;
-	Page		page = (Page) block.data;
 	MemoryContext elemctx;
 	uint32		i;
 
@@ -445,12 +413,13 @@ write_graph(HnswBuildState *bs)
 	nid = palloc_extended(sizeof(HnswId) * (bs->n + 1), MCXT_ALLOC_HUGE);
 	layout_ids(bs, order, first, eid, nid);
 
-	hnsw_init_page(page, HNSW_PAGE_GRAPH);
+	w = palloc(sizeof(HnswBulkWriter));
+	hnsw_bulk_begin(w, bs->index, first);
 	for (i = 0; i < bs->n; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(elemctx);
 
-		write_element(bs, page, &cur, order[i], eid, nid);
+		write_element(bs, w, order[i], eid, nid);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(elemctx);
 		if ((i & 1023) == 0)
@@ -459,8 +428,9 @@ write_graph(HnswBuildState *bs)
 			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, i);
 		}
 	}
-	flush_page(bs->index, page, cur);
-	hnsw_meta_advance(bs->index, eid[bs->entry], bs->entry_level, cur);
+	hnsw_meta_advance(bs->index, eid[bs->entry], bs->entry_level,
+					  hnsw_bulk_end(w));
+	pfree(w);
 	MemoryContextDelete(elemctx);
 	pfree(order);
 	pfree(eid);

@@ -585,3 +585,61 @@ hnsw_reuse_slot(Relation index, int m, HnswElementTuple etup, Size esize,
 	}
 	return HNSW_INVALID_ID;
 }
+
+/* ---------------------------------------------------------------------
+ * The build's bulk pass: its layout (hnsw_build.c, layout_ids) has given
+ * every tuple its final id with the rules above (hnsw_place_together,
+ * hnsw_room_for); here the tuples are put there.
+ * ---------------------------------------------------------------------
+ */
+
+/* starts filling block first, the index's next block */
+void
+hnsw_bulk_begin(HnswBulkWriter *w, Relation index, BlockNumber first)
+{
+	w->index = index;
+	w->cur = first;
+	hnsw_init_page((Page) w->page.data, HNSW_PAGE_GRAPH);
+}
+
+/* appends the page image as the index's next block, without WAL */
+static void
+bulk_flush(HnswBulkWriter *w)
+{
+	Buffer		buf = hnsw_new_buffer(w->index, MAIN_FORKNUM);
+
+	if (BufferGetBlockNumber(buf) != w->cur)
+		elog(ERROR, "hnsw build wrote block %u where %u was expected",
+			 BufferGetBlockNumber(buf), w->cur);
+	memcpy(BufferGetPage(buf), w->page.data, BLCKSZ);
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Adds a tuple at id, which must lie on the page being filled or a later
+ * one (the layout hands ids out in order): the pages before it are full.
+ */
+void
+hnsw_bulk_add(HnswBulkWriter *w, HnswId id, Item item, Size size)
+{
+	Page		page = (Page) w->page.data;
+
+	while (HnswIdBlock(id) != w->cur)
+	{
+		bulk_flush(w);
+		hnsw_init_page(page, HNSW_PAGE_GRAPH);
+		w->cur++;
+	}
+	if (PageAddItem(page, item, size, InvalidOffsetNumber, false, false) !=
+		HnswIdOffset(id))
+		elog(ERROR, "hnsw build placed a tuple off its planned offset");
+}
+
+/* writes the last page; returns its block number */
+BlockNumber
+hnsw_bulk_end(HnswBulkWriter *w)
+{
+	bulk_flush(w);
+	return w->cur;
+}
