@@ -252,6 +252,17 @@ def main():
                             "WHERE attrelid = 'psycopg_items'::regclass AND attname = 'embedding'").fetchone()[0]
     check('column type shows as vector(16)', fmt_type == f'vector({DIM})', fmt_type)
 
+    cur = conn.execute('SELECT embedding FROM psycopg_items')
+    check('result column: the vector oid and type modifier 16 (the dimension count, as pgvector stores it)',
+          cur.description[0].type_code == oid and cur.pgresult.fmod(0) == DIM,
+          f'{cur.description[0].type_code} {cur.pgresult.fmod(0)}')
+    # arrays of vectors, through the array type that TypeInfo registered
+    pair = [np.array([1, -0.0], dtype=np.float32), np.array([3.4e38, 1e-38], dtype=np.float32)]
+    for binary in (False, True):
+        got = conn.cursor(binary=binary).execute(
+            "SELECT ARRAY['[1,-0]'::vector, '[3.4e38,1e-38]'], %s::vector[]", (pair,)).fetchone()
+        check(f'vector[] results and a list-of-arrays parameter ({"binary" if binary else "text"})',
+              all(len(g) == 2 and all(same_bits(a, b) for a, b in zip(g, pair)) for g in got), repr(got))
     data = rng.standard_normal((ROWS, DIM)).astype(np.float32)
     ids = []
     half = ROWS // 2

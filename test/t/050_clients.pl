@@ -77,7 +77,7 @@ sub run_client
 	return;
 }
 
-run_client('psycopg', 51, '/usr/bin/python3', "$clients/psycopg_client.py");
+run_client('psycopg', 54, '/usr/bin/python3', "$clients/psycopg_client.py");
 run_client('sqlalchemy', 43, '/usr/bin/python3', "$clients/sqlalchemy_client.py");
 
 # node: the modules npm ci installed from the lock file (by test/run.sh's
@@ -101,7 +101,7 @@ if (!-d "$nodedir/node_modules/pgvector" || !-d "$nodedir/node_modules/pg")
 	};
 	ok($ok, 'node-pg: npm ci installs the pinned modules') or diag("npm ci: $@\n$out\n$err");
 }
-run_client('node-pg', 35, 'node', "$nodedir/pg_client.mjs");
+run_client('node-pg', 36, 'node', "$nodedir/pg_client.mjs");
 
 $node->stop;
 done_testing();

@@ -138,6 +138,9 @@ async function main() {
   r = await client.query("SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute " +
     "WHERE attrelid = 'node_items'::regclass AND attname = 'embedding'");
   check('column type shows as vector(16)', r.rows[0].t === `vector(${DIM})`, r.rows[0].t);
+  r = await client.query('SELECT embedding FROM node_items');
+  check('result field: the vector oid and type modifier 16 (the dimension count, as pgvector stores it)',
+    r.fields[0].dataTypeID === oid && r.fields[0].dataTypeModifier === DIM, r.fields[0]);
   const data = [];
   for (let start = 0; start < ROWS; start += BATCH) {
     const values = [];
