@@ -65,7 +65,7 @@ sub run_client
 		}
 		else
 		{
-			note("$name: $line");    # the versions line
+			diag("$name: $line");    # the versions line, shown by make test
 		}
 	}
 	is($rc, 0, "$name: exits 0 (${secs} s)");
