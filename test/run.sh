@@ -9,7 +9,8 @@
 # 2. start a throwaway cluster (temp dir, free port on 127.0.0.1, socket in the
 #    temp dir) and export PGHOST/PGPORT/PGUSER/PGDATABASE for it.
 # 3. demo:  /usr/bin/python3 test/demo.py
-#    test:  pg_regress (`make installcheck`) then each test/t/*.pl with prove;
+#    test:  pg_regress (`make installcheck`) then each test/t/*.pl with prove
+#           (setup also runs `npm ci` in test/clients/node for 050_clients.pl);
 #           the last line is "N passed, N failed", counting pg_regress tests
 #           plus TAP test *files* (a file passes when all its assertions do);
 #           a sql/X.sql without expected/X.out counts as one failed test.
@@ -56,6 +57,14 @@ packages() {
 	echo gcc make postgresql-15 postgresql-server-dev-15 libipc-run-perl
 	case $cmd in
 	demo) echo python3-numpy python3-psycopg ;;
+	test)
+		# test/t/050_clients.pl: the Python clients, and node + npm for the
+		# node client unless they are there already (NodeSource's nodejs
+		# bundles npm and conflicts with Debian's npm package)
+		echo python3-numpy python3-psycopg python3-psycopg2 python3-sqlalchemy
+		command -v node >/dev/null || echo nodejs
+		command -v npm >/dev/null || echo npm
+		;;
 	bench) echo python3-numpy python3-psycopg dataset-fashion-mnist python3-hnswlib ;;
 	esac
 }
@@ -108,6 +117,17 @@ setup() {
 	else
 		sudo make -s PG_CONFIG="$PG_CONFIG" "${targets[@]}"
 	fi
+	install_node_modules
+}
+
+# test: the node client's modules (pg, pgvector), at the versions its
+# package-lock.json pins.  A failure here is not fatal: 050_clients.pl tries
+# `npm ci` again and fails, with npm's message, if it cannot.
+install_node_modules() {
+	[[ $cmd == test ]] || return 0
+	echo "npm ci in test/clients/node"
+	npm ci --prefix test/clients/node --no-audit --no-fund --loglevel=error ||
+		echo "npm ci failed (test/t/050_clients.pl will report it)" >&2
 }
 
 # As root: copy the tree (no .git, no old test output, bench files only for
