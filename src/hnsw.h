@@ -273,6 +273,23 @@ extern HnswNeighborTuple hnsw_form_neighbors(int m, int level, HnswEdge **lists,
 extern HnswId hnsw_reuse_slot(Relation index, int m, HnswElementTuple etup,
 							  Size esize, HnswNeighborTuple ntup, Size nsize);
 extern Size hnsw_fsm_value(int level);
+
+/* VACUUM's rewrites of element tuples (hnsw_rewrite.c) */
+typedef bool (*HnswElementRewrite) (void *arg, HnswId id, HnswElementTuple etup);
+extern void hnsw_rewrite_elements(Relation index, BlockNumber blkno,
+								  BufferAccessStrategy strategy, int m,
+								  Size esize, HnswElementRewrite visit,
+								  void *arg);
+extern int	hnsw_staying_elements(Relation index, BlockNumber blkno,
+								  BufferAccessStrategy strategy, HnswId *ids,
+								  int *levels);
+extern int	hnsw_element_drop_tids(HnswElementTuple etup,
+								   bool (*dead) (ItemPointer tid, void *state),
+								   void *state, double *removed,
+								   bool *changed);
+extern bool hnsw_element_is_free(HnswElementTuple etup);
+extern bool hnsw_element_is_deleted(HnswElementTuple etup);
+extern void hnsw_element_set_free(HnswElementTuple etup);
 extern int	hnsw_page_reuse_level(Relation index, Page page, BlockNumber blkno,
 								  int m, Size esize);
 extern bool hnsw_prepare_vector(HnswIndexInfo *info, Datum value, float *out,

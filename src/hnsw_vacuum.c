@@ -22,10 +22,8 @@
  */
 #include "postgres.h"
 
-#include "access/generic_xlog.h"
 #include "commands/vacuum.h"
 #include "miscadmin.h"
-#include "storage/bufmgr.h"
 #include "storage/freespace.h"
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
@@ -54,108 +52,17 @@ typedef struct HnswVacuum
 /* back-links queued before they are added, target page by target page */
 #define HNSW_VACUUM_BACKLINKS	(256 * 1024)
 
-/*
- * Reads block blkno for VACUUM, with its strategy, locked as asked;
- * InvalidBuffer for a never-initialised page.
- */
-static Buffer
-vacuum_buffer(HnswVacuum *vac, BlockNumber blkno, int mode)
-{
-	Buffer		buf;
-
-	vacuum_delay_point();
-	buf = ReadBufferExtended(vac->index, MAIN_FORKNUM, blkno, RBM_NORMAL,
-							 vac->info->strategy);
-	LockBuffer(buf, mode);
-	/* a page added by an extension that crashed before initialising it */
-	if (PageIsNew(BufferGetPage(buf)))
-	{
-		UnlockReleaseBuffer(buf);
-		return InvalidBuffer;
-	}
-	hnsw_check_page(vac->index, BufferGetPage(buf), blkno);
-	return buf;
-}
-
-/*
- * Drops the TIDs the callback reports dead; marks the element DELETED when
- * none is left.  Returns the number of live TIDs.
- */
-static int
-vacuum_element(HnswVacuum *vac, HnswElementTuple etup, bool *changed)
-{
-	int			live = 0;
-	int			i;
-
-	for (i = 0; i < HNSW_HEAPTIDS; i++)
-	{
-		if (!ItemPointerIsValid(&etup->heaptids[i]))
-			continue;
-		if (vac->callback(&etup->heaptids[i], vac->callback_state))
-		{
-			ItemPointerSetInvalid(&etup->heaptids[i]);
-			vac->stats->tuples_removed++;
-			*changed = true;
-		}
-		else
-			live++;
-	}
-	if (live == 0 && !(etup->flags & HNSW_ELEMENT_DELETED))
-	{
-		etup->flags |= HNSW_ELEMENT_DELETED;
-		*changed = true;
-	}
-	/* a DEAD hint with live TIDs left is stale: the element is a result */
-	if (live > 0 && (etup->flags & HNSW_ELEMENT_DEAD))
-	{
-		etup->flags &= ~HNSW_ELEMENT_DEAD;
-		*changed = true;
-	}
-	return live;
-}
-
 /* what a pass does to one element tuple; true if it changed it */
-typedef bool (*ElementVisitor) (HnswVacuum *vac, HnswId id, HnswElementTuple etup);
+static bool visit_dead(void *arg, HnswId id, HnswElementTuple etup);
+static bool visit_free(void *arg, HnswId id, HnswElementTuple etup);
 
-/*
- * Runs visit on every element tuple of blkno under an exclusive lock, in
- * one WAL record if anything changed, and records in the free space map
- * the highest level of element the page's FREE slots can then take
- * (hnsw_fsm_value; the map is not crash-safe, so every pass that sees the
- * page refreshes it).
- */
+/* a pass over one page: its elements through visit, the page's WAL and map */
 static void
-update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
+update_elements(HnswVacuum *vac, BlockNumber blkno, HnswElementRewrite visit)
 {
-	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_EXCLUSIVE);
-	GenericXLogState *state;
-	Page		page;
-	OffsetNumber maxoff;
-	OffsetNumber off;
-	bool		changed = false;
-	int			level;
-
-	if (buf == InvalidBuffer)
-		return;
-	state = GenericXLogStart(vac->index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
-	maxoff = hnsw_page_max_offset(vac->index, page, blkno);
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
-	{
-		HnswElementTuple etup = hnsw_item_element(vac->index, blkno, page, off);
-
-		if (etup == NULL)
-			continue;
-		changed |= visit(vac, HnswIdMake(blkno, off), etup);
-	}
-	if (changed)
-		GenericXLogFinish(state);
-	else
-		GenericXLogAbort(state);
-	level = hnsw_page_reuse_level(vac->index, BufferGetPage(buf), blkno,
-								  vac->m, vac->esize);
-	UnlockReleaseBuffer(buf);
-	RecordPageWithFreeSpace(vac->index, blkno, hnsw_fsm_value(level));
+	vacuum_delay_point();
+	hnsw_rewrite_elements(vac->index, blkno, vac->info->strategy, vac->m,
+						  vac->esize, visit, vac);
 }
 
 /*
@@ -165,26 +72,31 @@ update_elements(HnswVacuum *vac, BlockNumber blkno, ElementVisitor visit)
  * it raises an ERROR instead.
  */
 static bool
-visit_dead(HnswVacuum *vac, HnswId id, HnswElementTuple etup)
+visit_dead(void *arg, HnswId id, HnswElementTuple etup)
 {
+	HnswVacuum *vac = arg;
 	bool		changed = false;
 
 	hnsw_check_deleted_element(vac->index, id, etup);
-	if (etup->flags & HNSW_ELEMENT_FREE)
+	if (hnsw_element_is_free(etup))
 		return false;
-	vac->stats->num_index_tuples += vacuum_element(vac, etup, &changed);
-	if (etup->flags & HNSW_ELEMENT_DELETED)
+	vac->stats->num_index_tuples +=
+		hnsw_element_drop_tids(etup, vac->callback, vac->callback_state,
+							   &vac->stats->tuples_removed, &changed);
+	if (hnsw_element_is_deleted(etup))
 		hnsw_idset_add(&vac->removed, id);
 	return changed;
 }
 
 /* pass 4: the DELETED elements in the removed set become FREE */
 static bool
-visit_free(HnswVacuum *vac, HnswId id, HnswElementTuple etup)
+visit_free(void *arg, HnswId id, HnswElementTuple etup)
 {
+	HnswVacuum *vac = arg;
+
 	if (!hnsw_idset_contains(&vac->removed, id))
 		return false;
-	etup->flags = HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE;
+	hnsw_element_set_free(etup);
 	return true;
 }
 
@@ -192,46 +104,31 @@ visit_free(HnswVacuum *vac, HnswId id, HnswElementTuple etup)
 static void
 repair_page(HnswVacuum *vac, HnswGraph *g, BlockNumber blkno)
 {
-	Buffer		buf = vacuum_buffer(vac, blkno, BUFFER_LOCK_SHARE);
-	Page		page;
-	OffsetNumber maxoff;
 	HnswListWrite *writes = hnsw_list_writes(g);
 	HnswId		ids[HNSW_MAX_ITEMS_PER_PAGE];
 	int			levels[HNSW_MAX_ITEMS_PER_PAGE];
-	int			n = 0;
+	int			n;
 	int			nw = 0;
-	OffsetNumber off;
 	int			i;
 
-	if (buf == InvalidBuffer)
-		return;
-	page = BufferGetPage(buf);
-	/* at most HNSW_MAX_ITEMS_PER_PAGE, the size of ids and levels */
-	maxoff = hnsw_page_max_offset(vac->index, page, blkno);
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	vacuum_delay_point();
+	n = hnsw_staying_elements(vac->index, blkno, vac->info->strategy,
+							  ids, levels);
+	for (i = 0; i < n; i++)
 	{
-		HnswElementTuple etup = hnsw_item_element(vac->index, blkno, page, off);
-
-		if (etup == NULL ||
-			(etup->flags & (HNSW_ELEMENT_FREE | HNSW_ELEMENT_DELETED)))
-			continue;
-		Assert(n < HNSW_MAX_ITEMS_PER_PAGE);
-		ids[n] = HnswIdMake(blkno, off);
-		levels[n++] = etup->level;
 		if (vac->nstaying == vac->capstaying)
 		{
 			vac->capstaying *= 2;
 			vac->staying = repalloc_huge(vac->staying,
 										 sizeof(HnswId) * vac->capstaying);
 		}
-		vac->staying[vac->nstaying++] = HnswIdMake(blkno, off);
-		if (etup->level > vac->best_level)
+		vac->staying[vac->nstaying++] = ids[i];
+		if (levels[i] > vac->best_level)
 		{
-			vac->best = HnswIdMake(blkno, off);
-			vac->best_level = etup->level;
+			vac->best = ids[i];
+			vac->best_level = levels[i];
 		}
 	}
-	UnlockReleaseBuffer(buf);
 
 	/* plan every list's repair, then write the page's lists together */
 	for (i = 0; i < n; i++)
