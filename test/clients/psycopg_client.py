@@ -18,10 +18,11 @@ import sys
 
 import numpy as np
 import psycopg
-from psycopg import sql
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
+
+from clientcheck import check, distances, exact_top, finish, same_bits
 
 # ---------------------------------------------------------------- the adapter
 # (pgvector-python's pgvector/psycopg, for numpy arrays)
@@ -105,28 +106,6 @@ class RawBinaryLoader(Loader):
 
 # ---------------------------------------------------------------- checks
 
-checks = 0
-failed = 0
-
-
-def check(name, cond, detail=''):
-    global checks, failed
-    checks += 1
-    if cond:
-        print(f'ok - {name}', flush=True)
-    else:
-        failed += 1
-        print(f'not ok - {name}: {detail}', flush=True)
-    return cond
-
-
-def same_bits(a, b):
-    a = np.asarray(a)
-    b = np.asarray(b)
-    return (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.shape == b.shape
-            and a.astype('>f4').tobytes() == b.astype('>f4').tobytes())
-
-
 def expect_error(conn, name, stmt, params, exc_class, sqlstate, message):
     """The statement must fail with this exception class, SQLSTATE and message."""
     try:
@@ -138,33 +117,6 @@ def expect_error(conn, name, stmt, params, exc_class, sqlstate, message):
               f'got {got}, want ({exc_class.__name__}, {sqlstate}, {message!r})')
         return
     check(name, False, 'no error')
-
-
-def exact_top(got, ids, d_exact, k, mask=None):
-    """Whether the ids in got are the exact top k by d_exact (numpy's
-    distances, in the order of ids), up to ties within float4 rounding:
-    k distinct ids, none farther than the k-th nearest (the server computes
-    in float4, numpy in float8, so the order of near-equal neighbours may
-    differ; the server's order is checked on its own distances)."""
-    pos = {rid: i for i, rid in enumerate(ids)}
-    cand = np.arange(len(ids)) if mask is None else np.flatnonzero(mask)
-    kth = np.sort(d_exact[cand])[k - 1]
-    return (len(got) == k and len(set(got)) == k and all(r in pos for r in got)
-            and all(pos[r] in set(cand.tolist()) and d_exact[pos[r]] <= kth + 1e-6 * max(1.0, abs(kth)) for r in got))
-
-
-def distances(op, m, q):
-    m = m.astype(np.float64)
-    q = q.astype(np.float64)
-    if op == '<->':
-        return np.sqrt(((m - q) ** 2).sum(axis=1))
-    if op == '<#>':
-        return -(m @ q)
-    if op == '<=>':
-        return 1 - (m @ q) / (np.linalg.norm(m, axis=1) * np.linalg.norm(q))
-    if op == '<+>':
-        return np.abs(m - q).sum(axis=1)
-    raise ValueError(op)
 
 
 OPS = [('<->', 'vector_l2_ops', 'l2'), ('<#>', 'vector_ip_ops', 'ip'),
@@ -424,5 +376,4 @@ if __name__ == '__main__':
         import traceback
         traceback.print_exc()
         check('the program ran to its end', False, f'{type(e).__name__}: {e}')
-    print(f'{checks} checks, {failed} failed')
-    sys.exit(1 if failed else 0)
+    finish()

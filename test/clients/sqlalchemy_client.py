@@ -27,6 +27,8 @@ from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.orm import Session, declarative_base
 from sqlalchemy.types import NullType, UserDefinedType
 
+from clientcheck import check, distances, exact_top, finish, same_bits
+
 # ---------------------------------------------------------------- the type
 # (pgvector-python's pgvector.sqlalchemy.Vector)
 
@@ -85,53 +87,6 @@ class Vector(UserDefinedType):
 ischema_names['vector'] = Vector  # for reflection
 
 # ---------------------------------------------------------------- checks
-
-checks = 0
-failed = 0
-
-
-def check(name, cond, detail=''):
-    global checks, failed
-    checks += 1
-    if cond:
-        print(f'ok - {name}', flush=True)
-    else:
-        failed += 1
-        print(f'not ok - {name}: {detail}', flush=True)
-    return cond
-
-
-def same_bits(a, b):
-    return (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.shape == np.shape(b)
-            and a.astype('>f4').tobytes() == np.asarray(b, dtype='>f4').tobytes())
-
-
-def exact_top(got, ids, d_exact, k, mask=None):
-    """Whether the ids in got are the exact top k by d_exact (numpy's
-    distances, in the order of ids), up to ties within float4 rounding:
-    k distinct ids, none farther than the k-th nearest (the server computes
-    in float4, numpy in float8, so the order of near-equal neighbours may
-    differ; the server's order is checked on its own distances)."""
-    pos = {rid: i for i, rid in enumerate(ids)}
-    cand = np.arange(len(ids)) if mask is None else np.flatnonzero(mask)
-    kth = np.sort(d_exact[cand])[k - 1]
-    return (len(got) == k and len(set(got)) == k and all(r in pos for r in got)
-            and all(pos[r] in set(cand.tolist()) and d_exact[pos[r]] <= kth + 1e-6 * max(1.0, abs(kth)) for r in got))
-
-
-def distances(op, m, q):
-    m = m.astype(np.float64)
-    q = q.astype(np.float64)
-    if op == 'l2_distance':
-        return np.sqrt(((m - q) ** 2).sum(axis=1))
-    if op == 'max_inner_product':
-        return -(m @ q)
-    if op == 'cosine_distance':
-        return 1 - (m @ q) / (np.linalg.norm(m, axis=1) * np.linalg.norm(q))
-    if op == 'l1_distance':
-        return np.abs(m - q).sum(axis=1)
-    raise ValueError(op)
-
 
 DIM = 16
 ROWS = 400
@@ -259,7 +214,7 @@ def main():
             detail = ''
             for qi, q in enumerate(queries):
                 rows = s.execute(select(Item, dist(q).label('d')).order_by(dist(q)).limit(K)).all()
-                d_exact = distances(meth, data, q)
+                d_exact = distances(op, data, q)
                 got = [r.Item.id for r in rows]
                 if not exact_top(got, ids, d_exact, K) or [r.d for r in rows] != sorted(r.d for r in rows):
                     exact = False
@@ -274,7 +229,7 @@ def main():
             check(f'{meth} labelled column: a Python float equal to numpy\'s distance', dist_ok, detail)
         q = queries[1]
         got = s.scalars(select(Item.id).where(Item.category == 2).order_by(Item.embedding.l2_distance(q)).limit(K)).all()
-        d_exact = distances('l2_distance', data, q)
+        d_exact = distances('<->', data, q)
         check('filtered order_by (where category == 2) returns the exact rows',
               exact_top(got, ids, d_exact, K, mask=np.arange(ROWS) % 4 == 2), got)
         # also the generic spelling, without the comparator
@@ -302,7 +257,7 @@ def main():
     reflected = Table('sa_items', MetaData(), autoload_with=engine)
     with engine.connect() as c:
         row = c.execute(select(reflected).order_by(reflected.c.embedding.l2_distance(queries[2])).limit(1)).one()
-    want_id = ids[int(np.argmin(distances('l2_distance', data, queries[2])))]
+    want_id = ids[int(np.argmin(distances('<->', data, queries[2])))]
     check('a reflected Table searches and loads numpy arrays', row.id == want_id and same_bits(row.embedding, data[ids.index(row.id)]),
           repr(row))
     # without the registration: the warning every SQLAlchemy user of an unknown type sees
@@ -327,7 +282,7 @@ def main():
         data[5] = queries[3]
         for meth, op, _, _ in OPS:
             first = s.scalars(select(Item).order_by(getattr(Item.embedding, meth)(queries[3])).limit(1)).one()
-            want_id = ids[int(np.argmin(distances(meth, data, queries[3])))]
+            want_id = ids[int(np.argmin(distances(op, data, queries[3])))]
             check(f'after an ORM update, order_by({meth}) finds the right row first',
                   first.id == want_id and (meth == 'max_inner_product' or first.id == ids[5]), f'{first.id}')
         gone = ids[:40]
@@ -368,5 +323,4 @@ if __name__ == '__main__':
         import traceback
         traceback.print_exc()
         check('the program ran to its end', False, f'{type(e).__name__}: {e}')
-    print(f'{checks} checks, {failed} failed')
-    sys.exit(1 if failed else 0)
+    finish()
