@@ -14,10 +14,11 @@ force for each code, ef and R, beside float32's.
   clustered: the bench's clustered set, 100,000 x 128, L2
   cos1536:   20,000 x 1,536 clustered and normalised (cosine = L2 order)
 """
-import os, sys, struct, heapq
-import numpy as np, hnswlib
+import os, sys, heapq
+import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import datasets as D
+from hnswlib_graph import HnswlibGraph
 
 kind = sys.argv[1] if len(sys.argv) > 1 else "clustered"
 Q = int(sys.argv[2]) if len(sys.argv) > 2 else 100
@@ -32,39 +33,8 @@ dim = base.shape[1]
 B64 = base.astype(np.float64)
 gt = np.argsort((B64 ** 2).sum(1)[None, :] - 2 * queries[:Q].astype(np.float64) @ B64.T, axis=1)[:, :10]
 
-p = hnswlib.Index(space="l2", dim=dim)
-p.init_index(max_elements=len(base), M=16, ef_construction=64, random_seed=100)
-p.set_num_threads(1)
-p.add_items(base, np.arange(len(base)))
-path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "codes_sim.%d.bin" % os.getpid())
-p.save_index(path)
-b = open(path, "rb").read()
-os.unlink(path)
-off = 0
-
-
-def rd(fmt):
-    global off
-    v = struct.unpack_from(fmt, b, off)
-    off += struct.calcsize(fmt)
-    return v[0]
-
-
-offL0 = rd("<Q"); maxel = rd("<Q"); cnt = rd("<Q"); sz = rd("<Q"); laboff = rd("<Q"); offdata = rd("<Q")
-maxlevel = rd("<i"); ep = rd("<I"); maxM = rd("<Q"); maxM0 = rd("<Q"); M = rd("<Q"); mult = rd("<d"); efc = rd("<Q")
-l0 = np.frombuffer(b, dtype=np.uint8, count=cnt * sz, offset=off).reshape(cnt, sz)
-off += cnt * sz
-n0 = l0[:, 0:4].view(np.uint32)[:, 0] & 0xffff
-nb0 = l0[:, 4:4 + 4 * maxM0].view(np.uint32)
-X = np.ascontiguousarray(l0[:, offdata:offdata + 4 * dim]).view(np.float32)
-lab = l0[:, laboff:laboff + 8].view(np.uint64)[:, 0]
-upper = {}
-for i in range(cnt):
-    ls = rd("<I")
-    if ls:
-        raw = np.frombuffer(b, dtype=np.uint32, count=ls // 4, offset=off)
-        off += ls
-        upper[i] = raw.reshape(ls // 4 // (maxM + 1), maxM + 1)
+G = HnswlibGraph(base)
+ep, maxlevel, n0, nb0, X, lab, upper = G.ep, G.maxlevel, G.n0, G.nb0, G.vec, G.lab, G.upper
 
 lo, hi = X.min(0), X.max(0)
 step = (hi - lo) / 255.0

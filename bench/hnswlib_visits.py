@@ -8,36 +8,16 @@ for the first QUERIES queries (default 50), counting distance computations and
 recall@10 per ef.  The index's own count per query is in its DEBUG1 message
 ("hnsw scan: N distances, ..."; SET client_min_messages = debug1).  Compares
 the work of the two graphs at equal recall, apart from what a visit costs.
-The file layout read is hnswlib 0.6's (python3-hnswlib in Debian 12).
+The graph is read by hnswlib_graph.py.
 """
-import os, sys, struct, heapq, numpy as np, hnswlib
+import os, sys, heapq
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import datasets as D
+from hnswlib_graph import HnswlibGraph
 base, queries = D.make_clustered(100000, 128, 1000)
 Q = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-p = hnswlib.Index(space="l2", dim=128); p.init_index(max_elements=len(base), M=16, ef_construction=64, random_seed=100)
-p.set_num_threads(1)
-p.add_items(base, np.arange(len(base)))
-path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "hnswlib_visits.%d.bin" % os.getpid())
-p.save_index(path)
-b = open(path, "rb").read()
-os.unlink(path)
-off = 0
-def rd(fmt):
-    global off; v = struct.unpack_from(fmt, b, off); off += struct.calcsize(fmt); return v[0]
-offL0 = rd("<Q"); maxel = rd("<Q"); cnt = rd("<Q"); sz = rd("<Q"); laboff = rd("<Q"); offdata = rd("<Q")
-maxlevel = rd("<i"); ep = rd("<I"); maxM = rd("<Q"); maxM0 = rd("<Q"); M = rd("<Q"); mult = rd("<d"); efc = rd("<Q")
-l0 = np.frombuffer(b, dtype=np.uint8, count=cnt * sz, offset=off).reshape(cnt, sz); off += cnt * sz
-n0 = l0[:, 0:4].view(np.uint32)[:, 0] & 0xffff
-nb0 = l0[:, 4:4 + 4 * maxM0].view(np.uint32)
-vec = l0[:, offdata:offdata + 512].view(np.float32)
-lab = l0[:, laboff:laboff + 8].view(np.uint64)[:, 0]
-upper = {}
-for i in range(cnt):
-    ls = rd("<I")
-    if ls:
-        raw = np.frombuffer(b, dtype=np.uint32, count=ls // 4, offset=off); off += ls
-        lv = ls // 4 // (maxM + 1); upper[i] = raw.reshape(lv, maxM + 1)
+G = HnswlibGraph(base)
+ep, maxlevel, n0, nb0, vec, lab, upper, maxM0 = G.ep, G.maxlevel, G.n0, G.nb0, G.vec, G.lab, G.upper, G.maxM0
 print("avg level-0 degree %.2f (cap %d)" % (n0.mean(), maxM0))
 gt = D.ground_truth("clustered-n100000-d128-q1000-s%d" % D.CLUSTERED_SEED, base, queries, 10)[0]
 def dist(q, i): d = vec[i] - q; return float(d @ d)
