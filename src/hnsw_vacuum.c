@@ -240,8 +240,8 @@ repair_page(HnswVacuum *vac, HnswPageGraph *pg, BlockNumber blkno)
 
 		for (level = 0; level <= levels[i]; level++)
 		{
-			if (hnsw_repair_plan(&pg->g, ids[i], level, &vac->removed,
-								 &writes[nw]))
+			if (hnsw_repair_plan(&pg->g, ids[i], level, levels[i],
+								 &vac->removed, &writes[nw]))
 				nw++;
 			if (nw == HNSW_WRITE_BATCH)
 			{
