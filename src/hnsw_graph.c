@@ -1101,10 +1101,11 @@ hnsw_insert(HnswGraph *g, const float *vec, int level, ItemPointer tid,
  * their cluster was still small, and churn replaces those elements.  Level-1
  * lists span clusters, so the heuristic keeps from them the nearest
  * element in each direction the level-0 finds do not cover.  Measured on
- * TAP 035 (50,000 churn transactions on 6,000 rows in 50 clusters), this
- * and its VACUUM counterpart (gather_upper) took the churned index's gap
- * to a rebuild at ef 10 / 20 / 40 from 0.08-0.11 / 0.06-0.10 / 0.04-0.09
- * to 0.010-0.019 / 0.001-0.010 / 0-0.004.  An element of level 1 or more
+ * TAP 035's data (50,000 churn transactions on 6,000 rows in 50 clusters,
+ * a VACUUM every 5,000), this and its VACUUM counterpart (gather_upper)
+ * took the churned index's gap to a rebuild at ef 10 / 20 / 40 from
+ * 0.05-0.06 / 0.02-0.04 / 0.01-0.03 to 0.01-0.02 / 0.001-0.009 /
+ * 0-0.004 (src/README.md section 9).  An element of level 1 or more
  * is one in m on average, so inserts pay little: a few more candidates and
  * back-links for those.  Returns the number of edges in g->lists[0].
  */
