@@ -22,7 +22,9 @@
 # lists of upper elements took their level-1 neighbours as candidates,
 # this churn (3 runs by hand, src/README.md section 9) lost 0.049-0.060,
 # 0.023-0.041 and 0.011-0.026 at ef 10 / 20 / 40; after, 0.014-0.021,
-# 0.005-0.009 and 0-0.002.
+# 0.005-0.009 and 0-0.002.  This test itself: before, 0.058-0.059,
+# 0.040-0.043 and 0.021-0.033 (2 runs); after, 0.008-0.027, 0.001-0.007
+# and 0-0.004 (7 runs).
 use strict;
 use warnings;
 use FindBin;
@@ -37,7 +39,7 @@ my ($N, $DIM, $CLUSTERS, $NQ) = (6000, 64, 50, 500);
 my $SIGMA = 0.3;
 my $ROUNDS = 10;
 my $TRANSACTIONS = $ENV{HNSW_CHURN_TX} // 1250;   # per client and round (HNSW_CHURN_TX: other amounts by hand)
-my %MARGIN = (10 => 0.035, 20 => 0.02, 40 => 0.01);
+my %MARGIN = (10 => 0.04, 20 => 0.02, 40 => 0.01);
 my @EFS = (10, 20, 40);
 
 my $node = hnsw_node('churn_recall');
