@@ -125,6 +125,7 @@ typedef struct HnswListWrite
 {
 	HnswId		id;
 	int			level;
+	int			top;			/* repair: the element's own level */
 	int			nold;
 	int			nnew;
 	HnswEdge   *old;			/* the list as read */
@@ -241,6 +242,7 @@ struct HnswGraph
 	MemoryContext ctx;
 	HnswSearch	search;
 	HnswEdge   *found;			/* ef results of a layer search */
+	HnswEdge   *cands0;			/* insert: level-0 finds plus level-1 list */
 	HnswEdge   *eps;			/* entry points for the next layer down */
 	HnswEdge   *nbrs;			/* a neighbour list being expanded */
 	HnswEdge   *lists[HNSW_GRAPH_MAX_LEVELS];
@@ -273,9 +275,9 @@ extern int	hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps,
 							  HnswEdge *out);
 extern int	hnsw_select_neighbors(HnswGraph *g, const HnswEdge *cands, int n,
 								  int max, bool fill, HnswEdge *out);
-extern void hnsw_repair(HnswGraph *g, HnswId id, int level,
+extern void hnsw_repair(HnswGraph *g, HnswId id, int level, int top,
 						const HnswIdSet *removed);
-extern bool hnsw_repair_plan(HnswGraph *g, HnswId id, int level,
+extern bool hnsw_repair_plan(HnswGraph *g, HnswId id, int level, int top,
 							 const HnswIdSet *removed, HnswListWrite *w);
 extern void hnsw_repair_apply(HnswGraph *g, HnswListWrite *w, int n,
 							  const HnswIdSet *removed, HnswBackLinks *q);

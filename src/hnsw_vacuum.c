@@ -10,7 +10,8 @@
  *  2. wait, by taking the insert lock exclusively once, for every insert
  *     in progress (any may have chosen a now-DELETED neighbour before pass
  *     1 marked it).  Then every other element's lists lose their edges to
- *     DELETED elements, refilled from two hops (hnsw_repair_plan); a
+ *     DELETED elements, refilled from two hops (and, at level 0 of an
+ *     element of level 1 or more, from its level-1 list: hnsw_repair_plan); a
  *     page's repaired lists are written in one WAL record, and the edges
  *     back they owe are queued and added target page by target page
  *     (hnsw_link_back_many), so that WAL records are few.
@@ -137,8 +138,8 @@ repair_page(HnswVacuum *vac, HnswGraph *g, BlockNumber blkno)
 
 		for (level = 0; level <= levels[i]; level++)
 		{
-			if (hnsw_repair_plan(g, ids[i], level, &vac->removed,
-								 &writes[nw]))
+			if (hnsw_repair_plan(g, ids[i], level, levels[i],
+								 &vac->removed, &writes[nw]))
 				nw++;
 			if (nw == HNSW_WRITE_BATCH)
 			{
