@@ -3,7 +3,7 @@
  *		ambuild and ambuildempty.
  *
  * CREATE INDEX builds the graph in memory with the same algorithms the
- * on-page insert uses (hnsw_graph.c), through an in-memory HnswGraphOps.
+ * on-page insert uses (the graph core), through an in-memory HnswGraphOps.
  * Once the heap is scanned, elements are laid out breadth-first from the
  * entry point, so that neighbours tend to share pages, and written
  * sequentially; the pages are WAL-logged in bulk at the end.  If the graph

@@ -437,7 +437,7 @@ hnsw_page_graph_open(Relation index, const HnswIndexInfo *info,
 	return pg;
 }
 
-/* the graph core's handle, for the algorithms of hnsw_graph.c */
+/* the graph core's handle, for its algorithms (hnsw_graph.h) */
 HnswGraph *
 hnsw_page_graph_core(HnswPageGraph *pg)
 {

@@ -1,0 +1,611 @@
+/*
+ * hnsw_repair.c
+ *		VACUUM's side of the graph: repairing the lists that lose
+ *		edges to removed elements, the queue of edges back they owe, and
+ *		the reconnect that keeps every element reachable through tree
+ *		edges.
+ *
+ * See hnsw_graph.c for what the graph core is; hnsw_graph_int.h
+ * declares what its files share.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "hnsw_graph_int.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+/* scratch for repair and reconnection, (2m + 1)^2 candidates */
+static void
+alloc_repair_scratch(HnswGraph *g)
+{
+	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
+	int			i;
+
+	if (g->cands != NULL)
+		return;
+	g->cands = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * maxcand);
+	g->hop = MemoryContextAlloc(g->ctx, sizeof(HnswId) * maxcand);
+	g->qvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
+	g->repair.old = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 2 * g->m);
+	g->repair.fresh = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 2 * g->m);
+	g->writes = MemoryContextAlloc(g->ctx, sizeof(HnswListWrite) * HNSW_WRITE_BATCH);
+	for (i = 0; i < HNSW_WRITE_BATCH; i++)
+	{
+		g->writes[i].old = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 4 * g->m);
+		g->writes[i].fresh = g->writes[i].old + 2 * g->m;
+	}
+}
+
+/*
+ * HNSW_WRITE_BATCH list writes, each with room for 2m old and 2m new edges,
+ * for a caller to plan with hnsw_repair_plan and apply with
+ * hnsw_repair_apply (hnsw_link_back_many uses them too, so not meanwhile).
+ */
+HnswListWrite *
+hnsw_list_writes(HnswGraph *g)
+{
+	alloc_repair_scratch(g);
+	return g->writes;
+}
+
+/* appends to g->hop the neighbours of r at level that are new candidates */
+static int
+gather_two_hop(HnswGraph *g, HnswId id, HnswId r, int level,
+			   const HnswIdSet *removed, int ncand, int nhop)
+{
+	int			n = g->ops->neighbors(g, r, level, g->nbrs);
+	int			i;
+	int			j;
+
+	for (i = 0; i < n; i++)
+	{
+		HnswId		x = g->nbrs[i].id;
+		bool		seen = x == id || hnsw_idset_contains(removed, x) ||
+			hnsw_list_contains(g->cands, ncand, x);
+
+		/* a filler is near a chosen edge of r's: the chosen ones suffice */
+		if (g->fillers_marked && hnsw_edge_filler(g->nbrs[i]))
+			continue;
+
+		for (j = 0; j < nhop && !seen; j++)
+			seen = g->hop[j] == x;
+		if (!seen)
+			g->hop[nhop++] = x;
+	}
+	return nhop;
+}
+
+/*
+ * Appends to g->hop id's level-1 neighbours that are new candidates (id has
+ * level 1 or more): a repaired level-0 list of an element that scans
+ * start layer 0 from gets its edges out of the cluster back, as an insert
+ * takes them (select_level0_upper).  Under churn the removed elements'
+ * own lists rarely hold such edges any more, so two hops alone lose them.
+ */
+static int
+gather_upper(HnswGraph *g, HnswId id, const HnswIdSet *removed, int ncand,
+			 int nhop)
+{
+	int			n = g->ops->neighbors(g, id, 1, g->nbrs);
+	int			i;
+	int			j;
+
+	for (i = 0; i < n; i++)
+	{
+		HnswId		x = g->nbrs[i].id;
+		bool		seen = x == id || hnsw_idset_contains(removed, x) ||
+			hnsw_list_contains(g->cands, ncand, x);
+
+		for (j = 0; j < nhop && !seen; j++)
+			seen = g->hop[j] == x;
+		if (!seen)
+			g->hop[nhop++] = x;
+	}
+	return nhop;
+}
+
+/* adds the distances from id to the two-hop ids to the candidates */
+static int
+add_hop_candidates(HnswGraph *g, HnswId id, int nhop, int ncand)
+{
+	const float *v;
+	int			i;
+	int			n;
+
+	if (nhop == 0)
+		return ncand;
+	v = g->ops->vector(g, id, g->qvec);
+	if (v != g->qvec)
+		memcpy(g->qvec, v, sizeof(float) * g->dim);
+	for (i = 0; i < nhop; i += n)
+	{
+		int			k;
+
+		n = Min(nhop - i, 2 * g->m);
+		g->ops->distances(g, g->qvec, g->hop + i, n, g->batchdist,
+						  g->batchflags);
+		for (k = 0; k < n; k++)
+		{
+			if (g->batchflags[k] & HNSW_SKIP_RESULT)
+				continue;
+			g->cands[ncand].id = g->hop[i + k];
+			g->cands[ncand++].dist = hnsw_edge_dist(g->batchdist[k], false);
+		}
+	}
+	return ncand;
+}
+
+/*
+ * After a repair's selection: the list's own surviving edges that the
+ * heuristic did not choose stay, as fillers, nearest first, in the room
+ * left.  Repairs add no new fillers (those would owe back-links and crowd
+ * out later inserts), but a list does not shrink either.
+ */
+static void
+keep_old_fillers(HnswGraph *g, HnswListWrite *w, const HnswIdSet *removed,
+				 int cap)
+{
+	int			n = w->nnew;
+	int			i;
+
+	for (i = 0; i < w->nold && n < cap; i++)
+	{
+		HnswEdge	e = w->old[i];
+
+		if (hnsw_idset_contains(removed, e.id) || hnsw_list_contains(w->fresh, n, e.id))
+			continue;
+		if (!hnsw_edge_protected(e) && g->fillers_marked)
+			e.dist = hnsw_edge_mark(e.dist, HNSW_EDGE_FILLER);
+		w->fresh[n++] = e;
+	}
+	if (n == w->nnew)
+		return;
+	w->nnew = n;
+	qsort(w->fresh, n, sizeof(HnswEdge), hnsw_edge_cmp);
+}
+
+/*
+ * Plans VACUUM's local repair of id's list at level (top: id's own level):
+ * the edges to removed elements go, and the list is refilled from the
+ * removed elements' own neighbours (two hops) and, for the level-0 list of
+ * an element of level 1 or more, from its level-1 list (gather_upper),
+ * chosen with the selection heuristic -- no search from the entry point.
+ * w->old and w->fresh need room for 2m edges.  Returns false when the list
+ * has no edge to a removed element.
+ */
+bool
+hnsw_repair_plan(HnswGraph *g, HnswId id, int level, int top,
+				 const HnswIdSet *removed, HnswListWrite *w)
+{
+	int			cap = HNSW_LIST_CAP(g->m, level);
+	int			ncand = 0;
+	int			nhop = 0;
+	int			i;
+
+	alloc_repair_scratch(g);
+	hnsw_plan_start(g, w, id, level);
+	w->top = top;
+	for (i = 0; i < w->nold; i++)
+	{
+		if (!hnsw_idset_contains(removed, w->old[i].id))
+			g->cands[ncand++] = w->old[i];
+		else
+			w->lost_tree |= hnsw_edge_protected(w->old[i]);
+	}
+	if (ncand == w->nold)
+		return false;
+	for (i = 0; i < w->nold; i++)
+		if (hnsw_idset_contains(removed, w->old[i].id))
+			nhop = gather_two_hop(g, id, w->old[i].id, level, removed,
+								  ncand, nhop);
+	if (level == 0 && top >= 1)
+		nhop = gather_upper(g, id, removed, ncand, nhop);
+	ncand = add_hop_candidates(g, id, nhop, ncand);
+	qsort(g->cands, ncand, sizeof(HnswEdge), hnsw_edge_cmp);
+	(void) hnsw_plan_select(g, w, g->cands, ncand, cap, false);
+	keep_old_fillers(g, w, removed, cap);
+	return true;
+}
+
+/*
+ * After a repair's list is written: like an insertion, each new neighbour
+ * gets the edge back (the edges a deleted element held into this
+ * neighbourhood are gone; without this, elements would only ever lose ways
+ * in) -- at once, or queued in q for hnsw_link_back_many.  A tree edge
+ * that went with a removed element is replaced: the nearest remaining
+ * neighbour becomes a new parent, with tree edges both ways.
+ */
+static bool staying(void *arg, HnswId id);
+
+static void
+repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q,
+			   const HnswIdSet *removed)
+{
+	int			i;
+
+	for (i = 0; i < w->nnew; i++)
+	{
+		HnswEdge	e = w->fresh[i];
+
+		if (hnsw_list_contains(w->old, w->nold, e.id))
+			continue;
+		if (q == NULL)
+		{
+			(void) hnsw_link_back(g, w->id, NULL, e, w->level, LINK_PLAIN);
+			continue;
+		}
+		if (q->count == q->capacity)
+		{
+			q->capacity = Max(q->capacity * 2, 1024);
+			q->items = q->items ?
+				repalloc_huge(q->items, sizeof(HnswBackLink) * q->capacity) :
+				MemoryContextAllocHuge(g->ctx, sizeof(HnswBackLink) * q->capacity);
+		}
+		q->items[q->count].target = e.id;
+		q->items[q->count].from = w->id;
+		q->items[q->count].dist = hnsw_edge_dist(e.dist, false);
+		q->items[q->count++].level = w->level;
+	}
+	if (w->lost_tree && w->level == 0 && w->nnew > 0)
+	{
+		for (i = 0; i < w->nnew; i++)
+			if (hnsw_link_tree(g, w->id, w->fresh[i], LINK_TREE))
+				break;
+		if (i == w->nnew &&
+			!hnsw_link_tree_walk(g, w->id, g->ops->vector(g, w->id, g->qvec),
+							w->fresh, w->nnew, staying, (void *) removed))
+			(void) hnsw_link_tree(g, w->id, w->fresh[0], LINK_FORCE);
+	}
+}
+
+/* writes w[0..n), through replace_many where the storage has it */
+void
+hnsw_write_planned_lists(HnswGraph *g, HnswListWrite *w, int n)
+{
+	int			i;
+
+	if (g->ops->replace_many != NULL)
+	{
+		g->ops->replace_many(g, w, n);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		w[i].done = g->ops->replace_neighbors(g, w[i].id, w[i].level,
+											  w[i].old, w[i].nold,
+											  w[i].fresh, w[i].nnew);
+}
+
+/* a walk's parent in a VACUUM repair must not be one it removes */
+static bool
+staying(void *arg, HnswId id)
+{
+	return !hnsw_idset_contains((const HnswIdSet *) arg, id);
+}
+
+/*
+ * Repairs one list at once (retrying when an insert changed it meanwhile),
+ * its back-links included.
+ */
+void
+hnsw_repair(HnswGraph *g, HnswId id, int level, int top,
+			const HnswIdSet *removed)
+{
+	HnswListWrite *w = &g->repair;
+
+	for (;;)
+	{
+		if (!hnsw_repair_plan(g, id, level, top, removed, w))
+			return;
+		hnsw_write_planned_lists(g, w, 1);
+		if (w->done)
+			break;
+	}
+	repair_written(g, w, NULL, removed);
+}
+
+/*
+ * Writes the planned repairs w[0..n) (sorted by id; one page's, so one WAL
+ * record) and queues their back-links in q; a list an insert changed
+ * meanwhile is repaired again on its own.
+ */
+void
+hnsw_repair_apply(HnswGraph *g, HnswListWrite *w, int n,
+				  const HnswIdSet *removed, HnswBackLinks *q)
+{
+	int			i;
+
+	hnsw_write_planned_lists(g, w, n);
+	for (i = 0; i < n; i++)
+	{
+		if (w[i].done)
+			repair_written(g, &w[i], q, removed);
+		else
+			hnsw_repair(g, w[i].id, w[i].level, w[i].top, removed);
+	}
+}
+
+static int
+backlink_cmp(const void *a, const void *b)
+{
+	const HnswBackLink *x = a;
+	const HnswBackLink *y = b;
+
+	if (x->target != y->target)
+		return x->target < y->target ? -1 : 1;
+	if (x->level != y->level)
+		return x->level - y->level;
+	return (x->dist > y->dist) - (x->dist < y->dist);
+}
+
+/*
+ * Plans the list of q[first..last) (one target and level): its edges plus
+ * the queued ones.  A list with room takes them all (unsure, unjudged); one
+ * that overflows is pruned with the heuristic and filled back to capacity
+ * with the nearest pruned edges, as an insertion's back-link does
+ * (plan_added).  Without the filling, a full list that took one edge from a
+ * repair kept only its chosen edges: after deleting 10% of a fresh build
+ * (10,000 clustered rows, m = 16), the 1,172 overflowing lists went from
+ * 29 edges to 11, and some to 1-6, which churn compounds with every
+ * VACUUM.  False if nothing changes.
+ */
+static bool
+plan_back_links(HnswGraph *g, const HnswBackLink *q, int64 first, int64 last,
+				HnswListWrite *w)
+{
+	int			level = q[first].level;
+	int			cap = HNSW_LIST_CAP(g->m, level);
+	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
+	int			n;
+	int64		i;
+
+	hnsw_plan_start(g, w, q[first].target, level);
+	w->first = first;
+	w->last = last;
+	memcpy(g->cands, w->old, sizeof(HnswEdge) * w->nold);
+	n = w->nold;
+	for (i = first; i < last && n < maxcand; i++)
+	{
+		if (hnsw_list_contains(g->cands, n, q[i].from))
+			continue;
+		g->cands[n].id = q[i].from;
+		g->cands[n++].dist = q[i].dist;
+	}
+	if (n == w->nold)
+		return false;
+	qsort(g->cands, n, sizeof(HnswEdge), hnsw_edge_cmp);
+	return hnsw_plan_select(g, w, g->cands, n, cap, n > cap);
+}
+
+/* writes the planned back-links; a list changed meanwhile, edge by edge */
+static void
+apply_back_links(HnswGraph *g, const HnswBackLink *q, HnswListWrite *w, int n)
+{
+	int			i;
+	int64		k;
+
+	hnsw_write_planned_lists(g, w, n);
+	for (i = 0; i < n; i++)
+	{
+		if (w[i].done)
+			continue;
+		for (k = w[i].first; k < w[i].last; k++)
+		{
+			HnswEdge	e = {q[k].target, q[k].dist};
+
+			/* the edge (target -> from): target's list takes from */
+			(void) hnsw_link_back(g, q[k].from, NULL, e, q[k].level, LINK_PLAIN);
+		}
+	}
+}
+
+/*
+ * Adds the queued back-links, target by target: each target's list takes
+ * all its new edges at once, and a page's lists are written together.
+ */
+void
+hnsw_link_back_many(HnswGraph *g, HnswBackLinks *q)
+{
+	HnswListWrite *w = hnsw_list_writes(g);
+	int			nw = 0;
+	int64		i = 0;
+
+	qsort(q->items, q->count, sizeof(HnswBackLink), backlink_cmp);
+	while (i < q->count)
+	{
+		int64		j = i + 1;
+
+		while (j < q->count && q->items[j].target == q->items[i].target &&
+			   q->items[j].level == q->items[i].level)
+			j++;
+		CHECK_FOR_INTERRUPTS();
+		if (plan_back_links(g, q->items, i, j, &w[nw]))
+			nw++;
+		i = j;
+		/* sorted by target, a batch's writes to one page go together */
+		if (nw == HNSW_WRITE_BATCH || (nw > 0 && i == q->count))
+		{
+			apply_back_links(g, q->items, w, nw);
+			nw = 0;
+		}
+	}
+	q->count = 0;
+}
+
+/* position of id in the sorted ids[0..n), or -1 */
+static inline int64
+id_index(const HnswId *ids, int64 n, HnswId id)
+{
+	return hnsw_find_id(ids, n, sizeof(HnswId), id);
+}
+
+/*
+ * Marks everything reachable at layer 0 from ids[start] through protected
+ * (tree) edges only.  Only those stay reachable: an ordinary edge can be
+ * pruned by any later insert's back-link, and an element that some
+ * ordinary edge still reaches, but no chain of tree edges from the entry,
+ * is lost as soon as that edge is (after a VACUUM, the children of a
+ * removed element re-parented among their own subtree were reached only
+ * so, and the next inserts cut them off).
+ */
+static void
+mark_reachable(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
+			   int64 start, bool *reach, int64 *queue)
+{
+	int64		head = 0;
+	int64		tail = 0;
+
+	if (reach[start])
+		return;
+	reach[start] = true;
+	queue[tail++] = start;
+	while (head < tail)
+	{
+		int			k = g->ops->neighbors(g, ids[queue[head++]], 0, g->nbrs);
+		int			i;
+
+		for (i = 0; i < k; i++)
+		{
+			int64		t;
+
+			if (!hnsw_edge_protected(g->nbrs[i]))
+				continue;
+			t = id_index(ids, n, g->nbrs[i].id);
+			if (t >= 0 && !gone[t] && !reach[t])
+			{
+				reach[t] = true;
+				queue[tail++] = t;
+			}
+		}
+	}
+}
+
+/*
+ * Makes every element of ids (sorted; gone[] ones excluded) reachable at
+ * layer 0 from entry through tree edges (mark_reachable).  An element
+ * without a parent (every candidate full of tree edges), or cut off by
+ * VACUUM (its parent removed and a re-parenting that chose one of its own
+ * descendants), gets tree edges from its nearest tree-reached neighbour
+ * (or the entry point).  Run at the end of a build and by VACUUM, so
+ * that after either every element is reached by tree edges; inserts keep
+ * it so (a new element's parent is an element its search reached).
+ * Returns the number of elements linked.
+ */
+static int64 reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone,
+							 int64 n, HnswId entry);
+
+int64
+hnsw_reconnect(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
+			   HnswId entry)
+{
+	int64		total = 0;
+	int			round;
+
+	/* an edge given up for one element can, rarely, strand another */
+	for (round = 0; round < 8; round++)
+	{
+		int64		added = reconnect_round(g, ids, gone, n, entry);
+
+		total += added;
+		if (added == 0)
+			break;
+	}
+	return total;
+}
+
+/* a walk's parent for an unreached element must be reached and staying */
+typedef struct ReachOk
+{
+	const HnswId *ids;
+	const bool *gone;
+	const bool *reach;
+	int64		n;
+} ReachOk;
+
+static bool
+reach_ok(void *arg, HnswId id)
+{
+	ReachOk    *r = arg;
+	int64		t = id_index(r->ids, r->n, id);
+
+	return t >= 0 && r->reach[t] && !r->gone[t];
+}
+
+static int64
+reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
+				HnswId entry)
+{
+	int64		start = id_index(ids, n, entry);
+	bool	   *reach;
+	int64	   *queue;
+	int64		added = 0;
+	int64		i;
+
+	if (start < 0)
+		return 0;
+	reach = palloc0(sizeof(bool) * Max(n, 1));
+	queue = palloc(sizeof(int64) * Max(n, 1));
+	alloc_repair_scratch(g);
+	mark_reachable(g, ids, gone, n, start, reach, queue);
+	for (i = 0; i < n; i++)
+	{
+		HnswEdge	p;
+		bool		linked = false;
+		int			mode;
+		int			k;
+		int			e;
+
+		if (gone[i] || reach[i])
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		/*
+		 * The nearest reachable neighbour that takes it, else the entry; if
+		 * all their tree edges are taken, the nearest takes one more.
+		 */
+		k = g->ops->neighbors(g, ids[i], 0, g->nbrs);
+		memcpy(g->cands, g->nbrs, sizeof(HnswEdge) * k);
+		for (mode = LINK_TREE; mode <= LINK_FORCE && !linked; mode++)
+		{
+			int			nstart = 0;
+
+			for (e = 0; e < k && !linked; e++)
+			{
+				int64		t = id_index(ids, n, g->cands[e].id);
+
+				if (t >= 0 && reach[t] && !gone[t])
+				{
+					g->cands[nstart++] = g->cands[e];
+					linked = hnsw_link_tree(g, ids[i], g->cands[e], mode);
+				}
+			}
+			/* all full of tree edges: below them in the tree, or the entry's */
+			if (!linked && mode == LINK_TREE)
+			{
+				ReachOk		r = {ids, gone, reach, n};
+
+				g->cands[nstart].id = entry;
+				linked = hnsw_link_tree_walk(g, ids[i],
+										g->ops->vector(g, ids[i], g->qvec),
+										g->cands, nstart + 1, reach_ok, &r);
+			}
+			k = nstart;
+		}
+		if (!linked)
+		{
+			uint8		flags;
+
+			p.id = entry;
+			g->ops->distances(g, g->ops->vector(g, entry, g->qvec), &ids[i], 1,
+							  &p.dist, &flags);
+			linked = hnsw_link_tree(g, ids[i], p, LINK_FORCE);
+		}
+		if (!linked)
+			continue;
+		added++;
+		mark_reachable(g, ids, gone, n, i, reach, queue);
+	}
+	pfree(reach);
+	pfree(queue);
+	return added;
+}
