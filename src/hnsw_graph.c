@@ -162,9 +162,7 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	g->merged = palloc(sizeof(HnswEdge) * maxlist);
 	g->fresh = palloc(sizeof(HnswEdge) * maxlist);
 	g->vecs = NULL;				/* see hnsw_select_neighbors */
-	g->qvec = NULL;
-	g->cands = NULL;
-	g->hop = NULL;
+	g->rs = NULL;
 	g->keep = palloc(Max(ef_construction, maxlist * maxlist));
 	g->selvecs = palloc(sizeof(float *) * maxlist);
 	g->batch = palloc(sizeof(HnswId) * maxlist);

@@ -251,13 +251,9 @@ struct HnswGraph
 	HnswEdge   *merged;			/* back-link: old plus the new edge */
 	HnswEdge   *fresh;			/* back-link: the list to write */
 	float	   *vecs;			/* neighbour selection: candidate vectors */
-	float	   *qvec;			/* repair: the vector of the element repaired */
-	HnswEdge   *cands;			/* repair: candidates, (2m + 1)^2 */
-	HnswListWrite repair;		/* repair: one list, written at once */
-	HnswListWrite *writes;		/* repair: HNSW_WRITE_BATCH planned writes */
+	struct HnswRepairScratch *rs;	/* repair's, on first use (hnsw_repair.c) */
 	uint8	   *keep;			/* neighbour selection: per candidate */
 	float	   *linkvec;		/* back-link: the new target's vector */
-	HnswId	   *hop;			/* repair: two-hop ids */
 	const float **selvecs;
 	HnswId	   *batch;
 	float	   *batchdist;

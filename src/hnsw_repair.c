@@ -16,26 +16,43 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+/*
+ * What repairs use besides the graph's shared scratch (HnswGraph.rs),
+ * allocated the first time a graph repairs (alloc_repair_scratch): inserts
+ * and scans never pay for it.
+ */
+typedef struct HnswRepairScratch
+{
+	float	   *qvec;			/* the vector of the element repaired */
+	HnswEdge   *cands;			/* candidates, (2m + 1)^2 */
+	HnswId	   *hop;			/* two-hop ids */
+	HnswListWrite repair;		/* one list, written at once */
+	HnswListWrite *writes;		/* HNSW_WRITE_BATCH planned writes */
+} HnswRepairScratch;
+
 /* scratch for repair and reconnection, (2m + 1)^2 candidates */
 static void
 alloc_repair_scratch(HnswGraph *g)
 {
 	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
+	HnswRepairScratch *rs;
 	int			i;
 
-	if (g->cands != NULL)
+	if (g->rs != NULL)
 		return;
-	g->cands = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * maxcand);
-	g->hop = MemoryContextAlloc(g->ctx, sizeof(HnswId) * maxcand);
-	g->qvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
-	g->repair.old = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 2 * g->m);
-	g->repair.fresh = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 2 * g->m);
-	g->writes = MemoryContextAlloc(g->ctx, sizeof(HnswListWrite) * HNSW_WRITE_BATCH);
+	rs = MemoryContextAlloc(g->ctx, sizeof(HnswRepairScratch));
+	rs->cands = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * maxcand);
+	rs->hop = MemoryContextAlloc(g->ctx, sizeof(HnswId) * maxcand);
+	rs->qvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
+	rs->repair.old = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 2 * g->m);
+	rs->repair.fresh = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 2 * g->m);
+	rs->writes = MemoryContextAlloc(g->ctx, sizeof(HnswListWrite) * HNSW_WRITE_BATCH);
 	for (i = 0; i < HNSW_WRITE_BATCH; i++)
 	{
-		g->writes[i].old = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 4 * g->m);
-		g->writes[i].fresh = g->writes[i].old + 2 * g->m;
+		rs->writes[i].old = MemoryContextAlloc(g->ctx, sizeof(HnswEdge) * 4 * g->m);
+		rs->writes[i].fresh = rs->writes[i].old + 2 * g->m;
 	}
+	g->rs = rs;
 }
 
 /*
@@ -47,10 +64,10 @@ HnswListWrite *
 hnsw_list_writes(HnswGraph *g)
 {
 	alloc_repair_scratch(g);
-	return g->writes;
+	return g->rs->writes;
 }
 
-/* appends to g->hop the neighbours of r at level that are new candidates */
+/* appends to g->rs->hop the neighbours of r at level that are new candidates */
 static int
 gather_two_hop(HnswGraph *g, HnswId id, HnswId r, int level,
 			   const HnswIdSet *removed, int ncand, int nhop)
@@ -63,22 +80,22 @@ gather_two_hop(HnswGraph *g, HnswId id, HnswId r, int level,
 	{
 		HnswId		x = g->nbrs[i].id;
 		bool		seen = x == id || hnsw_idset_contains(removed, x) ||
-			hnsw_list_contains(g->cands, ncand, x);
+			hnsw_list_contains(g->rs->cands, ncand, x);
 
 		/* a filler is near a chosen edge of r's: the chosen ones suffice */
 		if (g->fillers_marked && hnsw_edge_filler(g->nbrs[i]))
 			continue;
 
 		for (j = 0; j < nhop && !seen; j++)
-			seen = g->hop[j] == x;
+			seen = g->rs->hop[j] == x;
 		if (!seen)
-			g->hop[nhop++] = x;
+			g->rs->hop[nhop++] = x;
 	}
 	return nhop;
 }
 
 /*
- * Appends to g->hop id's level-1 neighbours that are new candidates (id has
+ * Appends to g->rs->hop id's level-1 neighbours that are new candidates (id has
  * level 1 or more): a repaired level-0 list of an element that scans
  * start layer 0 from gets its edges out of the cluster back, as an insert
  * takes them (select_level0_upper).  Under churn the removed elements'
@@ -96,12 +113,12 @@ gather_upper(HnswGraph *g, HnswId id, const HnswIdSet *removed, int ncand,
 	{
 		HnswId		x = g->nbrs[i].id;
 		bool		seen = x == id || hnsw_idset_contains(removed, x) ||
-			hnsw_list_contains(g->cands, ncand, x);
+			hnsw_list_contains(g->rs->cands, ncand, x);
 
 		for (j = 0; j < nhop && !seen; j++)
-			seen = g->hop[j] == x;
+			seen = g->rs->hop[j] == x;
 		if (!seen)
-			g->hop[nhop++] = x;
+			g->rs->hop[nhop++] = x;
 	}
 	return nhop;
 }
@@ -116,22 +133,22 @@ add_hop_candidates(HnswGraph *g, HnswId id, int nhop, int ncand)
 
 	if (nhop == 0)
 		return ncand;
-	v = g->ops->vector(g, id, g->qvec);
-	if (v != g->qvec)
-		memcpy(g->qvec, v, sizeof(float) * g->dim);
+	v = g->ops->vector(g, id, g->rs->qvec);
+	if (v != g->rs->qvec)
+		memcpy(g->rs->qvec, v, sizeof(float) * g->dim);
 	for (i = 0; i < nhop; i += n)
 	{
 		int			k;
 
 		n = Min(nhop - i, 2 * g->m);
-		g->ops->distances(g, g->qvec, g->hop + i, n, g->batchdist,
+		g->ops->distances(g, g->rs->qvec, g->rs->hop + i, n, g->batchdist,
 						  g->batchflags);
 		for (k = 0; k < n; k++)
 		{
 			if (g->batchflags[k] & HNSW_SKIP_RESULT)
 				continue;
-			g->cands[ncand].id = g->hop[i + k];
-			g->cands[ncand++].dist = hnsw_edge_dist(g->batchdist[k], false);
+			g->rs->cands[ncand].id = g->rs->hop[i + k];
+			g->rs->cands[ncand++].dist = hnsw_edge_dist(g->batchdist[k], false);
 		}
 	}
 	return ncand;
@@ -190,7 +207,7 @@ hnsw_repair_plan(HnswGraph *g, HnswId id, int level, int top,
 	for (i = 0; i < w->nold; i++)
 	{
 		if (!hnsw_idset_contains(removed, w->old[i].id))
-			g->cands[ncand++] = w->old[i];
+			g->rs->cands[ncand++] = w->old[i];
 		else
 			w->lost_tree |= hnsw_edge_protected(w->old[i]);
 	}
@@ -203,8 +220,8 @@ hnsw_repair_plan(HnswGraph *g, HnswId id, int level, int top,
 	if (level == 0 && top >= 1)
 		nhop = gather_upper(g, id, removed, ncand, nhop);
 	ncand = add_hop_candidates(g, id, nhop, ncand);
-	qsort(g->cands, ncand, sizeof(HnswEdge), hnsw_edge_cmp);
-	(void) hnsw_plan_select(g, w, g->cands, ncand, cap, false);
+	qsort(g->rs->cands, ncand, sizeof(HnswEdge), hnsw_edge_cmp);
+	(void) hnsw_plan_select(g, w, g->rs->cands, ncand, cap, false);
 	keep_old_fillers(g, w, removed, cap);
 	return true;
 }
@@ -254,7 +271,7 @@ repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q,
 			if (hnsw_link_tree(g, w->id, w->fresh[i], LINK_TREE))
 				break;
 		if (i == w->nnew &&
-			!hnsw_link_tree_walk(g, w->id, g->ops->vector(g, w->id, g->qvec),
+			!hnsw_link_tree_walk(g, w->id, g->ops->vector(g, w->id, g->rs->qvec),
 							w->fresh, w->nnew, staying, (void *) removed))
 			(void) hnsw_link_tree(g, w->id, w->fresh[0], LINK_FORCE);
 	}
@@ -292,7 +309,7 @@ void
 hnsw_repair(HnswGraph *g, HnswId id, int level, int top,
 			const HnswIdSet *removed)
 {
-	HnswListWrite *w = &g->repair;
+	HnswListWrite *w = &g->rs->repair;
 
 	for (;;)
 	{
@@ -363,19 +380,19 @@ plan_back_links(HnswGraph *g, const HnswBackLink *q, int64 first, int64 last,
 	hnsw_plan_start(g, w, q[first].target, level);
 	w->first = first;
 	w->last = last;
-	memcpy(g->cands, w->old, sizeof(HnswEdge) * w->nold);
+	memcpy(g->rs->cands, w->old, sizeof(HnswEdge) * w->nold);
 	n = w->nold;
 	for (i = first; i < last && n < maxcand; i++)
 	{
-		if (hnsw_list_contains(g->cands, n, q[i].from))
+		if (hnsw_list_contains(g->rs->cands, n, q[i].from))
 			continue;
-		g->cands[n].id = q[i].from;
-		g->cands[n++].dist = q[i].dist;
+		g->rs->cands[n].id = q[i].from;
+		g->rs->cands[n++].dist = q[i].dist;
 	}
 	if (n == w->nold)
 		return false;
-	qsort(g->cands, n, sizeof(HnswEdge), hnsw_edge_cmp);
-	return hnsw_plan_select(g, w, g->cands, n, cap, n > cap);
+	qsort(g->rs->cands, n, sizeof(HnswEdge), hnsw_edge_cmp);
+	return hnsw_plan_select(g, w, g->rs->cands, n, cap, n > cap);
 }
 
 /* writes the planned back-links; a list changed meanwhile, edge by edge */
@@ -564,19 +581,19 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 		 * all their tree edges are taken, the nearest takes one more.
 		 */
 		k = g->ops->neighbors(g, ids[i], 0, g->nbrs);
-		memcpy(g->cands, g->nbrs, sizeof(HnswEdge) * k);
+		memcpy(g->rs->cands, g->nbrs, sizeof(HnswEdge) * k);
 		for (mode = LINK_TREE; mode <= LINK_FORCE && !linked; mode++)
 		{
 			int			nstart = 0;
 
 			for (e = 0; e < k && !linked; e++)
 			{
-				int64		t = id_index(ids, n, g->cands[e].id);
+				int64		t = id_index(ids, n, g->rs->cands[e].id);
 
 				if (t >= 0 && reach[t] && !gone[t])
 				{
-					g->cands[nstart++] = g->cands[e];
-					linked = hnsw_link_tree(g, ids[i], g->cands[e], mode);
+					g->rs->cands[nstart++] = g->rs->cands[e];
+					linked = hnsw_link_tree(g, ids[i], g->rs->cands[e], mode);
 				}
 			}
 			/* all full of tree edges: below them in the tree, or the entry's */
@@ -584,10 +601,10 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 			{
 				ReachOk		r = {ids, gone, reach, n};
 
-				g->cands[nstart].id = entry;
+				g->rs->cands[nstart].id = entry;
 				linked = hnsw_link_tree_walk(g, ids[i],
-										g->ops->vector(g, ids[i], g->qvec),
-										g->cands, nstart + 1, reach_ok, &r);
+										g->ops->vector(g, ids[i], g->rs->qvec),
+										g->rs->cands, nstart + 1, reach_ok, &r);
 			}
 			k = nstart;
 		}
@@ -596,7 +613,7 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 			uint8		flags;
 
 			p.id = entry;
-			g->ops->distances(g, g->ops->vector(g, entry, g->qvec), &ids[i], 1,
+			g->ops->distances(g, g->ops->vector(g, entry, g->rs->qvec), &ids[i], 1,
 							  &p.dist, &flags);
 			linked = hnsw_link_tree(g, ids[i], p, LINK_FORCE);
 		}
