@@ -458,49 +458,34 @@ id_index(const HnswId *ids, int64 n, HnswId id)
 }
 
 /*
- * Marks everything reachable at layer 0 from ids[start] through protected
- * (tree) edges only.  Only those stay reachable: an ordinary edge can be
- * pruned by any later insert's back-link, and an element that some
- * ordinary edge still reaches, but no chain of tree edges from the entry,
- * is lost as soon as that edge is (after a VACUUM, the children of a
- * removed element re-parented among their own subtree were reached only
- * so, and the next inserts cut them off).
+ * A reconnect counts as reached only what layer 0's protected (tree) edges
+ * reach (hnsw_walk_from with tree_only): an ordinary edge can be pruned by
+ * any later insert's back-link, and an element that some ordinary edge
+ * still reaches, but no chain of tree edges from the entry, is lost as
+ * soon as that edge is (after a VACUUM, the children of a removed element
+ * re-parented among their own subtree were reached only so, and the next
+ * inserts cut them off).  The walk numbers elements by their index in ids
+ * and does not enter gone ones.
  */
-static void
-mark_reachable(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
-			   int64 start, bool *reach, int64 *queue)
+typedef struct ReachIds
 {
-	int64		head = 0;
-	int64		tail = 0;
+	const HnswId *ids;
+	const bool *gone;
+	int64		n;
+} ReachIds;
 
-	if (reach[start])
-		return;
-	reach[start] = true;
-	queue[tail++] = start;
-	while (head < tail)
-	{
-		int			k = g->ops->neighbors(g, ids[queue[head++]], 0, g->nbrs);
-		int			i;
+static int64
+reach_index(void *arg, HnswId from, HnswId to)
+{
+	ReachIds   *r = arg;
+	int64		t = id_index(r->ids, r->n, to);
 
-		for (i = 0; i < k; i++)
-		{
-			int64		t;
-
-			if (!hnsw_edge_protected(g->nbrs[i]))
-				continue;
-			t = id_index(ids, n, g->nbrs[i].id);
-			if (t >= 0 && !gone[t] && !reach[t])
-			{
-				reach[t] = true;
-				queue[tail++] = t;
-			}
-		}
-	}
+	return t >= 0 && !r->gone[t] ? t : -1;
 }
 
 /*
  * Makes every element of ids (sorted; gone[] ones excluded) reachable at
- * layer 0 from entry through tree edges (mark_reachable).  An element
+ * layer 0 from entry through tree edges (reach_index's walk).  An element
  * without a parent (every candidate full of tree edges), or cut off by
  * VACUUM (its parent removed and a re-parenting that chose one of its own
  * descendants), gets tree edges from its nearest tree-reached neighbour
@@ -554,17 +539,18 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 				HnswId entry)
 {
 	int64		start = id_index(ids, n, entry);
+	ReachIds	numbering = {ids, gone, n};
+	HnswWalk	walk;
 	bool	   *reach;
-	int64	   *queue;
 	int64		added = 0;
 	int64		i;
 
 	if (start < 0)
 		return 0;
-	reach = palloc0(sizeof(bool) * Max(n, 1));
-	queue = palloc(sizeof(int64) * Max(n, 1));
+	hnsw_walk_init(&walk, g, n, true, reach_index, &numbering);
+	reach = walk.seen;
 	alloc_repair_scratch(g);
-	mark_reachable(g, ids, gone, n, start, reach, queue);
+	hnsw_walk_from(&walk, entry, start);
 	for (i = 0; i < n; i++)
 	{
 		HnswEdge	p;
@@ -620,9 +606,9 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 		if (!linked)
 			continue;
 		added++;
-		mark_reachable(g, ids, gone, n, i, reach, queue);
+		hnsw_walk_from(&walk, ids[i], i);
 	}
-	pfree(reach);
-	pfree(queue);
+	pfree(walk.order);
+	hnsw_walk_end(&walk);
 	return added;
 }
