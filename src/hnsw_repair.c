@@ -67,12 +67,15 @@ hnsw_list_writes(HnswGraph *g)
 	return g->rs->writes;
 }
 
-/* appends to g->rs->hop the neighbours of r at level that are new candidates */
+/*
+ * Appends to g->rs->hop the ids of g->nbrs[0..n) that are new candidates
+ * for id's list: not id, not removed, not already a candidate or a hop;
+ * with skip_fillers, not an edge marked filler either.
+ */
 static int
-gather_two_hop(HnswGraph *g, HnswId id, HnswId r, int level,
-			   const HnswIdSet *removed, int ncand, int nhop)
+add_new_hops(HnswGraph *g, HnswId id, int n, bool skip_fillers,
+			 const HnswIdSet *removed, int ncand, int nhop)
 {
-	int			n = g->ops->neighbors(g, r, level, g->nbrs);
 	int			i;
 	int			j;
 
@@ -82,10 +85,8 @@ gather_two_hop(HnswGraph *g, HnswId id, HnswId r, int level,
 		bool		seen = x == id || hnsw_idset_contains(removed, x) ||
 			hnsw_list_contains(g->rs->cands, ncand, x);
 
-		/* a filler is near a chosen edge of r's: the chosen ones suffice */
-		if (g->fillers_marked && hnsw_edge_filler(g->nbrs[i]))
+		if (skip_fillers && hnsw_edge_filler(g->nbrs[i]))
 			continue;
-
 		for (j = 0; j < nhop && !seen; j++)
 			seen = g->rs->hop[j] == x;
 		if (!seen)
@@ -95,32 +96,33 @@ gather_two_hop(HnswGraph *g, HnswId id, HnswId r, int level,
 }
 
 /*
- * Appends to g->rs->hop id's level-1 neighbours that are new candidates (id has
- * level 1 or more): a repaired level-0 list of an element that scans
- * start layer 0 from gets its edges out of the cluster back, as an insert
- * takes them (select_level0_upper).  Under churn the removed elements'
- * own lists rarely hold such edges any more, so two hops alone lose them.
+ * Appends the neighbours of r (a removed neighbour of id) at level that
+ * are new candidates.  A filler is near a chosen edge of r's: the chosen
+ * ones suffice.
+ */
+static int
+gather_two_hop(HnswGraph *g, HnswId id, HnswId r, int level,
+			   const HnswIdSet *removed, int ncand, int nhop)
+{
+	int			n = g->ops->neighbors(g, r, level, g->nbrs);
+
+	return add_new_hops(g, id, n, g->fillers_marked, removed, ncand, nhop);
+}
+
+/*
+ * Appends id's level-1 neighbours that are new candidates (id has level 1
+ * or more): a repaired level-0 list of an element that scans start layer
+ * 0 from gets its edges out of the cluster back, as an insert takes them
+ * (select_level0_upper).  Under churn the removed elements' own lists
+ * rarely hold such edges any more, so two hops alone lose them.
  */
 static int
 gather_upper(HnswGraph *g, HnswId id, const HnswIdSet *removed, int ncand,
 			 int nhop)
 {
 	int			n = g->ops->neighbors(g, id, 1, g->nbrs);
-	int			i;
-	int			j;
 
-	for (i = 0; i < n; i++)
-	{
-		HnswId		x = g->nbrs[i].id;
-		bool		seen = x == id || hnsw_idset_contains(removed, x) ||
-			hnsw_list_contains(g->rs->cands, ncand, x);
-
-		for (j = 0; j < nhop && !seen; j++)
-			seen = g->rs->hop[j] == x;
-		if (!seen)
-			g->rs->hop[nhop++] = x;
-	}
-	return nhop;
+	return add_new_hops(g, id, n, false, removed, ncand, nhop);
 }
 
 /* adds the distances from id to the two-hop ids to the candidates */
