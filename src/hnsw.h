@@ -216,9 +216,14 @@ typedef void (*HnswItemVisitor) (void *arg, Page page, BlockNumber blkno,
 								 OffsetNumber off);
 typedef void (*HnswElementVisitor) (void *arg, Page page, HnswId id,
 									HnswElementTuple etup);
+extern Buffer hnsw_read_graph_page(Relation index, BlockNumber blkno,
+								   BufferAccessStrategy strategy, int mode,
+								   Page *page);
 extern void hnsw_page_walk_items(Relation index, BlockNumber blkno,
+								 BufferAccessStrategy strategy,
 								 HnswItemVisitor visit, void *arg);
 extern void hnsw_page_walk_elements(Relation index, BlockNumber blkno,
+									BufferAccessStrategy strategy,
 									HnswElementVisitor visit, void *arg);
 extern Size hnsw_item_space(Size size);
 extern Size hnsw_page_capacity(void);

@@ -639,7 +639,7 @@ check_table(Checker *ck, BlockNumber nblocks)
 		for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			hnsw_page_walk_elements(ck->index, blkno, collect_tids, ck);
+			hnsw_page_walk_elements(ck->index, blkno, NULL, collect_tids, ck);
 		}
 	}
 	MemoryContextDelete(ck->rowcxt);
@@ -708,7 +708,7 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		hnsw_page_walk_items(ck.index, blkno, collect_item, &ck);
+		hnsw_page_walk_items(ck.index, blkno, NULL, collect_item, &ck);
 	}
 	check_ownership(&ck);
 	check_entry(&ck);

@@ -185,7 +185,7 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		hnsw_page_walk_elements(index, blkno, count_element, &c);
+		hnsw_page_walk_elements(index, blkno, NULL, count_element, &c);
 	}
 	if (tupdesc->natts == HNSW_INFO_NATTS)
 	{

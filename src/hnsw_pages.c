@@ -328,16 +328,19 @@ hnsw_item_element(Relation index, BlockNumber blkno, Page page, OffsetNumber off
 }
 
 /*
- * Reads graph page blkno share-locked and checked, for walks over the
- * whole index; InvalidBuffer for a page an interrupted extension left
- * uninitialised, which holds nothing.
+ * Reads graph page blkno through strategy (NULL: the default), locked in
+ * mode and checked, for passes over the whole index (walks, VACUUM);
+ * InvalidBuffer for a page an interrupted extension left uninitialised,
+ * which holds nothing.
  */
-static Buffer
-hnsw_read_graph_page(Relation index, BlockNumber blkno, Page *page)
+Buffer
+hnsw_read_graph_page(Relation index, BlockNumber blkno,
+					 BufferAccessStrategy strategy, int mode, Page *page)
 {
-	Buffer		buf = ReadBuffer(index, blkno);
+	Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno,
+										 RBM_NORMAL, strategy);
 
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	LockBuffer(buf, mode);
 	*page = BufferGetPage(buf);
 	if (PageIsNew(*page))
 	{
@@ -352,14 +355,17 @@ hnsw_read_graph_page(Relation index, BlockNumber blkno, Page *page)
  * Calls visit on every item of graph page blkno (up to
  * hnsw_page_max_offset), under a share lock taken and released here: the
  * walks over a whole index (the checker, hnsw_index_info, unordered
- * scans).  A page an interrupted extension left uninitialised has none.
+ * scans, VACUUM's pass 2 with its strategy).  A page an interrupted
+ * extension left uninitialised has none.
  */
 void
 hnsw_page_walk_items(Relation index, BlockNumber blkno,
-					 HnswItemVisitor visit, void *arg)
+					 BufferAccessStrategy strategy, HnswItemVisitor visit,
+					 void *arg)
 {
 	Page		page;
-	Buffer		buf = hnsw_read_graph_page(index, blkno, &page);
+	Buffer		buf = hnsw_read_graph_page(index, blkno, strategy,
+										   BUFFER_LOCK_SHARE, &page);
 	OffsetNumber off;
 	OffsetNumber maxoff;
 
@@ -395,11 +401,12 @@ visit_if_element(void *arg, Page page, BlockNumber blkno, OffsetNumber off)
  */
 void
 hnsw_page_walk_elements(Relation index, BlockNumber blkno,
+						BufferAccessStrategy strategy,
 						HnswElementVisitor visit, void *arg)
 {
 	ElementWalk w = {index, visit, arg};
 
-	hnsw_page_walk_items(index, blkno, visit_if_element, &w);
+	hnsw_page_walk_items(index, blkno, strategy, visit_if_element, &w);
 }
 
 /* page space an item of size takes, line pointer included */

@@ -19,28 +19,6 @@
 #include "hnsw.h"
 
 /*
- * Reads block blkno with strategy, locked in mode; InvalidBuffer for a
- * never-initialised page (added by an extension that crashed before it
- * initialised it).  The page's special space is checked.
- */
-static Buffer
-rewrite_buffer(Relation index, BlockNumber blkno,
-			   BufferAccessStrategy strategy, int mode)
-{
-	Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno,
-										 RBM_NORMAL, strategy);
-
-	LockBuffer(buf, mode);
-	if (PageIsNew(BufferGetPage(buf)))
-	{
-		UnlockReleaseBuffer(buf);
-		return InvalidBuffer;
-	}
-	hnsw_check_page(index, BufferGetPage(buf), blkno);
-	return buf;
-}
-
-/*
  * Runs visit on every element tuple of blkno under an exclusive lock, in
  * one WAL record if any call changed its tuple, and records in the free
  * space map the highest level of element the page's FREE slots can then
@@ -53,9 +31,10 @@ hnsw_rewrite_elements(Relation index, BlockNumber blkno,
 					  BufferAccessStrategy strategy, int m, Size esize,
 					  HnswElementRewrite visit, void *arg)
 {
-	Buffer		buf = rewrite_buffer(index, blkno, strategy, BUFFER_LOCK_EXCLUSIVE);
-	GenericXLogState *state;
 	Page		page;
+	Buffer		buf = hnsw_read_graph_page(index, blkno, strategy,
+										   BUFFER_LOCK_EXCLUSIVE, &page);
+	GenericXLogState *state;
 	OffsetNumber maxoff;
 	OffsetNumber off;
 	bool		changed = false;
@@ -83,39 +62,41 @@ hnsw_rewrite_elements(Relation index, BlockNumber blkno,
 	RecordPageWithFreeSpace(index, blkno, hnsw_fsm_value(level));
 }
 
+/* what hnsw_staying_elements collects, element by element */
+typedef struct StayingElements
+{
+	HnswId	   *ids;
+	int		   *levels;
+	int			n;
+} StayingElements;
+
+static void
+collect_staying(void *arg, Page page, HnswId id, HnswElementTuple etup)
+{
+	StayingElements *st = (StayingElements *) arg;
+
+	if (etup->flags & (HNSW_ELEMENT_FREE | HNSW_ELEMENT_DELETED))
+		return;
+	Assert(st->n < HNSW_MAX_ITEMS_PER_PAGE);
+	st->ids[st->n] = id;
+	st->levels[st->n++] = etup->level;
+}
+
 /*
  * The elements of blkno that stay (neither DELETED nor FREE) and their
- * levels, read under a share lock: at most HNSW_MAX_ITEMS_PER_PAGE, the
- * size ids and levels must have (hnsw_page_max_offset bounds the walk).
- * Holds no lock or pin on entry or on return.
+ * levels, read under a share lock through strategy: at most
+ * HNSW_MAX_ITEMS_PER_PAGE, the size ids and levels must have
+ * (hnsw_page_max_offset bounds the walk).  Holds no lock or pin on entry
+ * or on return.
  */
 int
 hnsw_staying_elements(Relation index, BlockNumber blkno,
 					  BufferAccessStrategy strategy, HnswId *ids, int *levels)
 {
-	Buffer		buf = rewrite_buffer(index, blkno, strategy, BUFFER_LOCK_SHARE);
-	Page		page;
-	OffsetNumber maxoff;
-	OffsetNumber off;
-	int			n = 0;
+	StayingElements st = {ids, levels, 0};
 
-	if (buf == InvalidBuffer)
-		return 0;
-	page = BufferGetPage(buf);
-	maxoff = hnsw_page_max_offset(index, page, blkno);
-	for (off = FirstOffsetNumber; off <= maxoff; off++)
-	{
-		HnswElementTuple etup = hnsw_item_element(index, blkno, page, off);
-
-		if (etup == NULL ||
-			(etup->flags & (HNSW_ELEMENT_FREE | HNSW_ELEMENT_DELETED)))
-			continue;
-		Assert(n < HNSW_MAX_ITEMS_PER_PAGE);
-		ids[n] = HnswIdMake(blkno, off);
-		levels[n++] = etup->level;
-	}
-	UnlockReleaseBuffer(buf);
-	return n;
+	hnsw_page_walk_elements(index, blkno, strategy, collect_staying, &st);
+	return st.n;
 }
 
 /*

@@ -556,7 +556,7 @@ hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno, ItemPointerData *out)
 {
 	BlockTids	bt = {pg, out, 0};
 
-	hnsw_page_walk_elements(pg->index, blkno, collect_block_tids, &bt);
+	hnsw_page_walk_elements(pg->index, blkno, NULL, collect_block_tids, &bt);
 	return bt.n;
 }
 
