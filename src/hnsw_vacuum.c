@@ -53,10 +53,6 @@ typedef struct HnswVacuum
 /* back-links queued before they are added, target page by target page */
 #define HNSW_VACUUM_BACKLINKS	(256 * 1024)
 
-/* what a pass does to one element tuple; true if it changed it */
-static bool visit_dead(void *arg, HnswId id, HnswElementTuple etup);
-static bool visit_free(void *arg, HnswId id, HnswElementTuple etup);
-
 /* a pass over one page: its elements through visit, the page's WAL and map */
 static void
 update_elements(HnswVacuum *vac, BlockNumber blkno, HnswElementRewrite visit)
