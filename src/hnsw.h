@@ -16,15 +16,19 @@
 #include "storage/bufmgr.h"
 #include "utils/relcache.h"
 
+#include "hnsw_codes.h"
 #include "hnsw_graph.h"
 
 #define HNSW_MAGIC				0x68534E57	/* "hSNW" */
 #define HNSW_FORMAT_VERSION		2	/* 2: lists mark their fillers */
+#define HNSW_FORMAT_VERSION_CODES	3	/* 3: elements hold codes (half, sq8) */
 #define HNSW_MIN_FORMAT_VERSION	1	/* still read and written */
 #define HNSW_PAGE_ID			0xFF91
 
 #define HNSW_METAPAGE_BLKNO		0
-#define HNSW_MAX_DIM			2000
+#define HNSW_MAX_DIM			2000	/* storage float4 */
+#define HNSW_MAX_DIM_HALF		4000
+#define HNSW_MAX_DIM_SQ8		8000
 #define HNSW_HEAPTIDS			8	/* heap tuples sharing one vector */
 #define HNSW_MAX_ITEMS_PER_PAGE	255 /* offsets must fit in 8 bits of an id */
 #define HNSW_MAX_BLOCKS			((BlockNumber) 1 << 24)
@@ -39,9 +43,6 @@
 /* support function numbers */
 #define HNSW_DISTANCE_PROC		1
 #define HNSW_NPROCS				1
-
-/* storage kinds of the element vector (only float4 so far) */
-#define HNSW_STORAGE_FLOAT4		1
 
 /* page kinds */
 #define HNSW_PAGE_META			1
@@ -101,8 +102,9 @@ typedef struct HnswMetaPageData
 typedef HnswMetaPageData *HnswMetaPage;
 
 /*
- * An element: its vector and heap TIDs.  Its neighbour lists live in a
- * separate neighbour tuple (same page whenever both fit), found via nbrs.
+ * An element: its vector (or its code: hnsw_codes.h) and heap TIDs.  Its
+ * neighbour lists live in a separate neighbour tuple (same page whenever
+ * both fit), found via nbrs.
  */
 typedef struct HnswElementTupleData
 {
@@ -112,7 +114,7 @@ typedef struct HnswElementTupleData
 	uint8		unused;
 	HnswId		nbrs;
 	ItemPointerData heaptids[HNSW_HEAPTIDS];	/* unused ones invalid */
-	float		vec[FLEXIBLE_ARRAY_MEMBER];
+	float		vec[FLEXIBLE_ARRAY_MEMBER];	/* hnsw_code_bytes of them */
 } HnswElementTupleData;
 
 typedef HnswElementTupleData *HnswElementTuple;
@@ -132,8 +134,8 @@ typedef struct HnswNeighborTupleData
 
 typedef HnswNeighborTupleData *HnswNeighborTuple;
 
-#define HNSW_ELEMENT_SIZE(dim) \
-	(offsetof(HnswElementTupleData, vec) + sizeof(float) * (dim))
+#define HNSW_ELEMENT_SIZE(storage, dim) \
+	(offsetof(HnswElementTupleData, vec) + hnsw_code_bytes((storage), (dim)))
 #define HNSW_NEIGHBOR_SIZE(m, level) \
 	(offsetof(HnswNeighborTupleData, edges) + sizeof(HnswEdge) * \
 	 (HNSW_LIST_OFFSET(m, level) + HNSW_LIST_CAP(m, level)))
@@ -156,6 +158,7 @@ typedef struct HnswOptions
 	int32		vl_len_;
 	int			m;
 	int			ef_construction;
+	int			storage;		/* offset of the string value, or 0 */
 } HnswOptions;
 
 /* GUCs */
@@ -178,6 +181,7 @@ typedef struct HnswIndexInfo
 	bool		normalize;
 	int			m;
 	int			ef_construction;
+	int			storage;		/* as the reloption asks; the metapage rules */
 	float		(*dist) (const float *, const float *, int);
 } HnswIndexInfo;
 
@@ -192,7 +196,9 @@ typedef struct HnswPageGraph HnswPageGraph;
 extern void hnsw_init_options(void);
 extern bytea *hnswoptions(Datum reloptions, bool validate);
 extern void hnsw_get_info(Relation index, HnswIndexInfo *info);
-extern void hnsw_check_dimensions(int dim, bool column);
+extern void hnsw_check_dimensions(int dim, int storage, bool column);
+extern void hnsw_codec_init(HnswCodec *c, const HnswIndexInfo *info,
+							int storage, int dim);
 
 /* hnsw_pages.c */
 extern void hnsw_init_page(Page page, uint16 kind);
@@ -238,6 +244,7 @@ extern HnswPageGraph *hnsw_page_graph_open(Relation index,
 										   const HnswMetaPageData *meta);
 extern HnswGraph *hnsw_page_graph_core(HnswPageGraph *pg);
 extern void hnsw_page_graph_ignore_dead_hints(HnswPageGraph *pg);
+extern bool hnsw_page_graph_report_bounds(HnswPageGraph *pg, const float *q);
 extern int	hnsw_page_graph_neighbors(HnswPageGraph *pg, HnswId id, int level,
 									  HnswEdge *out);
 extern void hnsw_page_graph_close(HnswPageGraph *pg);
@@ -264,14 +271,15 @@ typedef struct HnswBulkWriter
 extern void hnsw_bulk_begin(HnswBulkWriter *w, Relation index, BlockNumber first);
 extern void hnsw_bulk_add(HnswBulkWriter *w, HnswId id, Item item, Size size);
 extern BlockNumber hnsw_bulk_end(HnswBulkWriter *w);
-extern HnswId hnsw_store_new_element(Relation index, int dim, int m,
-									 const float *vec, int level,
+extern HnswId hnsw_store_new_element(Relation index, const HnswCodec *codec,
+									 int m, const float *vec, int level,
 									 HnswEdge **lists, const int *counts,
 									 ItemPointer tid, BlockNumber *hint);
 extern HnswId hnsw_place_element(Relation index, BlockNumber *hint,
 								 HnswElementTuple etup, Size esize,
 								 HnswNeighborTuple ntup, Size nsize);
-extern HnswElementTuple hnsw_form_element(const float *vec, int dim, int level,
+extern HnswElementTuple hnsw_form_element(const HnswCodec *codec,
+										  const float *vec, int level,
 										  ItemPointer tid, Size *size);
 extern HnswNeighborTuple hnsw_form_neighbors(int m, int level, HnswEdge **lists,
 											 const int *counts, Size *size);
@@ -302,7 +310,7 @@ extern bool hnsw_prepare_vector(HnswIndexInfo *info, Datum value, float *out,
 
 /* hnsw_meta.c: every write of the metapage */
 extern void hnsw_meta_init(Relation index, ForkNumber fork, int dim, int m,
-						   int ef_construction);
+						   int ef_construction, int storage);
 extern void hnsw_meta_set_dim(Relation index, int dim);
 extern void hnsw_meta_advance(Relation index, HnswId entry, int level,
 							  BlockNumber insert_page);

@@ -42,6 +42,7 @@ typedef struct HnswBuildState
 	HnswIndexInfo info;
 	int			dim;
 	int			max_level;
+	HnswCodec	codec;			/* how the pages keep the vectors */
 
 	/* the in-memory graph; ids are index + 1 */
 	uint32		n;
@@ -235,6 +236,7 @@ static const HnswGraphOps mem_ops = {
 	mem_neighbors,
 	mem_replace_neighbors,
 	mem_vector,
+	NULL,						/* as_stored: the vectors themselves */
 	mem_place,
 	mem_add_heaptid,
 	NULL,						/* replace_many: one at a time */
@@ -304,7 +306,7 @@ layout_ids(HnswBuildState *bs, const HnswId *order, BlockNumber first,
 		   HnswId *eid, HnswId *nid)
 {
 	PageCursor	pc = {first - 1, 0, 0};
-	Size		eraw = HNSW_ELEMENT_SIZE(bs->dim);
+	Size		eraw = HNSW_ELEMENT_SIZE(bs->info.storage, bs->dim);
 	Size		esize = hnsw_item_space(eraw);
 	uint32		i;
 
@@ -360,7 +362,8 @@ write_element(HnswBuildState *bs, HnswBulkWriter *w, HnswId id,
 		}
 	}
 	ntup = hnsw_form_neighbors(bs->info.m, e->level, lists, counts, &nsize);
-	etup = hnsw_form_element(MEM_VEC(bs, id), bs->dim, e->level, NULL, &esize);
+	etup = hnsw_form_element(&bs->codec, MEM_VEC(bs, id), e->level, NULL,
+							 &esize);
 	for (i = 0; i < e->ntids; i++)
 		etup->heaptids[i] = e->tids[i];
 	etup->nbrs = nid[id];
@@ -466,9 +469,10 @@ init_dims(HnswBuildState *bs, Datum value)
 	if (bs->dim == 0)
 	{
 		bs->dim = DatumGetVector(value)->dim;
-		hnsw_check_dimensions(bs->dim, false);
+		hnsw_check_dimensions(bs->dim, bs->info.storage, false);
 		hnsw_meta_set_dim(bs->index, bs->dim);
 	}
+	hnsw_codec_init(&bs->codec, &bs->info, bs->info.storage, bs->dim);
 	old = MemoryContextSwitchTo(bs->graphctx);
 	hnsw_graph_init(&bs->g, &mem_ops, bs->dim, bs->info.m,
 					bs->info.ef_construction, bs->max_level, bs->info.dist);
@@ -542,7 +546,7 @@ check_build(Relation index, HnswIndexInfo *info)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ef_construction must be greater than or equal to 2 * m")));
-	hnsw_check_dimensions(typmod, true);
+	hnsw_check_dimensions(typmod, info->storage, true);
 	return typmod > 0 ? typmod : 0;
 }
 
@@ -569,7 +573,7 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 									  ALLOCSET_DEFAULT_SIZES);
 
 	hnsw_meta_init(index, MAIN_FORKNUM, bs.dim, bs.info.m,
-				   bs.info.ef_construction);
+				   bs.info.ef_construction, bs.info.storage);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 PROGRESS_HNSW_PHASE_LOAD);
 	bs.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
@@ -599,5 +603,6 @@ hnswbuildempty(Relation index)
 
 	hnsw_get_info(index, &info);
 	dim = check_build(index, &info);
-	hnsw_meta_init(index, INIT_FORKNUM, dim, info.m, info.ef_construction);
+	hnsw_meta_init(index, INIT_FORKNUM, dim, info.m, info.ef_construction,
+				   info.storage);
 }

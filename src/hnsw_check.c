@@ -80,6 +80,8 @@ typedef struct Checker
 	int64		edges;
 	int64		active;
 	HnswMetric	metric;
+	HnswCodec	codec;			/* how elements keep their vectors */
+	Size		esize;			/* an element tuple's size */
 	Relation	heap;			/* for the visibility of unreached rows */
 
 	/* the table pass (heapallindexed) */
@@ -92,6 +94,7 @@ typedef struct Checker
 	BlockNumber hi;
 	HnswIndexInfo info;			/* how the table's vectors are normalised */
 	float	   *vec;			/* one row's vector as the index stores it */
+	void	   *code;			/* and as encoded (hnsw_code_holds) */
 	MemoryContext rowcxt;		/* reset after every row */
 	int64		table_rows;		/* rows found with their vector */
 } Checker;
@@ -132,9 +135,13 @@ static void
 check_element(Checker *ck, HnswId id, HnswElementTuple etup, Size len)
 {
 	int			i;
+	const char *bad;
 
-	if (len != HNSW_ELEMENT_SIZE(ck->meta.dim))
+	if (len != ck->esize)
+	{
 		violation(ck, id, "element tuple size does not match the dimensions");
+		return;
+	}
 	if (etup->level > ck->meta.max_level)
 		violation(ck, id, "element level above the index's maximum");
 	if (etup->flags & ~HNSW_ELEMENT_GONE)
@@ -144,9 +151,8 @@ check_element(Checker *ck, HnswId id, HnswElementTuple etup, Size len)
 	hnsw_check_deleted_element(ck->index, id, etup);
 	if (etup->flags & HNSW_ELEMENT_FREE)
 		return;
-	for (i = 0; i < ck->meta.dim; i++)
-		if (!isfinite(etup->vec[i]))
-			violation(ck, id, "element vector holds NaN or infinity");
+	if ((bad = hnsw_code_invalid(&ck->codec, etup->vec)) != NULL)
+		violation(ck, id, bad);
 	if (!(etup->flags & HNSW_ELEMENT_GONE))
 	{
 		bool		any = false;
@@ -476,12 +482,14 @@ collect_tids(void *arg, Page page, HnswId id, HnswElementTuple etup)
 {
 	Checker    *ck = (Checker *) arg;
 
-	if (ItemIdGetLength(PageGetItemId(page, HnswIdOffset(id))) ==
-		HNSW_ELEMENT_SIZE(ck->meta.dim))
+	if (ItemIdGetLength(PageGetItemId(page, HnswIdOffset(id))) == ck->esize)
 		note_tids(ck, id, etup);
 }
 
-/* whether element id holds exactly the vector ck->vec */
+/*
+ * whether element id holds exactly the vector ck->vec (under a code: the
+ * same code, with ck->vec within its error bound)
+ */
 static bool
 element_has_vector(Checker *ck, HnswId id)
 {
@@ -493,10 +501,13 @@ element_has_vector(Checker *ck, HnswId id)
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
 	etup = hnsw_page_element(ck->index, page, id);
-	if (ItemIdGetLength(PageGetItemId(page, HnswIdOffset(id))) !=
-		HNSW_ELEMENT_SIZE(ck->meta.dim))
+	if (ItemIdGetLength(PageGetItemId(page, HnswIdOffset(id))) != ck->esize)
+	{
 		violation(ck, id, "element tuple size does not match the dimensions");
-	same = memcmp(etup->vec, ck->vec, sizeof(float) * ck->meta.dim) == 0;
+		same = false;
+	}
+	else
+		same = hnsw_code_holds(&ck->codec, etup->vec, ck->vec, ck->code);
 	UnlockReleaseBuffer(buf);
 	return same;
 }
@@ -613,6 +624,7 @@ check_table(Checker *ck, BlockNumber nblocks)
 	/* an MVCC snapshot: the rows visible now (see the range scan) */
 	indexInfo->ii_Concurrent = true;
 	ck->vec = palloc(sizeof(float) * Max(ck->meta.dim, 1));
+	ck->code = palloc(ck->esize);
 	ck->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hnsw check row",
 									   ALLOCSET_SMALL_SIZES);
 	for (;;)
@@ -688,6 +700,8 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 										"hnsw_index_check");
 	hnsw_read_meta(ck.index, &ck.meta);
 	hnsw_get_info(ck.index, &info);
+	hnsw_codec_init(&ck.codec, &info, ck.meta.storage, ck.meta.dim);
+	ck.esize = HNSW_ELEMENT_SIZE(ck.meta.storage, ck.meta.dim);
 	ck.cap = ck.ntcap = 1024;
 	ck.elems = palloc(sizeof(CheckElem) * ck.cap);
 	ck.ntups = palloc(sizeof(HnswId) * ck.ntcap);

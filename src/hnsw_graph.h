@@ -172,6 +172,11 @@ typedef struct HnswGraphOps
 									  const HnswEdge *edges, int n);
 	/* the vector of id: a pointer into storage or a copy in scratch[dim] */
 	const float *(*vector) (HnswGraph *g, HnswId id, float *scratch);
+	/*
+	 * vec as the storage would give it back (its code decoded, in scratch),
+	 * to find identical vectors by their distance; NULL: vec itself
+	 */
+	const float *(*as_stored) (HnswGraph *g, const float *vec, float *scratch);
 
 	/*
 	 * Store a new element with its neighbour lists (lists[l], counts[l] for

@@ -141,8 +141,10 @@ count_element(void *arg, Page page, HnswId id, HnswElementTuple etup)
 
 /* OUT columns of hnsw_index_info in extension version 0.1.0 */
 #define HNSW_INFO_NATTS_0_1_0	11
-/* and from 0.2.0 on */
-#define HNSW_INFO_NATTS			13
+/* in 0.2.0 and 0.3.0 */
+#define HNSW_INFO_NATTS_0_2_0	13
+/* and from 0.4.0 on: storage, bytes_per_vector */
+#define HNSW_INFO_NATTS			15
 
 /*
  * hnsw_index_info(regclass): one row of counts and settings, the
@@ -157,7 +159,7 @@ count_element(void *arg, Page page, HnswId id, HnswElementTuple etup)
  * A database still on version 0.1.0 of the SQL script (the library updated,
  * ALTER EXTENSION UPDATE not yet run) declares the 0.1.0 columns; they get
  * the 0.1.0 values, element counts and heap_tids, rather than 0.2.0 values
- * under the wrong names.
+ * under the wrong names.  One on 0.2.0 or 0.3.0 gets all but the last two.
  */
 Datum
 hnsw_index_info(PG_FUNCTION_ARGS)
@@ -177,6 +179,7 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	if (tupdesc->natts != HNSW_INFO_NATTS &&
+		tupdesc->natts != HNSW_INFO_NATTS_0_2_0 &&
 		tupdesc->natts != HNSW_INFO_NATTS_0_1_0)
 		elog(ERROR, "hnsw_index_info: unexpected number of result columns: %d",
 			 tupdesc->natts);
@@ -187,7 +190,7 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		hnsw_page_walk_elements(index, blkno, NULL, count_element, &c);
 	}
-	if (tupdesc->natts == HNSW_INFO_NATTS)
+	if (tupdesc->natts != HNSW_INFO_NATTS_0_1_0)
 	{
 		values[n++] = Int64GetDatum(c.rows_active + c.rows_dead);
 		values[n++] = Int64GetDatum(c.rows_dead);
@@ -211,6 +214,12 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 	values[n++] = Int64GetDatum(nblocks);
 	values[n++] = Int64GetDatum((int64) nblocks * BLCKSZ);
 	values[n++] = Int32GetDatum(meta.version);
+	if (tupdesc->natts == HNSW_INFO_NATTS)
+	{
+		values[n++] = CStringGetTextDatum(hnsw_storage_name(meta.storage));
+		values[n++] = Int32GetDatum((int32) hnsw_code_bytes(meta.storage,
+															 meta.dim));
+	}
 	Assert(n == tupdesc->natts);
 	index_close(index, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -249,16 +249,26 @@ hnsw_link_back(HnswGraph *g, HnswId id, const float *vec, HnswEdge nb, int level
 
 /*
  * An identical vector already in the graph takes the heap TID instead of a
- * new element.  Identical vectors are at the vector's distance to itself
- * (0 for L2 and L1, 1 - |v|^2 for inner product), computed by the same
- * kernel on the same floats, so comparing distances finds them; the
- * storage compares the vectors themselves before attaching.
+ * new element.  Identical vectors are at the vector's distance to itself as
+ * stored (0 for L2 and L1, 1 - |v|^2 for inner product; under a code, to
+ * its decoded code), computed by the same kernel on the same floats, so
+ * comparing distances finds them; the storage compares the vectors (or
+ * codes) themselves before attaching.
  */
 static bool
 attach_duplicate(HnswGraph *g, const float *vec, ItemPointer tid, int nfound)
 {
-	float		self = g->dist(vec, vec, g->dim);
+	const float *stored = vec;
+	float		self;
 	int			i;
+
+	if (g->ops->as_stored)
+	{
+		if (g->linkvec == NULL)
+			g->linkvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
+		stored = g->ops->as_stored(g, vec, g->linkvec);
+	}
+	self = g->dist(vec, stored, g->dim);
 
 	for (i = 0; i < nfound && g->found[i].dist <= self; i++)
 	{

@@ -23,7 +23,7 @@
 
 /* fills page with an empty metapage for an index of these dimensions */
 static void
-init_metapage(Page page, int dim, int m, int ef_construction)
+init_metapage(Page page, int dim, int m, int ef_construction, int storage)
 {
 	HnswMetaPage meta;
 
@@ -31,11 +31,13 @@ init_metapage(Page page, int dim, int m, int ef_construction)
 	meta = HnswPageGetMeta(page);
 	memset(meta, 0, sizeof(HnswMetaPageData));
 	meta->magic = HNSW_MAGIC;
-	meta->version = HNSW_FORMAT_VERSION;
+	/* float4 indexes keep version 2, readable by builds without codes */
+	meta->version = storage == HNSW_STORAGE_FLOAT4 ?
+		HNSW_FORMAT_VERSION : HNSW_FORMAT_VERSION_CODES;
 	meta->dim = dim;
 	meta->m = m;
 	meta->ef_construction = ef_construction;
-	meta->storage = HNSW_STORAGE_FLOAT4;
+	meta->storage = storage;
 	meta->max_level = hnsw_level_cap(m);
 	meta->entry = HNSW_INVALID_ID;
 	meta->entry_level = -1;
@@ -52,12 +54,12 @@ init_metapage(Page page, int dim, int m, int ef_construction)
  */
 void
 hnsw_meta_init(Relation index, ForkNumber fork, int dim, int m,
-			   int ef_construction)
+			   int ef_construction, int storage)
 {
 	Buffer		buf = hnsw_new_buffer(index, fork);
 
 	START_CRIT_SECTION();
-	init_metapage(BufferGetPage(buf), dim, m, ef_construction);
+	init_metapage(BufferGetPage(buf), dim, m, ef_construction, storage);
 	MarkBufferDirty(buf);
 	if (fork == INIT_FORKNUM || RelationNeedsWAL(index))
 		log_newpage_buffer(buf, true);
@@ -172,6 +174,7 @@ hnsw_meta_place_first(Relation index, HnswIndexInfo *info, Datum value,
 	int			level;
 	BlockNumber hint;
 	HnswId		id;
+	HnswCodec	codec;
 
 	if (meta->entry != HNSW_INVALID_ID)
 	{
@@ -181,11 +184,12 @@ hnsw_meta_place_first(Relation index, HnswIndexInfo *info, Datum value,
 	dim = meta->dim ? meta->dim : DatumGetVector(value)->dim;
 	level = hnsw_random_level(meta->m, meta->max_level);
 	hint = meta->insert_page;
-	hnsw_check_dimensions(dim, false);
+	hnsw_check_dimensions(dim, meta->storage, false);
+	hnsw_codec_init(&codec, info, meta->storage, dim);
 	vec = palloc(sizeof(float) * dim);
 	if (hnsw_prepare_vector(info, value, vec, dim))
 	{
-		id = hnsw_store_new_element(index, dim, meta->m, vec, level,
+		id = hnsw_store_new_element(index, &codec, meta->m, vec, level,
 									NULL, NULL, tid, &hint);
 		meta = write_meta(index, buf, &state);
 		meta->dim = dim;

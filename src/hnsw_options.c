@@ -1,6 +1,6 @@
 /*
  * hnsw_options.c
- *		Index options (m, ef_construction), the hnsw.* settings, and what an
+ *		Index options (m, ef_construction, storage), the hnsw.* settings, and what an
  *		index's opclass means for the graph: metric, normalisation, kernel.
  */
 #include "postgres.h"
@@ -34,6 +34,18 @@ static const struct config_enum_entry iterative_scan_options[] = {
 	{NULL, 0, false}
 };
 
+/* the storage reloption's validator: one of the names hnsw_codes.c knows */
+static void
+validate_storage(const char *value)
+{
+	if (value != NULL && hnsw_storage_by_name(value) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for hnsw option \"storage\": \"%s\"",
+						value),
+				 errdetail("Valid values are \"float4\", \"half\" and \"sq8\".")));
+}
+
 /*
  * Registers the reloptions and GUCs.  Names, ranges and types follow
  * pgvector's so that scripts written for it run unchanged; the one
@@ -51,6 +63,9 @@ hnsw_init_options(void)
 					  "Size of the candidate list while building the graph",
 					  HNSW_DEFAULT_EF_CONSTRUCTION, HNSW_MIN_EF_CONSTRUCTION,
 					  HNSW_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
+	add_string_reloption(hnsw_relopt_kind, "storage",
+						 "How the index keeps vectors: float4, half or sq8",
+						 "float4", validate_storage, AccessExclusiveLock);
 
 	DefineCustomIntVariable("hnsw.ef_search",
 							"Size of the candidate list for index scans.",
@@ -85,6 +100,7 @@ hnswoptions(Datum reloptions, bool validate)
 	static const relopt_parse_elt tab[] = {
 		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(HnswOptions, ef_construction)},
+		{"storage", RELOPT_TYPE_STRING, offsetof(HnswOptions, storage)},
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, hnsw_relopt_kind,
@@ -108,6 +124,9 @@ hnsw_get_info(Relation index, HnswIndexInfo *info)
 
 	info->m = opts ? opts->m : HNSW_DEFAULT_M;
 	info->ef_construction = opts ? opts->ef_construction : HNSW_DEFAULT_EF_CONSTRUCTION;
+	info->storage = HNSW_STORAGE_FLOAT4;
+	if (opts && opts->storage != 0)
+		info->storage = hnsw_storage_by_name((char *) opts + opts->storage);
 	info->normalize = false;
 	if (fn == l2_distance || fn == vector_l2_squared_distance)
 	{
@@ -139,19 +158,37 @@ hnsw_get_info(Relation index, HnswIndexInfo *info)
 
 /*
  * Refuses dimensions the index cannot hold: an element tuple carries the
- * whole float4 vector and must fit on one page beside its neighbour tuple.
- * column: the limit is met in the column's type modifier (CREATE INDEX),
- * else in a vector on its way into the index (an unconstrained column).
+ * whole vector or code and must fit on one page.  column: the limit is met
+ * in the column's type modifier (CREATE INDEX), else in a vector on its way
+ * into the index (an unconstrained column).  The message for float4 is
+ * pgvector's; the hint names the storage that lifts the limit.
  */
 void
-hnsw_check_dimensions(int dim, bool column)
+hnsw_check_dimensions(int dim, int storage, bool column)
 {
-	if (dim > HNSW_MAX_DIM)
+	int			max = hnsw_storage_max_dim(storage);
+
+	if (dim > max)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 column ?
 				 errmsg("column cannot have more than %d dimensions for hnsw index",
-						HNSW_MAX_DIM) :
+						max) :
 				 errmsg("vector cannot have more than %d dimensions for hnsw index",
-						HNSW_MAX_DIM)));
+						max),
+				 storage == HNSW_STORAGE_FLOAT4 ?
+				 errhint("Use WITH (storage = half) for up to %d dimensions, or storage = sq8 for up to %d.",
+						 HNSW_MAX_DIM_HALF, HNSW_MAX_DIM_SQ8) :
+				 storage == HNSW_STORAGE_HALF ?
+				 errhint("Use WITH (storage = sq8) for up to %d dimensions.",
+						 HNSW_MAX_DIM_SQ8) : 0));
+}
+
+/* how this index's elements keep their vectors (storage: the metapage's) */
+void
+hnsw_codec_init(HnswCodec *c, const HnswIndexInfo *info, int storage, int dim)
+{
+	c->storage = storage;
+	c->dim = dim;
+	c->l1 = info->metric == HNSW_METRIC_L1;
 }

@@ -130,17 +130,28 @@ hnsw_check_meta(Relation index, Page page)
 	if (meta->version == 0)
 		meta_corrupt(index, "metapage version is 0");
 	if (meta->version < HNSW_MIN_FORMAT_VERSION ||
-		meta->version > HNSW_FORMAT_VERSION)
+		meta->version > HNSW_FORMAT_VERSION_CODES)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("index \"%s\" has on-disk format version %u, but this "
 						"build of hnswsearch reads versions %d to %d",
 						RelationGetRelationName(index), meta->version,
-						HNSW_MIN_FORMAT_VERSION, HNSW_FORMAT_VERSION),
+						HNSW_MIN_FORMAT_VERSION, HNSW_FORMAT_VERSION_CODES),
 				 errhint("REINDEX the index.")));
-	if (meta->dim > HNSW_MAX_DIM)
+	if (meta->storage < HNSW_STORAGE_FLOAT4 || meta->storage > HNSW_STORAGE_SQ8)
+		meta_corrupt(index, "metapage storage is %u, outside %d..%d",
+					 (unsigned) meta->storage, HNSW_STORAGE_FLOAT4,
+					 HNSW_STORAGE_SQ8);
+	/* codes came with version 3; a float4 index keeps version 1 or 2 */
+	if ((meta->storage == HNSW_STORAGE_FLOAT4) !=
+		(meta->version < HNSW_FORMAT_VERSION_CODES))
+		meta_corrupt(index, "metapage storage %s does not match version %u",
+					 hnsw_storage_name(meta->storage),
+					 (unsigned) meta->version);
+	if (meta->dim > hnsw_storage_max_dim(meta->storage))
 		meta_corrupt(index, "metapage dim is %u, outside 0..%d",
-					 (unsigned) meta->dim, HNSW_MAX_DIM);
+					 (unsigned) meta->dim,
+					 hnsw_storage_max_dim(meta->storage));
 	if (meta->m < HNSW_MIN_M || meta->m > HNSW_MAX_M)
 		meta_corrupt(index, "metapage m is %u, outside %d..%d",
 					 (unsigned) meta->m, HNSW_MIN_M, HNSW_MAX_M);
@@ -151,9 +162,6 @@ hnsw_check_meta(Relation index, Page page)
 		meta_corrupt(index, "metapage ef_construction is %u, outside %d..%d",
 					 (unsigned) meta->ef_construction, min_ef,
 					 HNSW_MAX_EF_CONSTRUCTION);
-	if (meta->storage != HNSW_STORAGE_FLOAT4)
-		meta_corrupt(index, "metapage storage is %u, expected %d",
-					 (unsigned) meta->storage, HNSW_STORAGE_FLOAT4);
 	if (meta->max_level != hnsw_level_cap(meta->m))
 		meta_corrupt(index, "metapage max_level is %u, but m = %u gives %d",
 					 (unsigned) meta->max_level, (unsigned) meta->m,

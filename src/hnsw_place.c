@@ -20,15 +20,15 @@
 
 #include "hnsw.h"
 
-/* builds an element tuple for vec at level holding tid */
+/* builds an element tuple for vec (stored as codec says) at level, with tid */
 HnswElementTuple
-hnsw_form_element(const float *vec, int dim, int level, ItemPointer tid,
-				  Size *size)
+hnsw_form_element(const HnswCodec *codec, const float *vec, int level,
+				  ItemPointer tid, Size *size)
 {
 	HnswElementTuple etup;
 	int			i;
 
-	*size = HNSW_ELEMENT_SIZE(dim);
+	*size = HNSW_ELEMENT_SIZE(codec->storage, codec->dim);
 	etup = palloc0(*size);
 	etup->type = HNSW_TUPLE_ELEMENT;
 	etup->level = level;
@@ -36,7 +36,7 @@ hnsw_form_element(const float *vec, int dim, int level, ItemPointer tid,
 		ItemPointerSetInvalid(&etup->heaptids[i]);
 	if (tid)
 		etup->heaptids[0] = *tid;
-	memcpy(etup->vec, vec, sizeof(float) * dim);
+	hnsw_encode(codec, vec, etup->vec);
 	return etup;
 }
 
@@ -230,13 +230,13 @@ append_tuples(Relation index, BlockNumber *hint, HnswNeighborTuple ntup,
  * empty index and every later one.  Returns its id.
  */
 HnswId
-hnsw_store_new_element(Relation index, int dim, int m, const float *vec,
-					   int level, HnswEdge **lists, const int *counts,
-					   ItemPointer tid, BlockNumber *hint)
+hnsw_store_new_element(Relation index, const HnswCodec *codec, int m,
+					   const float *vec, int level, HnswEdge **lists,
+					   const int *counts, ItemPointer tid, BlockNumber *hint)
 {
 	Size		esize;
 	Size		nsize;
-	HnswElementTuple etup = hnsw_form_element(vec, dim, level, tid, &esize);
+	HnswElementTuple etup = hnsw_form_element(codec, vec, level, tid, &esize);
 	HnswNeighborTuple ntup = hnsw_form_neighbors(m, level, lists, counts, &nsize);
 	HnswId		id;
 

@@ -33,6 +33,8 @@ typedef struct HnswScanOpaqueData
 	bool		done;
 	bool		unordered;		/* NULL (or zero cosine) query: every row */
 	bool		searching;		/* an ordered search is under way */
+	bool		bounds;			/* coded index: distances are lower bounds */
+	float		dist;			/* the current element's distance (bound) */
 	HnswIndexInfo info;
 	HnswMetaPageData meta;
 	HnswPageGraph *pg;			/* while started */
@@ -60,6 +62,13 @@ hnswbeginscan(Relation index, int nkeys, int norderbys)
 
 	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw scan",
 									ALLOCSET_DEFAULT_SIZES);
+	/* the AM allocates where it reports distances (coded indexes do) */
+	if (norderbys > 0)
+	{
+		scan->xs_orderbyvals = palloc0(sizeof(Datum) * norderbys);
+		scan->xs_orderbynulls = palloc(sizeof(bool) * norderbys);
+		memset(scan->xs_orderbynulls, true, sizeof(bool) * norderbys);
+	}
 	scan->opaque = so;
 	return scan;
 }
@@ -143,6 +152,7 @@ scan_start(IndexScanDesc scan)
 	}
 	so->unordered = false;
 	so->tids = palloc(sizeof(ItemPointerData) * HNSW_HEAPTIDS);
+	so->bounds = hnsw_page_graph_report_bounds(so->pg, so->q);
 	g = hnsw_page_graph_core(so->pg);
 	start = hnsw_descend(g, so->q, so->meta.entry, so->meta.entry_level, 0,
 						 &skip);
@@ -245,9 +255,29 @@ next_tids(IndexScanDesc scan)
 				return false;
 			so->ntids = hnsw_element_tids(so->pg, e.id, so->tids);
 			so->cur = e.id;
+			so->dist = e.dist;
 		}
 	}
 	return true;
+}
+
+/*
+ * Under a code the scan orders by lower bounds of the exact distances and
+ * hands them to the executor, which computes the exact distance from the
+ * table row and returns rows in that order (IndexNextWithReorder): a row
+ * waits in the executor's queue until no later row can have a smaller
+ * bound.  The bounds must not decrease from row to row, which the strict
+ * order of the stream gives, and never exceed the exact distance, else the
+ * executor fails with "index returned tuples in wrong order"
+ * (hnsw_code_bound).
+ */
+static void
+report_bound(IndexScanDesc scan, HnswScanOpaque so)
+{
+	scan->xs_orderbyvals[0] =
+		Float8GetDatum(hnsw_bound_to_operator(so->info.metric, so->dist));
+	scan->xs_orderbynulls[0] = false;
+	scan->xs_recheckorderby = true;
 }
 
 /* amgettuple */
@@ -267,6 +297,8 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		scan->xs_heaptid = so->tids[so->itid++];
 		scan->xs_recheck = false;
 		scan->xs_recheckorderby = false;
+		if (so->bounds)
+			report_bound(scan, so);
 		found = true;
 	}
 	else

@@ -34,6 +34,12 @@ struct HnswPageGraph
 	int			max_level;
 	BlockNumber insert_page;	/* where this backend appends next */
 	uint8		skip_flags;		/* element flags that mean "not a result" */
+	HnswCodec	codec;			/* how elements keep their vectors */
+	HnswMetric	metric;
+	bool		bounds;			/* scan of a coded index: lower bounds */
+	double		qnorm;			/* bounds: the query's L2 norm */
+	float	   *decoded;		/* a decoded code (dim floats) */
+	void	   *code;			/* an encoded vector (add_heaptid) */
 };
 
 #define PG_OF(g)	((HnswPageGraph *) (g))
@@ -46,12 +52,32 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
 	HnswElementTuple etup = hnsw_page_element(pg->index, page, id);
 
 	if (ItemIdGetLength(PageGetItemId(page, HnswIdOffset(id))) !=
-		HNSW_ELEMENT_SIZE(pg->g.dim) || etup->level > pg->max_level)
+		HNSW_ELEMENT_SIZE(pg->codec.storage, pg->g.dim) ||
+		etup->level > pg->max_level)
 		hnsw_corrupt(pg->index, HnswIdBlock(id), HnswIdOffset(id),
 					 "element tuple does not match the index's dimensions");
 	return etup;
 }
 
+
+/*
+ * The distance from q to an element: the kernel's on its vector or its
+ * decoded code; a scan of a coded index takes the lower bound instead,
+ * which is what it orders by and reports (hnsw_code_bound).
+ */
+static inline float
+element_distance(HnswPageGraph *pg, const float *q, HnswElementTuple etup)
+{
+	float		d;
+
+	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
+		return pg->g.dist(q, etup->vec, pg->g.dim);
+	d = pg->g.dist(q, hnsw_decode(&pg->codec, etup->vec, pg->decoded),
+				   pg->g.dim);
+	if (pg->bounds)
+		d = hnsw_code_bound(pg->metric, &pg->codec, etup->vec, d, pg->qnorm);
+	return d;
+}
 
 /*
  * Distances from q to a batch of elements.  The batch is visited block by
@@ -69,7 +95,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 	int			order[2 * HNSW_MAX_M + 2];
 	HnswElementTuple etups[2 * HNSW_MAX_M + 2];
 	Page		batchpage[2 * HNSW_MAX_M + 2];
-	Size		esize = HNSW_ELEMENT_SIZE(g->dim);
+	Size		esize = HNSW_ELEMENT_SIZE(pg->codec.storage, g->dim);
 	int			i;
 
 	Assert(n <= lengthof(order));
@@ -126,7 +152,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 		{
 			int			k = order[j];
 
-			dist[k] = g->dist(q, etups[j]->vec, g->dim);
+			dist[k] = element_distance(pg, q, etups[j]);
 			flags[k] = (etups[j]->flags & pg->skip_flags) ? HNSW_SKIP_RESULT : 0;
 			if (etups[j]->flags & (HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE))
 				flags[k] |= HNSW_SKIP_LINK;
@@ -332,9 +358,24 @@ page_vector(HnswGraph *g, HnswId id, float *scratch)
 	HnswPageGraph *pg = PG_OF(g);
 	Page		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(id));
 	HnswElementTuple etup = element_on(pg, page, id);
+	const float *v = hnsw_decode(&pg->codec, etup->vec, pg->decoded);
 
-	memcpy(scratch, etup->vec, sizeof(float) * g->dim);
+	memcpy(scratch, v, sizeof(float) * g->dim);
 	hnsw_buffers_unlock(&pg->bufs);
+	return scratch;
+}
+
+/* HnswGraphOps.as_stored: vec as a decoded code gives it back */
+static const float *
+page_as_stored(HnswGraph *g, const float *vec, float *scratch)
+{
+	HnswPageGraph *pg = PG_OF(g);
+
+	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
+		return vec;
+	hnsw_encode(&pg->codec, vec, pg->code);
+	memcpy(scratch, hnsw_decode(&pg->codec, pg->code, pg->decoded),
+		   sizeof(float) * g->dim);
 	return scratch;
 }
 
@@ -345,8 +386,8 @@ page_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
 {
 	HnswPageGraph *pg = PG_OF(g);
 	BlockNumber hint = pg->insert_page;
-	HnswId		id = hnsw_store_new_element(pg->index, g->dim, g->m, vec, level,
-											lists, counts, tid, &hint);
+	HnswId		id = hnsw_store_new_element(pg->index, &pg->codec, g->m, vec,
+											level, lists, counts, tid, &hint);
 
 	if (hint != pg->insert_page)
 		hnsw_meta_advance(pg->index, HNSW_INVALID_ID, 0, hint);
@@ -357,6 +398,8 @@ page_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
 /*
  * HnswGraphOps.add_heaptid: an identical vector gets the new heap TID in a
  * free slot instead of a second element (UPDATEs that keep the vector).
+ * Under a code, "identical" is the same code within the stored error
+ * bound, which then bounds every row of the element.
  */
 static bool
 page_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
@@ -375,7 +418,7 @@ page_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
 	page = GenericXLogRegisterBuffer(state, buf, 0);
 	etup = element_on(pg, page, id);
 	if ((etup->flags & HNSW_ELEMENT_GONE) == 0 &&
-		memcmp(etup->vec, vec, sizeof(float) * g->dim) == 0)
+		hnsw_code_holds(&pg->codec, etup->vec, vec, pg->code))
 	{
 		for (i = 0; i < HNSW_HEAPTIDS && !added; i++)
 		{
@@ -405,6 +448,7 @@ static const HnswGraphOps page_ops = {
 	page_neighbors,
 	page_replace_neighbors,
 	page_vector,
+	page_as_stored,
 	page_place,
 	page_add_heaptid,
 	page_replace_many,
@@ -431,6 +475,10 @@ hnsw_page_graph_open(Relation index, const HnswIndexInfo *info,
 	/* a version 1 index's lists carry no filler marks: select afresh */
 	pg->g.fillers_marked = meta->version >= 2;
 	pg->index = index;
+	hnsw_codec_init(&pg->codec, info, meta->storage, meta->dim);
+	pg->metric = info->metric;
+	pg->decoded = palloc(sizeof(float) * Max(meta->dim, 1));
+	pg->code = palloc(HNSW_ELEMENT_SIZE(meta->storage, meta->dim));
 	pg->max_level = meta->max_level;
 	pg->insert_page = meta->insert_page;
 	hnsw_buffers_init(&pg->bufs, index);
@@ -463,11 +511,29 @@ hnsw_page_graph_ignore_dead_hints(HnswPageGraph *pg)
 	pg->skip_flags &= ~HNSW_ELEMENT_DEAD;
 }
 
+/*
+ * Makes this graph's query distances lower bounds of the exact ones, for a
+ * scan of a coded index, q being the query as the index compares it.
+ * Returns whether the index is coded (then the scan must report the
+ * bounds and have the executor recheck the order).
+ */
+bool
+hnsw_page_graph_report_bounds(HnswPageGraph *pg, const float *q)
+{
+	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
+		return false;
+	pg->bounds = true;
+	pg->qnorm = sqrt(vec_norm_squared_double(q, pg->g.dim)) * (1 + 0x1p-20);
+	return true;
+}
+
 /* drops the pins the operation still holds (it holds no lock) and pg */
 void
 hnsw_page_graph_close(HnswPageGraph *pg)
 {
 	hnsw_buffers_release(&pg->bufs);
+	pfree(pg->decoded);
+	pfree(pg->code);
 	pfree(pg);
 }
 

@@ -272,7 +272,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	vac.best_level = -1;
 	hnsw_read_meta(info->index, &meta);
 	vac.m = meta.m;
-	vac.esize = HNSW_ELEMENT_SIZE(meta.dim);
+	vac.esize = HNSW_ELEMENT_SIZE(meta.storage, meta.dim);
 	hnsw_idset_init(&vac.removed, 1024);
 
 	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)

@@ -18,6 +18,8 @@ _PG_init(void)
 {
 	/* bind the distance kernels to the best variant this CPU supports */
 	distance_init();
+	/* and the decoders of compact codes */
+	hnsw_codes_init();
 	/* the hnsw index's reloptions and hnsw.* settings */
 	hnsw_init_options();
 }

@@ -73,9 +73,10 @@ my @variants = (
 	[ 'magic', 0, qr/${corrupt}metapage has no hnsw magic number/ ],
 	[ 'version', 0, qr/${corrupt}metapage version is 0/ ],
 	[
-		'version', 3,
-		qr/index "t_v_idx" has on-disk format version 3, but this build of hnswsearch reads versions 1 to 2/
+		'version', 4,
+		qr/index "t_v_idx" has on-disk format version 4, but this build of hnswsearch reads versions 1 to 3/
 	],
+	[ 'version', 3, qr/${corrupt}metapage storage float4 does not match version 3/ ],
 	[ 'dim', 0, qr/${corrupt}metapage has an entry point but dim is 0/ ],
 	[ 'dim', 2001, qr/${corrupt}metapage dim is 2001, outside 0\.\.2000/ ],
 	[ 'm', 0, qr/${corrupt}metapage m is 0, outside 2\.\.100/ ],
@@ -83,8 +84,9 @@ my @variants = (
 	[ 'ef_construction', 0, qr/${corrupt}metapage ef_construction is 0, outside 32\.\.1000/ ],
 	[ 'ef_construction', 31, qr/${corrupt}metapage ef_construction is 31, outside 32\.\.1000/ ],
 	[ 'ef_construction', 1001, qr/${corrupt}metapage ef_construction is 1001, outside 32\.\.1000/ ],
-	[ 'storage', 0, qr/${corrupt}metapage storage is 0, expected 1/ ],
-	[ 'storage', 2, qr/${corrupt}metapage storage is 2, expected 1/ ],
+	[ 'storage', 0, qr/${corrupt}metapage storage is 0, outside 1\.\.3/ ],
+	[ 'storage', 4, qr/${corrupt}metapage storage is 4, outside 1\.\.3/ ],
+	[ 'storage', 2, qr/${corrupt}metapage storage half does not match version 2/ ],
 	[ 'max_level', 30, qr/${corrupt}metapage max_level is 30, but m = 16 gives 31/ ],
 	[ 'max_level', 40, qr/${corrupt}metapage max_level is 40, but m = 16 gives 31/ ],
 	[ 'entry', 0, qr/${corrupt}metapage has no entry point but entry_level is \d+/ ],

@@ -1,0 +1,60 @@
+/*
+ * hnsw_codes.h
+ *		How an element keeps its vector: in full (float4) or as a compact
+ *		code (half precision, 8-bit scalar), and the distances and bounds
+ *		the graph and the scan compute from a code.  src/README.md section
+ *		11 has the design.
+ */
+#ifndef HNSW_CODES_H
+#define HNSW_CODES_H
+
+#include "c.h"
+
+/* storage kinds of the element vector (the metapage's storage field) */
+#define HNSW_STORAGE_FLOAT4		1
+#define HNSW_STORAGE_HALF		2
+#define HNSW_STORAGE_SQ8		3
+
+/*
+ * What precedes a code (half and sq8; float4 has none).  err bounds the
+ * distance between the vector and what its code decodes to (in L1 for an
+ * L1 index, else in L2), norm the decoded vector's L2 norm; both rounded
+ * up, possibly infinite for vectors near the float4 limits.  sq8 decodes
+ * code c to mid + step * (c - 127.5); half leaves mid and step zero.
+ */
+typedef struct HnswCodeHeader
+{
+	float		err;
+	float		norm;
+	float		mid;
+	float		step;
+} HnswCodeHeader;
+
+/* how one index's vectors are stored: fixed by the metapage */
+typedef struct HnswCodec
+{
+	uint8		storage;		/* HNSW_STORAGE_* */
+	int			dim;
+	bool		l1;				/* err in L1 (an L1 index), else in L2 */
+} HnswCodec;
+
+extern const char *hnsw_storage_name(int storage);
+extern int	hnsw_storage_by_name(const char *name);
+extern int	hnsw_storage_max_dim(int storage);
+extern Size hnsw_code_bytes(int storage, int dim);
+
+extern void hnsw_encode(const HnswCodec *c, const float *vec, void *out);
+extern const float *hnsw_decode(const HnswCodec *c, const void *code,
+								float *scratch);
+extern bool hnsw_code_holds(const HnswCodec *c, const void *code,
+							const float *vec, void *scratch);
+extern const char *hnsw_code_invalid(const HnswCodec *c, const void *code);
+
+/* lower bounds of exact distances, for scans of a coded index */
+extern float hnsw_code_bound(int metric, const HnswCodec *c, const void *code,
+							 float est, double qnorm);
+extern double hnsw_bound_to_operator(int metric, float bound);
+
+extern void hnsw_codes_init(void);
+
+#endif
