@@ -624,7 +624,7 @@ check_table(Checker *ck, BlockNumber nblocks)
 	/* an MVCC snapshot: the rows visible now (see the range scan) */
 	indexInfo->ii_Concurrent = true;
 	ck->vec = palloc(sizeof(float) * Max(ck->meta.dim, 1));
-	ck->code = palloc(ck->esize);
+	ck->code = palloc(hnsw_code_scratch_bytes(&ck->codec));
 	ck->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hnsw check row",
 									   ALLOCSET_SMALL_SIZES);
 	for (;;)

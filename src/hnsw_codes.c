@@ -1,16 +1,14 @@
 /*
  * hnsw_codes.c
- *		Compact codes of vectors (storage = half or sq8): encoding, decoding
- *		with runtime CPU dispatch, the checks, and the lower bounds a scan
- *		reports so that the executor can put rows in exact order.
+ *		Compact codes of vectors (storage = half or sq8): encoding, decoding,
+ *		distance kernels on codes with runtime CPU dispatch, the checks, and
+ *		the lower bounds a scan reports so that the executor can put rows in
+ *		exact order.
  *
  * A coded element keeps an HnswCodeHeader and then its code: dim IEEE
  * half-precision values, or dim bytes of an 8-bit scalar code with the
  * vector's own offset and step (no training, so an insert never falls out
- * of a trained range and REINDEX is never needed to retrain).  The graph
- * computes distances on the decoded vector with the float kernels of
- * distance.c: decoding into a scratch vector that stays in the L1 cache
- * costs little next to the cache misses the smaller element saves.
+ * of a trained range and REINDEX is never needed to retrain).
  */
 #include "postgres.h"
 
@@ -20,19 +18,29 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #include <immintrin.h>
-#define HAVE_X86_DECODERS 1
+#define HAVE_X86_KERNELS 1
 #endif
 
 #include "distance.h"
+#include "distance_kernel.h"
 #include "hnsw.h"
 #include "hnsw_codes.h"
 
-typedef void (*HalfDecoder) (const uint16 *in, int n, float *out);
-typedef void (*Sq8Decoder) (const uint8 *in, int n, float mid, float step,
-							float *out);
+/* the kernels over one storage's codes, bound at load time */
+typedef struct CodeKernels
+{
+	void		(*decode) (const void *code, int n, float lo, float step,
+						   float *out);
+	float		(*l2_squared) (const float *q, const void *code, int n,
+							   float lo, float step);
+	float		(*inner_product) (const float *q, const void *code, int n,
+								  float lo, float step);
+	float		(*l1) (const float *q, const void *code, int n, float lo,
+					   float step);
+} CodeKernels;
 
-static HalfDecoder decode_half;
-static Sq8Decoder decode_sq8;
+static CodeKernels half_kernels;
+static CodeKernels sq8_kernels;
 
 static const struct
 {
@@ -139,51 +147,172 @@ half_to_float(uint16 h)
 	return (h & 0x8000) ? -f : f;
 }
 
-static void
-decode_half_generic(const uint16 *in, int n, float *out)
-{
-	int			i;
+/* ---------------------------------------------------------------------
+ * Kernels
+ *
+ * A distance is computed on the code directly, without writing the
+ * decoded vector out: sq8 by bodies the compiler vectorises (as
+ * distance.c's, over one byte per value, decoding lo + step * c in the
+ * register), half by F16C conversions where the CPU has them.  Elsewhere
+ * half decodes into a scratch vector for distance.c's kernels.
+ * ---------------------------------------------------------------------
+ */
 
-	for (i = 0; i < n; i++)
-		out[i] = half_to_float(in[i]);
+/* the value of sq8 code c: the one expression every kernel uses */
+#define SQ8_VALUE(lo, step, c)	((lo) + (step) * (float) (c))
+
+KERNEL_INLINE void
+body_sq8_decode(const uint8 *restrict c, int n, float lo, float step,
+				float *restrict out)
+{
+	for (int k = n / LANES; k > 0; k--, c += LANES, out += LANES)
+	{
+		UNROLL(32)
+		for (int j = 0; j < LANES; j++)
+			out[j] = SQ8_VALUE(lo, step, c[j]);
+	}
+	for (int j = 0; j < n % LANES; j++)
+		out[j] = SQ8_VALUE(lo, step, c[j]);
 }
 
-static void
-decode_sq8_generic(const uint8 *in, int n, float mid, float step, float *out)
-{
-	int			i;
-
-	for (i = 0; i < n; i++)
-		out[i] = mid + step * ((float) in[i] - 127.5f);
+/*
+ * One body per metric, differing in what a lane adds up: TERM(q, x) of the
+ * query value and the decoded one.
+ */
+#define SQ8_BODY(name, TERM) \
+KERNEL_INLINE float \
+name(const float *restrict q, const uint8 *restrict c, int n, float lo, \
+	 float step) \
+{ \
+	float		part[LANES] = {0}; \
+	float		sum; \
+\
+	for (int k = n / LANES; k > 0; k--, q += LANES, c += LANES) \
+	{ \
+		UNROLL(32) \
+		for (int j = 0; j < LANES; j++) \
+			part[j] += TERM(q[j], SQ8_VALUE(lo, step, c[j])); \
+	} \
+	sum = fold(part, LANES); \
+	for (int j = 0; j < n % LANES; j++) \
+		sum += TERM(q[j], SQ8_VALUE(lo, step, c[j])); \
+	return sum; \
 }
 
-#ifdef HAVE_X86_DECODERS
+#define TERM_L2(a, b)	(((a) - (b)) * ((a) - (b)))
+#define TERM_IP(a, b)	((a) * (b))
+#define TERM_L1(a, b)	fabsf((a) - (b))
+
+SQ8_BODY(body_sq8_l2, TERM_L2)
+SQ8_BODY(body_sq8_ip, TERM_IP)
+SQ8_BODY(body_sq8_l1, TERM_L1)
+
+#define INSTANTIATE_SQ8(suffix, attrs) \
+static attrs void \
+sq8_decode_##suffix(const void *code, int n, float lo, float step, float *out) \
+{ \
+	body_sq8_decode(code, n, lo, step, out); \
+} \
+static attrs float \
+sq8_l2_##suffix(const float *q, const void *code, int n, float lo, float step) \
+{ \
+	return body_sq8_l2(q, code, n, lo, step); \
+} \
+static attrs float \
+sq8_ip_##suffix(const float *q, const void *code, int n, float lo, float step) \
+{ \
+	return body_sq8_ip(q, code, n, lo, step); \
+} \
+static attrs float \
+sq8_l1_##suffix(const float *q, const void *code, int n, float lo, float step) \
+{ \
+	return body_sq8_l1(q, code, n, lo, step); \
+} \
+static const CodeKernels sq8_kernels_##suffix = { \
+	sq8_decode_##suffix, sq8_l2_##suffix, sq8_ip_##suffix, sq8_l1_##suffix \
+};
+
+INSTANTIATE_SQ8(generic, /* baseline ISA */ )
+
+/* half without F16C: decode into scratch, then distance.c's kernels */
+static void
+half_decode_generic(const void *code, int n, float lo, float step, float *out)
+{
+	const uint16 *h = (const uint16 *) code;
+
+	for (int i = 0; i < n; i++)
+		out[i] = half_to_float(h[i]);
+}
+
+static const CodeKernels half_kernels_generic = {
+	half_decode_generic, NULL, NULL, NULL
+};
+
+#ifdef HAVE_X86_KERNELS
+INSTANTIATE_SQ8(avx2, __attribute__((target("avx2,fma"))))
+
 __attribute__((target("avx2,f16c")))
 static void
-decode_half_f16c(const uint16 *in, int n, float *out)
+half_decode_f16c(const void *code, int n, float lo, float step, float *out)
 {
+	const uint16 *h = (const uint16 *) code;
 	int			i;
 
 	for (i = 0; i + 8 <= n; i += 8)
 		_mm256_storeu_ps(out + i,
-						 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (in + i))));
+						 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (h + i))));
 	for (; i < n; i++)
-		out[i] = half_to_float(in[i]);
+		out[i] = half_to_float(h[i]);
 }
 
-/* the same loop as the generic one, vectorised for AVX2 by the compiler */
-__attribute__((target("avx2,fma")))
-static void
-decode_sq8_avx2(const uint8 *in, int n, float mid, float step, float *out)
-{
-	int			i;
-
-	for (i = 0; i < n; i++)
-		out[i] = mid + step * ((float) in[i] - 127.5f);
+/*
+ * Half kernels: 16 values a step into two accumulators, STEP(acc, q, x)
+ * adding one register's terms; TAIL the scalar term for the rest.
+ */
+#define HALF_KERNEL(name, STEP, TAIL) \
+__attribute__((target("avx2,fma,f16c"))) \
+static float \
+name(const float *q, const void *code, int n, float lo, float step) \
+{ \
+	const uint16 *h = (const uint16 *) code; \
+	__m256		acc0 = _mm256_setzero_ps(); \
+	__m256		acc1 = _mm256_setzero_ps(); \
+	__m256		x; \
+	__m128		s; \
+	float		sum; \
+	int			i; \
+\
+	for (i = 0; i + 16 <= n; i += 16) \
+	{ \
+		x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (h + i))); \
+		acc0 = STEP(acc0, _mm256_loadu_ps(q + i), x); \
+		x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (h + i + 8))); \
+		acc1 = STEP(acc1, _mm256_loadu_ps(q + i + 8), x); \
+	} \
+	acc0 = _mm256_add_ps(acc0, acc1); \
+	s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1)); \
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s)); \
+	s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1)); \
+	sum = _mm_cvtss_f32(s); \
+	for (; i < n; i++) \
+		sum += TAIL(q[i], half_to_float(h[i])); \
+	return sum; \
 }
-#endif
 
-#ifdef HAVE_X86_DECODERS
+#define STEP_L2(acc, a, b) \
+	_mm256_fmadd_ps(_mm256_sub_ps(a, b), _mm256_sub_ps(a, b), acc)
+#define STEP_IP(acc, a, b)	_mm256_fmadd_ps(a, b, acc)
+#define STEP_L1(acc, a, b) \
+	_mm256_add_ps(acc, _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(a, b)))
+
+HALF_KERNEL(half_l2_f16c, STEP_L2, TERM_L2)
+HALF_KERNEL(half_ip_f16c, STEP_IP, TERM_IP)
+HALF_KERNEL(half_l1_f16c, STEP_L1, TERM_L1)
+
+static const CodeKernels half_kernels_f16c = {
+	half_decode_f16c, half_l2_f16c, half_ip_f16c, half_l1_f16c
+};
+
 /* CPUID leaf 1, ECX bit 29 (not every compiler's __builtin_cpu_supports knows it) */
 static bool
 cpu_has_f16c(void)
@@ -197,19 +326,66 @@ cpu_has_f16c(void)
 }
 #endif
 
-/* binds the decoders to the best variant the CPU runs; from _PG_init */
+/* binds the kernels to the best variant the CPU runs; from _PG_init */
 void
 hnsw_codes_init(void)
 {
-	decode_half = decode_half_generic;
-	decode_sq8 = decode_sq8_generic;
-#ifdef HAVE_X86_DECODERS
+	half_kernels = half_kernels_generic;
+	sq8_kernels = sq8_kernels_generic;
+#ifdef HAVE_X86_KERNELS
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx2") && cpu_has_f16c())
-		decode_half = decode_half_f16c;
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		decode_sq8 = decode_sq8_avx2;
+	{
+		sq8_kernels = sq8_kernels_avx2;
+		if (cpu_has_f16c())
+			half_kernels = half_kernels_f16c;
+	}
 #endif
+}
+
+/*
+ * The index's distance from q to a code, in HnswGraph.dist's metric: the
+ * code kernel's sum where it is in range; else (and for half without F16C)
+ * the code decoded into scratch and measured by distance.c's index
+ * kernels, which stay finite and ordered for every input.
+ */
+float
+hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
+				   const void *code, float *scratch)
+{
+	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
+	const void *values = (const char *) code + sizeof(HnswCodeHeader);
+	const CodeKernels *k = c->storage == HNSW_STORAGE_HALF ?
+		&half_kernels : &sq8_kernels;
+	float		r;
+
+	if (k->l2_squared != NULL)
+	{
+		switch (metric)
+		{
+			case HNSW_METRIC_L2:
+				r = k->l2_squared(q, values, c->dim, h->lo, h->step);
+				break;
+			case HNSW_METRIC_L1:
+				r = k->l1(q, values, c->dim, h->lo, h->step);
+				break;
+			default:
+				r = 1.0f - k->inner_product(q, values, c->dim, h->lo, h->step);
+				break;
+		}
+		if (fabsf(r) <= VEC_DIST_EXACT)
+			return r;
+	}
+	k->decode(values, c->dim, h->lo, h->step, scratch);
+	switch (metric)
+	{
+		case HNSW_METRIC_L2:
+			return vec_index_l2_squared(q, scratch, c->dim);
+		case HNSW_METRIC_L1:
+			return vec_index_l1(q, scratch, c->dim);
+		default:
+			return vec_index_ip_distance(q, scratch, c->dim);
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -239,6 +415,11 @@ float_down(double d)
 	return f;
 }
 
+/*
+ * The 8-bit code: 256 levels from the vector's smallest value to its
+ * largest.  Values beyond 2^126 in magnitude are clamped there, so that
+ * 255 steps stay finite; the error bound covers the clamp.
+ */
 static void
 encode_sq8(const float *vec, int dim, HnswCodeHeader *h, uint8 *code)
 {
@@ -251,13 +432,13 @@ encode_sq8(const float *vec, int dim, HnswCodeHeader *h, uint8 *code)
 		lo = Min(lo, vec[i]);
 		hi = Max(hi, vec[i]);
 	}
-	/* halves: mid + step * 127.5 stays finite even for -FLT_MAX..FLT_MAX */
-	h->mid = (float) (((double) lo + (double) hi) / 2);
+	lo = Max(-0x1p126f, Min(lo, 0x1p126f));
+	hi = Max(-0x1p126f, Min(hi, 0x1p126f));
+	h->lo = lo;
 	h->step = (float) (((double) hi - (double) lo) / 255);
 	for (i = 0; i < dim; i++)
 	{
-		double		t = h->step > 0 ?
-			((double) vec[i] - h->mid) / h->step + 127.5 : 127.5;
+		double		t = h->step > 0 ? ((double) vec[i] - lo) / h->step : 0;
 
 		code[i] = (uint8) Max(0.0, Min(255.0, rint(t)));
 	}
@@ -266,24 +447,24 @@ encode_sq8(const float *vec, int dim, HnswCodeHeader *h, uint8 *code)
 /*
  * Writes vec's code (header and values) to out.  The error bound is taken
  * from the vector as this CPU's decoder rebuilds it, rounded up, plus a
- * little for a decoder on another CPU (an FMA rounds once, a multiply and
- * an add twice: at most an ulp of each value apart).
+ * little for a kernel or decoder on another CPU: an FMA rounds lo + step * c
+ * once, a multiply and an add twice, at most an ulp of the larger term
+ * apart per value.
  */
 void
 hnsw_encode(const HnswCodec *c, const float *vec, void *out)
 {
 	HnswCodeHeader *h = (HnswCodeHeader *) out;
 	void	   *code = (char *) out + sizeof(HnswCodeHeader);
-	float	   *dec = palloc(sizeof(float) * c->dim);
+	float	   *dec;
 	double		err = 0;
 	double		norm2 = 0;
-	double		norm1 = 0;
+	double		big = 0;
 	int			i;
 
 	if (c->storage == HNSW_STORAGE_FLOAT4)
 	{
 		memcpy(out, vec, sizeof(float) * c->dim);
-		pfree(dec);
 		return;
 	}
 	memset(h, 0, sizeof(HnswCodeHeader));
@@ -294,6 +475,7 @@ hnsw_encode(const HnswCodec *c, const float *vec, void *out)
 	}
 	else
 		encode_sq8(vec, c->dim, h, code);
+	dec = palloc(sizeof(float) * c->dim);
 	hnsw_decode(c, out, dec);
 	for (i = 0; i < c->dim; i++)
 	{
@@ -301,11 +483,13 @@ hnsw_encode(const HnswCodec *c, const float *vec, void *out)
 
 		err += c->l1 ? fabs(d) : d * d;
 		norm2 += (double) dec[i] * dec[i];
-		norm1 += fabs(dec[i]);
+		big = Max(big, fabs(dec[i]));
 	}
+	big = Max(big, Max(fabs(h->lo), fabs(h->lo + 255.0 * h->step)));
 	if (!c->l1)
 		err = sqrt(err);
-	err = err * (1 + 0x1p-20) + 0x1p-21 * (c->l1 ? norm1 : sqrt(norm2));
+	err = err * (1 + 0x1p-20) +
+		0x1p-21 * big * (c->l1 ? (double) c->dim : sqrt((double) c->dim));
 	h->err = float_up(err);
 	h->norm = float_up(sqrt(norm2) * (1 + 0x1p-20));
 	pfree(dec);
@@ -321,24 +505,20 @@ hnsw_decode(const HnswCodec *c, const void *code, float *scratch)
 	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
 	const char *values = (const char *) code + sizeof(HnswCodeHeader);
 
-	switch (c->storage)
-	{
-		case HNSW_STORAGE_HALF:
-			decode_half((const uint16 *) values, c->dim, scratch);
-			return scratch;
-		case HNSW_STORAGE_SQ8:
-			decode_sq8((const uint8 *) values, c->dim, h->mid, h->step,
-					   scratch);
-			return scratch;
-		default:
-			return (const float *) code;
-	}
+	if (c->storage == HNSW_STORAGE_FLOAT4)
+		return (const float *) code;
+	(c->storage == HNSW_STORAGE_HALF ? &half_kernels : &sq8_kernels)->
+		decode(values, c->dim, h->lo, h->step, scratch);
+	return scratch;
 }
 
 /*
  * Whether the element whose code is code may also stand for vec (a row to
- * attach to it, or a row the checker looks up): the same code, and vec no
- * farther from it than the stored bound.  scratch: hnsw_code_bytes.
+ * attach to it, or a row the checker looks up): vec encodes to the same
+ * code, and lies within the stored error bound of what the code decodes
+ * to (measured, not recomputed by encode's formula, so that a bound
+ * written by another build is judged by what it promises).  scratch:
+ * hnsw_code_bytes, then dim floats.
  */
 bool
 hnsw_code_holds(const HnswCodec *c, const void *code, const float *vec,
@@ -347,14 +527,36 @@ hnsw_code_holds(const HnswCodec *c, const void *code, const float *vec,
 	const HnswCodeHeader *stored = (const HnswCodeHeader *) code;
 	const HnswCodeHeader *mine = (const HnswCodeHeader *) scratch;
 	Size		hdr = sizeof(HnswCodeHeader);
+	Size		bytes = hnsw_code_bytes(c->storage, c->dim);
+	const float *dec;
+	double		err = 0;
+	int			i;
 
 	if (c->storage == HNSW_STORAGE_FLOAT4)
 		return memcmp(code, vec, sizeof(float) * c->dim) == 0;
 	hnsw_encode(c, vec, scratch);
-	return memcmp((const char *) code + hdr, (const char *) scratch + hdr,
-				  hnsw_code_bytes(c->storage, c->dim) - hdr) == 0 &&
-		stored->mid == mine->mid && stored->step == mine->step &&
-		mine->err <= stored->err && mine->norm <= stored->norm;
+	if (memcmp((const char *) code + hdr, (const char *) scratch + hdr,
+			   bytes - hdr) != 0 ||
+		stored->lo != mine->lo || stored->step != mine->step)
+		return false;
+	dec = hnsw_decode(c, code, (float *) ((char *) scratch + MAXALIGN(bytes)));
+	for (i = 0; i < c->dim; i++)
+	{
+		double		d = (double) vec[i] - (double) dec[i];
+
+		err += c->l1 ? fabs(d) : d * d;
+	}
+	if (!c->l1)
+		err = sqrt(err);
+	return err <= stored->err;
+}
+
+/* the scratch hnsw_code_holds needs */
+Size
+hnsw_code_scratch_bytes(const HnswCodec *c)
+{
+	return MAXALIGN(hnsw_code_bytes(c->storage, c->dim)) +
+		sizeof(float) * c->dim;
 }
 
 /* what is wrong with a stored code, or NULL: for hnsw_index_check */
@@ -376,11 +578,12 @@ hnsw_code_invalid(const HnswCodec *c, const void *code)
 		return "element code has a negative or NaN error bound or norm";
 	if (c->storage == HNSW_STORAGE_SQ8)
 	{
-		if (!isfinite(h->mid) || !isfinite(h->step) || h->step < 0)
+		if (!isfinite(h->lo) || !isfinite(h->step) || h->step < 0 ||
+			!isfinite(h->lo + 255.0f * h->step))
 			return "element code has an invalid offset or step";
 		return NULL;
 	}
-	if (h->mid != 0 || h->step != 0)
+	if (h->lo != 0 || h->step != 0)
 		return "element code has an offset or step under storage half";
 	for (i = 0; i < c->dim; i++)
 		if ((half[i] & 0x7c00) == 0x7c00)

@@ -20,13 +20,14 @@
  * distance between the vector and what its code decodes to (in L1 for an
  * L1 index, else in L2), norm the decoded vector's L2 norm; both rounded
  * up, possibly infinite for vectors near the float4 limits.  sq8 decodes
- * code c to mid + step * (c - 127.5); half leaves mid and step zero.
+ * code c to lo + step * c (one expression, in the decoder and the kernels
+ * alike); half leaves lo and step zero.
  */
 typedef struct HnswCodeHeader
 {
 	float		err;
 	float		norm;
-	float		mid;
+	float		lo;
 	float		step;
 } HnswCodeHeader;
 
@@ -46,9 +47,14 @@ extern Size hnsw_code_bytes(int storage, int dim);
 extern void hnsw_encode(const HnswCodec *c, const float *vec, void *out);
 extern const float *hnsw_decode(const HnswCodec *c, const void *code,
 								float *scratch);
+extern Size hnsw_code_scratch_bytes(const HnswCodec *c);
 extern bool hnsw_code_holds(const HnswCodec *c, const void *code,
 							const float *vec, void *scratch);
 extern const char *hnsw_code_invalid(const HnswCodec *c, const void *code);
+
+/* the index's distance (HnswGraph.dist's metric) from q to a code */
+extern float hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
+								const void *code, float *scratch);
 
 /* lower bounds of exact distances, for scans of a coded index */
 extern float hnsw_code_bound(int metric, const HnswCodec *c, const void *code,

@@ -72,8 +72,7 @@ element_distance(HnswPageGraph *pg, const float *q, HnswElementTuple etup)
 
 	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
 		return pg->g.dist(q, etup->vec, pg->g.dim);
-	d = pg->g.dist(q, hnsw_decode(&pg->codec, etup->vec, pg->decoded),
-				   pg->g.dim);
+	d = hnsw_code_distance(&pg->codec, pg->metric, q, etup->vec, pg->decoded);
 	if (pg->bounds)
 		d = hnsw_code_bound(pg->metric, &pg->codec, etup->vec, d, pg->qnorm);
 	return d;
@@ -478,7 +477,7 @@ hnsw_page_graph_open(Relation index, const HnswIndexInfo *info,
 	hnsw_codec_init(&pg->codec, info, meta->storage, meta->dim);
 	pg->metric = info->metric;
 	pg->decoded = palloc(sizeof(float) * Max(meta->dim, 1));
-	pg->code = palloc(HNSW_ELEMENT_SIZE(meta->storage, meta->dim));
+	pg->code = palloc(hnsw_code_scratch_bytes(&pg->codec));
 	pg->max_level = meta->max_level;
 	pg->insert_page = meta->insert_page;
 	hnsw_buffers_init(&pg->bufs, index);
