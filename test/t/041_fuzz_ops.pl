@@ -3,7 +3,7 @@
 # For HNSW_FUZZ_SECONDS (default 40), and for at least one episode per
 # operator class, this runs episodes.  An episode creates a table with a
 # vector column (vector(dim) or unconstrained vector), an hnsw index with a
-# random m and ef_construction (built on rows already there, or created
+# random m, ef_construction and storage (built on rows already there, or created
 # empty and filled by inserts), then runs 12 to 30 random steps:
 #   INSERT of random rows, of one vector by the hundreds (by the thousand
 #   in class dups1000), of NULLs; UPDATE to new vectors, to one shared
@@ -181,8 +181,9 @@ sub old_vec
 sub index_ddl
 {
 	my ($e, $concurrently) = @_;
-	return sprintf('CREATE INDEX %s%s ON %s USING hnsw (v %s) WITH (m = %d, ef_construction = %d)',
-		$concurrently ? 'CONCURRENTLY ' : '', $e->{i}, $e->{t}, $e->{opclass}, $e->{m}, $e->{efc});
+	return sprintf('CREATE INDEX %s%s ON %s USING hnsw (v %s) WITH (m = %d, ef_construction = %d, storage = %s)',
+		$concurrently ? 'CONCURRENTLY ' : '', $e->{i}, $e->{t}, $e->{opclass}, $e->{m}, $e->{efc},
+		$e->{storage});
 }
 
 sub other_dim { my ($d) = @_; my $o; do { $o = rand_int(1, 9) } while $o == $d; return $o; }
@@ -496,14 +497,16 @@ sub episode
 		dim => rand_pick((fuzz_class('ties') || $ocname ne 'cosine' ? (1) : ()), 2, 3, 3, 4, 5, 8, 8, 16, 33),
 		typed => rand() < 0.5 ? 1 : 0,
 		m => fuzz_class('small_graph') ? rand_pick(2, 3, 4, 6, 8, 16) : rand_pick(4, 6, 8, 16),
+		# compact codes: exact order through the executor's recheck
+		storage => rand_pick('float4', 'half', 'sq8'),
 		t => "t$ep", i => "i$ep", script => [], pool => [], step => 0,
 	};
 	$e->{efc} = max(2 * $e->{m}, fuzz_class('small_graph') ? rand_pick(4, 8, 16, 32, 64) : rand_pick(16, 32, 64));
 	my $steps = rand_int(12, 30);
 	my $build_first = rand() < 0.5;
-	$e->{desc} = sprintf('%s, %s, m %d, ef_construction %d, %s', $ocname,
+	$e->{desc} = sprintf('%s, %s, m %d, ef_construction %d, storage %s, %s', $ocname,
 		$e->{typed} ? "vector($e->{dim})" : "vector (first rows $e->{dim}-d)",
-		$e->{m}, $e->{efc}, $build_first ? 'built on rows' : 'built empty');
+		$e->{m}, $e->{efc}, $e->{storage}, $build_first ? 'built on rows' : 'built empty');
 
 	run($e, "SET maintenance_work_mem = '" . rand_pick('1MB', '64MB') . "'");
 	run($e, "CREATE TABLE $e->{t} (id serial PRIMARY KEY, v vector" . ($e->{typed} ? "($e->{dim})" : '') . ', note int)');

@@ -3,7 +3,7 @@
 #
 # Four tables (one per operator class) of 600 to 1,200 random vectors get an
 # hnsw index each (built on the rows, or created empty and filled by
-# INSERTs, with random m and ef_construction).  Then, for HNSW_FUZZ_SECONDS
+# INSERTs, with random m, ef_construction and storage).  Then, for HNSW_FUZZ_SECONDS
 # (default 40, at least two rounds), each round stops the server, damages
 # every index file on disk at random and starts the server again:
 #   flip     random bits anywhere in a random page
@@ -65,10 +65,12 @@ for my $oc (@OC)
 		dim => rand_pick(3, 8, 16, 24),
 		n => rand_int(600, 1200),
 		m => fuzz_class('small_graph') ? rand_pick(2, 4, 8, 16) : rand_pick(4, 8, 16),
+		storage => rand_pick('float4', 'half', 'sq8'),
 	};
 	$t->{efc} = max(2 * $t->{m}, fuzz_class('small_graph') ? rand_pick(8, 32, 64) : rand_pick(32, 64));
 	my $vec = "(SELECT array_agg(round((random() * 2 - 1)::numeric, 4)) FROM generate_series(1, $t->{dim}) WHERE i > 0)::vector";
-	my $ddl = "CREATE INDEX $t->{idx} ON $t->{tbl} USING hnsw (v $opclass) WITH (m = $t->{m}, ef_construction = $t->{efc})";
+	my $ddl = "CREATE INDEX $t->{idx} ON $t->{tbl} USING hnsw (v $opclass) "
+	  . "WITH (m = $t->{m}, ef_construction = $t->{efc}, storage = $t->{storage})";
 	my $build = rand() < 0.5;
 	$node->safe_psql(
 		'postgres', "SELECT setseed(" . rand() . ");
@@ -76,8 +78,8 @@ for my $oc (@OC)
 		  . ($build ? '' : "$ddl;")
 		  . "INSERT INTO $t->{tbl} (v) SELECT $vec FROM generate_series(1, $t->{n}) i;"
 		  . ($build ? "$ddl;" : ''));
-	$t->{desc} = sprintf('%s: %d x %d-d, m %d, ef_construction %d, %s', $name, $t->{n}, $t->{dim},
-		$t->{m}, $t->{efc}, $build ? 'built' : 'filled by INSERT');
+	$t->{desc} = sprintf('%s: %d x %d-d, m %d, ef_construction %d, storage %s, %s', $name, $t->{n},
+		$t->{dim}, $t->{m}, $t->{efc}, $t->{storage}, $build ? 'built' : 'filled by INSERT');
 	push @T, $t;
 }
 
