@@ -308,10 +308,10 @@ extern void hnsw_stream_expand(HnswGraph *g, HnswSearch *s, int ef, bool strict)
 extern bool hnsw_stream_next(HnswSearch *s, HnswEdge *out);
 extern void hnsw_stream_flush(HnswSearch *s);
 extern double hnsw_stream_bytes(const HnswSearch *s);
-extern bool hnsw_stream_exhausted(HnswSearch *s);
+extern bool hnsw_stream_exhausted(const HnswSearch *s);
 extern bool hnsw_stream_reseed(HnswGraph *g, HnswSearch *s, HnswId id,
 							   bool strict);
-extern bool hnsw_stream_behind(HnswSearch *s);
+extern bool hnsw_stream_behind(const HnswSearch *s);
 extern void hnsw_search_free(HnswSearch *s);
 
 /*

@@ -507,7 +507,7 @@ hnsw_stream_flush(HnswSearch *s)
  * without this, a round would hand out farther rows before the rest.
  */
 bool
-hnsw_stream_behind(HnswSearch *s)
+hnsw_stream_behind(const HnswSearch *s)
 {
 	float		frontier = s->later_min;
 
@@ -566,7 +566,7 @@ hnsw_stream_reseed(HnswGraph *g, HnswSearch *s, HnswId id, bool strict)
 
 /* true once no unexpanded candidate remains: the reachable graph is done */
 bool
-hnsw_stream_exhausted(HnswSearch *s)
+hnsw_stream_exhausted(const HnswSearch *s)
 {
 	return s->cand.count == 0 && s->later.count == 0;
 }
