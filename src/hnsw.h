@@ -21,7 +21,7 @@
 
 #define HNSW_MAGIC				0x68534E57	/* "hSNW" */
 #define HNSW_FORMAT_VERSION		2	/* 2: lists mark their fillers */
-#define HNSW_FORMAT_VERSION_CODES	3	/* 3: elements hold codes (half, sq8) */
+#define HNSW_FORMAT_VERSION_CODES	3	/* 3: elements hold codes (half, sq8, sq4) */
 #define HNSW_MIN_FORMAT_VERSION	1	/* still read and written */
 #define HNSW_PAGE_ID			0xFF91
 
@@ -29,6 +29,7 @@
 #define HNSW_MAX_DIM			2000	/* storage float4 */
 #define HNSW_MAX_DIM_HALF		4000
 #define HNSW_MAX_DIM_SQ8		8000
+#define HNSW_MAX_DIM_SQ4		16000	/* the vector type's own limit */
 #define HNSW_HEAPTIDS			8	/* heap tuples sharing one vector */
 #define HNSW_MAX_ITEMS_PER_PAGE	255 /* offsets must fit in 8 bits of an id */
 #define HNSW_MAX_BLOCKS			((BlockNumber) 1 << 24)

@@ -1,12 +1,12 @@
 /*
  * hnsw_codes.c
- *		Compact codes of vectors (storage = half or sq8): encoding, decoding,
+ *		Compact codes of vectors (storage = half, sq8, sq4): encoding, decoding,
  *		distance kernels on codes with runtime CPU dispatch, the checks, and
  *		the lower bounds a scan reports so that the executor can put rows in
  *		exact order.
  *
  * A coded element keeps an HnswCodeHeader and then its code: dim IEEE
- * half-precision values, or dim bytes of an 8-bit scalar code with the
+ * half-precision values, or a scalar code of 8 or 4 bits a value with the
  * vector's own offset and step (no training, so an insert never falls out
  * of a trained range and REINDEX is never needed to retrain).
  */
@@ -41,6 +41,7 @@ typedef struct CodeKernels
 
 static CodeKernels half_kernels;
 static CodeKernels sq8_kernels;
+static CodeKernels sq4_kernels;
 
 static const struct
 {
@@ -50,12 +51,13 @@ static const struct
 	[HNSW_STORAGE_FLOAT4] = {"float4", HNSW_MAX_DIM},
 	[HNSW_STORAGE_HALF] = {"half", HNSW_MAX_DIM_HALF},
 	[HNSW_STORAGE_SQ8] = {"sq8", HNSW_MAX_DIM_SQ8},
+	[HNSW_STORAGE_SQ4] = {"sq4", HNSW_MAX_DIM_SQ4},
 };
 
 const char *
 hnsw_storage_name(int storage)
 {
-	if (storage < HNSW_STORAGE_FLOAT4 || storage > HNSW_STORAGE_SQ8)
+	if (storage < HNSW_STORAGE_FLOAT4 || storage > HNSW_STORAGE_LAST)
 		return "unknown";
 	return storages[storage].name;
 }
@@ -66,7 +68,7 @@ hnsw_storage_by_name(const char *name)
 {
 	int			s;
 
-	for (s = HNSW_STORAGE_FLOAT4; s <= HNSW_STORAGE_SQ8; s++)
+	for (s = HNSW_STORAGE_FLOAT4; s <= HNSW_STORAGE_LAST; s++)
 		if (pg_strcasecmp(name, storages[s].name) == 0)
 			return s;
 	return 0;
@@ -89,6 +91,8 @@ hnsw_code_bytes(int storage, int dim)
 			return sizeof(HnswCodeHeader) + sizeof(uint16) * dim;
 		case HNSW_STORAGE_SQ8:
 			return sizeof(HnswCodeHeader) + dim;
+		case HNSW_STORAGE_SQ4:
+			return sizeof(HnswCodeHeader) + (dim + 1) / 2;
 		default:
 			return sizeof(float) * dim;
 	}
@@ -151,7 +155,7 @@ half_to_float(uint16 h)
  * Kernels
  *
  * A distance is computed on the code directly, without writing the
- * decoded vector out: sq8 by bodies the compiler vectorises (as
+ * decoded vector out: sq8 and sq4 by bodies the compiler vectorises (as
  * distance.c's, over one byte per value, decoding lo + step * c in the
  * register), half by F16C conversions where the CPU has them.  Elsewhere
  * half decodes into a scratch vector for distance.c's kernels.
@@ -207,7 +211,57 @@ SQ8_BODY(body_sq8_l2, TERM_L2)
 SQ8_BODY(body_sq8_ip, TERM_IP)
 SQ8_BODY(body_sq8_l1, TERM_L1)
 
-#define INSTANTIATE_SQ8(suffix, attrs) \
+/*
+ * sq4 keeps value j in the low nibble of byte j and value half + j in its
+ * high nibble (half = (n + 1) / 2): two contiguous runs, each summed by a
+ * body of sq8's shape that takes one nibble of each byte.
+ */
+#define SQ4_NIBBLE(c, shift)	(((c) >> (shift)) & 15)
+
+KERNEL_INLINE void
+body_nibbles_decode(const uint8 *restrict c, int n, int shift, float lo,
+					float step, float *restrict out)
+{
+	for (int k = n / LANES; k > 0; k--, c += LANES, out += LANES)
+	{
+		UNROLL(32)
+		for (int j = 0; j < LANES; j++)
+			out[j] = SQ8_VALUE(lo, step, SQ4_NIBBLE(c[j], shift));
+	}
+	for (int j = 0; j < n % LANES; j++)
+		out[j] = SQ8_VALUE(lo, step, SQ4_NIBBLE(c[j], shift));
+}
+
+#define NIBBLE_BODY(name, TERM) \
+KERNEL_INLINE float \
+name(const float *restrict q, const uint8 *restrict c, int n, int shift, \
+	 float lo, float step) \
+{ \
+	float		part[LANES] = {0}; \
+	float		sum; \
+\
+	for (int k = n / LANES; k > 0; k--, q += LANES, c += LANES) \
+	{ \
+		UNROLL(32) \
+		for (int j = 0; j < LANES; j++) \
+			part[j] += TERM(q[j], SQ8_VALUE(lo, step, SQ4_NIBBLE(c[j], shift))); \
+	} \
+	sum = fold(part, LANES); \
+	for (int j = 0; j < n % LANES; j++) \
+		sum += TERM(q[j], SQ8_VALUE(lo, step, SQ4_NIBBLE(c[j], shift))); \
+	return sum; \
+}
+
+NIBBLE_BODY(body_nibbles_l2, TERM_L2)
+NIBBLE_BODY(body_nibbles_ip, TERM_IP)
+NIBBLE_BODY(body_nibbles_l1, TERM_L1)
+
+/* an sq4 kernel: the low nibbles' run, then the high ones' */
+#define SQ4_SUM(body, q, code, n, lo, step) \
+	(body((q), (code), ((n) + 1) / 2, 0, (lo), (step)) + \
+	 body((q) + ((n) + 1) / 2, (code), (n) / 2, 4, (lo), (step)))
+
+#define INSTANTIATE_SCALAR(suffix, attrs) \
 static attrs void \
 sq8_decode_##suffix(const void *code, int n, float lo, float step, float *out) \
 { \
@@ -228,11 +282,35 @@ sq8_l1_##suffix(const float *q, const void *code, int n, float lo, float step) \
 { \
 	return body_sq8_l1(q, code, n, lo, step); \
 } \
+static attrs void \
+sq4_decode_##suffix(const void *code, int n, float lo, float step, float *out) \
+{ \
+	body_nibbles_decode(code, (n + 1) / 2, 0, lo, step, out); \
+	body_nibbles_decode(code, n / 2, 4, lo, step, out + (n + 1) / 2); \
+} \
+static attrs float \
+sq4_l2_##suffix(const float *q, const void *code, int n, float lo, float step) \
+{ \
+	return SQ4_SUM(body_nibbles_l2, q, code, n, lo, step); \
+} \
+static attrs float \
+sq4_ip_##suffix(const float *q, const void *code, int n, float lo, float step) \
+{ \
+	return SQ4_SUM(body_nibbles_ip, q, code, n, lo, step); \
+} \
+static attrs float \
+sq4_l1_##suffix(const float *q, const void *code, int n, float lo, float step) \
+{ \
+	return SQ4_SUM(body_nibbles_l1, q, code, n, lo, step); \
+} \
 static const CodeKernels sq8_kernels_##suffix = { \
 	sq8_decode_##suffix, sq8_l2_##suffix, sq8_ip_##suffix, sq8_l1_##suffix \
+}; \
+static const CodeKernels sq4_kernels_##suffix = { \
+	sq4_decode_##suffix, sq4_l2_##suffix, sq4_ip_##suffix, sq4_l1_##suffix \
 };
 
-INSTANTIATE_SQ8(generic, /* baseline ISA */ )
+INSTANTIATE_SCALAR(generic, /* baseline ISA */ )
 
 /* half without F16C: decode into scratch, then distance.c's kernels */
 static void
@@ -249,7 +327,7 @@ static const CodeKernels half_kernels_generic = {
 };
 
 #ifdef HAVE_X86_KERNELS
-INSTANTIATE_SQ8(avx2, __attribute__((target("avx2,fma"))))
+INSTANTIATE_SCALAR(avx2, __attribute__((target("avx2,fma"))))
 
 __attribute__((target("avx2,f16c")))
 static void
@@ -332,15 +410,32 @@ hnsw_codes_init(void)
 {
 	half_kernels = half_kernels_generic;
 	sq8_kernels = sq8_kernels_generic;
+	sq4_kernels = sq4_kernels_generic;
 #ifdef HAVE_X86_KERNELS
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
 	{
 		sq8_kernels = sq8_kernels_avx2;
+		sq4_kernels = sq4_kernels_avx2;
 		if (cpu_has_f16c())
 			half_kernels = half_kernels_f16c;
 	}
 #endif
+}
+
+/* the kernels of a code storage */
+static const CodeKernels *
+kernels_of(int storage)
+{
+	switch (storage)
+	{
+		case HNSW_STORAGE_HALF:
+			return &half_kernels;
+		case HNSW_STORAGE_SQ8:
+			return &sq8_kernels;
+		default:
+			return &sq4_kernels;
+	}
 }
 
 /*
@@ -355,8 +450,7 @@ hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
 {
 	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
 	const void *values = (const char *) code + sizeof(HnswCodeHeader);
-	const CodeKernels *k = c->storage == HNSW_STORAGE_HALF ?
-		&half_kernels : &sq8_kernels;
+	const CodeKernels *k = kernels_of(c->storage);
 	float		r;
 
 	if (k->l2_squared != NULL)
@@ -415,14 +509,24 @@ float_down(double d)
 	return f;
 }
 
+/* the highest level of a scalar code: 255 for sq8, 15 for sq4 */
+static int
+code_top(const HnswCodec *c)
+{
+	return c->storage == HNSW_STORAGE_SQ8 ? 255 : 15;
+}
+
 /*
- * The 8-bit code: 256 levels from the vector's smallest value to its
+ * The scalar codes: top + 1 levels from the vector's smallest value to its
  * largest.  Values beyond 2^126 in magnitude are clamped there, so that
- * 255 steps stay finite; the error bound covers the clamp.
+ * the steps stay finite; the error bound covers the clamp.  sq4 packs two
+ * values a byte (see SQ4_NIBBLE).
  */
 static void
-encode_sq8(const float *vec, int dim, HnswCodeHeader *h, uint8 *code)
+encode_scalar(const float *vec, int dim, int top, HnswCodeHeader *h,
+			  uint8 *code)
 {
+	int			half = (dim + 1) / 2;
 	float		lo = vec[0];
 	float		hi = vec[0];
 	int			i;
@@ -435,12 +539,20 @@ encode_sq8(const float *vec, int dim, HnswCodeHeader *h, uint8 *code)
 	lo = Max(-0x1p126f, Min(lo, 0x1p126f));
 	hi = Max(-0x1p126f, Min(hi, 0x1p126f));
 	h->lo = lo;
-	h->step = (float) (((double) hi - (double) lo) / 255);
+	h->step = (float) (((double) hi - (double) lo) / top);
+	if (top == 15)
+		memset(code, 0, half);
 	for (i = 0; i < dim; i++)
 	{
 		double		t = h->step > 0 ? ((double) vec[i] - lo) / h->step : 0;
+		uint8		c = (uint8) Max(0.0, Min((double) top, rint(t)));
 
-		code[i] = (uint8) Max(0.0, Min(255.0, rint(t)));
+		if (top == 255)
+			code[i] = c;
+		else if (i < half)
+			code[i] |= c;
+		else
+			code[i - half] |= c << 4;
 	}
 }
 
@@ -474,7 +586,7 @@ hnsw_encode(const HnswCodec *c, const float *vec, void *out)
 			((uint16 *) code)[i] = float_to_half(vec[i]);
 	}
 	else
-		encode_sq8(vec, c->dim, h, code);
+		encode_scalar(vec, c->dim, code_top(c), h, code);
 	dec = palloc(sizeof(float) * c->dim);
 	hnsw_decode(c, out, dec);
 	for (i = 0; i < c->dim; i++)
@@ -485,7 +597,7 @@ hnsw_encode(const HnswCodec *c, const float *vec, void *out)
 		norm2 += (double) dec[i] * dec[i];
 		big = Max(big, fabs(dec[i]));
 	}
-	big = Max(big, Max(fabs(h->lo), fabs(h->lo + 255.0 * h->step)));
+	big = Max(big, Max(fabs(h->lo), fabs(h->lo + code_top(c) * h->step)));
 	if (!c->l1)
 		err = sqrt(err);
 	err = err * (1 + 0x1p-20) +
@@ -507,8 +619,7 @@ hnsw_decode(const HnswCodec *c, const void *code, float *scratch)
 
 	if (c->storage == HNSW_STORAGE_FLOAT4)
 		return (const float *) code;
-	(c->storage == HNSW_STORAGE_HALF ? &half_kernels : &sq8_kernels)->
-		decode(values, c->dim, h->lo, h->step, scratch);
+	kernels_of(c->storage)->decode(values, c->dim, h->lo, h->step, scratch);
 	return scratch;
 }
 
@@ -576,10 +687,10 @@ hnsw_code_invalid(const HnswCodec *c, const void *code)
 	}
 	if (!(h->err >= 0) || !(h->norm >= 0))
 		return "element code has a negative or NaN error bound or norm";
-	if (c->storage == HNSW_STORAGE_SQ8)
+	if (c->storage != HNSW_STORAGE_HALF)
 	{
 		if (!isfinite(h->lo) || !isfinite(h->step) || h->step < 0 ||
-			!isfinite(h->lo + 255.0f * h->step))
+			!isfinite(h->lo + code_top(c) * h->step))
 			return "element code has an invalid offset or step";
 		return NULL;
 	}

@@ -14,14 +14,16 @@
 #define HNSW_STORAGE_FLOAT4		1
 #define HNSW_STORAGE_HALF		2
 #define HNSW_STORAGE_SQ8		3
+#define HNSW_STORAGE_SQ4		4
+#define HNSW_STORAGE_LAST		HNSW_STORAGE_SQ4
 
 /*
- * What precedes a code (half and sq8; float4 has none).  err bounds the
+ * What precedes a code (half, sq8, sq4; float4 has none).  err bounds the
  * distance between the vector and what its code decodes to (in L1 for an
  * L1 index, else in L2), norm the decoded vector's L2 norm; both rounded
- * up, possibly infinite for vectors near the float4 limits.  sq8 decodes
- * code c to lo + step * c (one expression, in the decoder and the kernels
- * alike); half leaves lo and step zero.
+ * up, possibly infinite for vectors near the float4 limits.  sq8 and sq4
+ * decode code c to lo + step * c (one expression, in the decoder and the
+ * kernels alike); half leaves lo and step zero.
  */
 typedef struct HnswCodeHeader
 {

@@ -43,7 +43,7 @@ validate_storage(const char *value)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for hnsw option \"storage\": \"%s\"",
 						value),
-				 errdetail("Valid values are \"float4\", \"half\" and \"sq8\".")));
+				 errdetail("Valid values are \"float4\", \"half\", \"sq8\" and \"sq4\".")));
 }
 
 /*
@@ -64,7 +64,7 @@ hnsw_init_options(void)
 					  HNSW_DEFAULT_EF_CONSTRUCTION, HNSW_MIN_EF_CONSTRUCTION,
 					  HNSW_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
 	add_string_reloption(hnsw_relopt_kind, "storage",
-						 "How the index keeps vectors: float4, half or sq8",
+						 "How the index keeps vectors: float4, half, sq8 or sq4",
 						 "float4", validate_storage, AccessExclusiveLock);
 
 	DefineCustomIntVariable("hnsw.ef_search",
@@ -177,11 +177,14 @@ hnsw_check_dimensions(int dim, int storage, bool column)
 				 errmsg("vector cannot have more than %d dimensions for hnsw index",
 						max),
 				 storage == HNSW_STORAGE_FLOAT4 ?
-				 errhint("Use WITH (storage = half) for up to %d dimensions, or storage = sq8 for up to %d.",
-						 HNSW_MAX_DIM_HALF, HNSW_MAX_DIM_SQ8) :
+				 errhint("Use WITH (storage = half) for up to %d dimensions, storage = sq8 for up to %d, or storage = sq4 for up to %d.",
+						 HNSW_MAX_DIM_HALF, HNSW_MAX_DIM_SQ8, HNSW_MAX_DIM_SQ4) :
 				 storage == HNSW_STORAGE_HALF ?
-				 errhint("Use WITH (storage = sq8) for up to %d dimensions.",
-						 HNSW_MAX_DIM_SQ8) : 0));
+				 errhint("Use WITH (storage = sq8) for up to %d dimensions, or storage = sq4 for up to %d.",
+						 HNSW_MAX_DIM_SQ8, HNSW_MAX_DIM_SQ4) :
+				 storage == HNSW_STORAGE_SQ8 ?
+				 errhint("Use WITH (storage = sq4) for up to %d dimensions.",
+						 HNSW_MAX_DIM_SQ4) : 0));
 }
 
 /* how this index's elements keep their vectors (storage: the metapage's) */

@@ -138,10 +138,10 @@ hnsw_check_meta(Relation index, Page page)
 						RelationGetRelationName(index), meta->version,
 						HNSW_MIN_FORMAT_VERSION, HNSW_FORMAT_VERSION_CODES),
 				 errhint("REINDEX the index.")));
-	if (meta->storage < HNSW_STORAGE_FLOAT4 || meta->storage > HNSW_STORAGE_SQ8)
+	if (meta->storage < HNSW_STORAGE_FLOAT4 || meta->storage > HNSW_STORAGE_LAST)
 		meta_corrupt(index, "metapage storage is %u, outside %d..%d",
 					 (unsigned) meta->storage, HNSW_STORAGE_FLOAT4,
-					 HNSW_STORAGE_SQ8);
+					 HNSW_STORAGE_LAST);
 	/* codes came with version 3; a float4 index keeps version 1 or 2 */
 	if ((meta->storage == HNSW_STORAGE_FLOAT4) !=
 		(meta->version < HNSW_FORMAT_VERSION_CODES))
