@@ -498,7 +498,7 @@ sub episode
 		typed => rand() < 0.5 ? 1 : 0,
 		m => fuzz_class('small_graph') ? rand_pick(2, 3, 4, 6, 8, 16) : rand_pick(4, 6, 8, 16),
 		# compact codes: exact order through the executor's recheck
-		storage => rand_pick('float4', 'half', 'sq8'),
+		storage => rand_pick('float4', 'half', 'sq8', 'sq4'),
 		t => "t$ep", i => "i$ep", script => [], pool => [], step => 0,
 	};
 	$e->{efc} = max(2 * $e->{m}, fuzz_class('small_graph') ? rand_pick(4, 8, 16, 32, 64) : rand_pick(16, 32, 64));

@@ -65,7 +65,7 @@ for my $oc (@OC)
 		dim => rand_pick(3, 8, 16, 24),
 		n => rand_int(600, 1200),
 		m => fuzz_class('small_graph') ? rand_pick(2, 4, 8, 16) : rand_pick(4, 8, 16),
-		storage => rand_pick('float4', 'half', 'sq8'),
+		storage => rand_pick('float4', 'half', 'sq8', 'sq4'),
 	};
 	$t->{efc} = max(2 * $t->{m}, fuzz_class('small_graph') ? rand_pick(8, 32, 64) : rand_pick(32, 64));
 	my $vec = "(SELECT array_agg(round((random() * 2 - 1)::numeric, 4)) FROM generate_series(1, $t->{dim}) WHERE i > 0)::vector";
