@@ -54,7 +54,7 @@ body_l2_squared(const float *restrict a, const float *restrict b, int n)
 
 	for (int k = n / LANES; k > 0; k--, a += LANES, b += LANES)
 	{
-		UNROLL(32)
+#pragma GCC unroll 32
 		for (int j = 0; j < LANES; j++)
 		{
 			float		d = a[j] - b[j];
@@ -80,7 +80,7 @@ body_inner_product(const float *restrict a, const float *restrict b, int n)
 
 	for (int k = n / LANES; k > 0; k--, a += LANES, b += LANES)
 	{
-		UNROLL(32)
+#pragma GCC unroll 32
 		for (int j = 0; j < LANES; j++)
 			part[j] += a[j] * b[j];
 	}
@@ -98,7 +98,7 @@ body_l1(const float *restrict a, const float *restrict b, int n)
 
 	for (int k = n / LANES; k > 0; k--, a += LANES, b += LANES)
 	{
-		UNROLL(32)
+#pragma GCC unroll 32
 		for (int j = 0; j < LANES; j++)
 			part[j] += fabsf(a[j] - b[j]);
 	}
@@ -116,7 +116,7 @@ body_norm_squared(const float *restrict a, int n)
 
 	for (int k = n / LANES; k > 0; k--, a += LANES)
 	{
-		UNROLL(32)
+#pragma GCC unroll 32
 		for (int j = 0; j < LANES; j++)
 			part[j] += a[j] * a[j];
 	}
@@ -263,7 +263,8 @@ vec_dist_compress(double d)
 
 	if (m <= exact)
 		return (float) d;
-	if (!(m <= DIST_DOUBLE_MAX))	/* also NaN, which finite input cannot give */
+	/* also NaN, which finite input cannot give */
+	if (!(m <= DIST_DOUBLE_MAX))
 		m = DIST_DOUBLE_MAX;
 	memcpy(&dbits, &m, sizeof(dbits));
 	memcpy(&ebits, &exact, sizeof(ebits));

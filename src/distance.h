@@ -10,8 +10,10 @@ typedef float (*VectorKernel) (const float *a, const float *b, int n);
 
 /* sum of squared differences */
 extern VectorKernel vec_l2_squared;
+
 /* sum of products */
 extern VectorKernel vec_inner_product;
+
 /* sum of absolute differences */
 extern VectorKernel vec_l1;
 

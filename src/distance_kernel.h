@@ -18,7 +18,8 @@
  * Fully unrolling the per-lane loops lets the compiler keep the partial sums
  * in registers; left as loops, GCC vectorizes them but keeps the array in
  * memory, and the store-to-load round trip per block costs more than the
- * arithmetic.
+ * arithmetic.  Functions say "#pragma GCC unroll n" (clang honours it too;
+ * pgindent leaves it alone); UNROLL(n) is the same inside a macro.
  */
 #define PRAGMA_(x)	_Pragma(#x)
 #if defined(__clang__)
@@ -40,9 +41,9 @@
 KERNEL_INLINE float
 fold(float *lanes, int n)
 {
-	UNROLL(8)
+#pragma GCC unroll 8
 	for (int width = n / 2; width > 0; width /= 2)
-		UNROLL(32)
+#pragma GCC unroll 32
 		for (int j = 0; j < width; j++)
 			lanes[j] += lanes[j + width];
 	return lanes[0];

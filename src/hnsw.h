@@ -21,7 +21,7 @@
 
 #define HNSW_MAGIC				0x68534E57	/* "hSNW" */
 #define HNSW_FORMAT_VERSION		2	/* 2: lists mark their fillers */
-#define HNSW_FORMAT_VERSION_CODES	3	/* 3: elements hold codes (half, sq8, sq4) */
+#define HNSW_FORMAT_VERSION_CODES	3	/* 3: elements hold codes */
 #define HNSW_MIN_FORMAT_VERSION	1	/* still read and written */
 #define HNSW_PAGE_ID			0xFF91
 
@@ -115,7 +115,7 @@ typedef struct HnswElementTupleData
 	uint8		unused;
 	HnswId		nbrs;
 	ItemPointerData heaptids[HNSW_HEAPTIDS];	/* unused ones invalid */
-	float		vec[FLEXIBLE_ARRAY_MEMBER];	/* hnsw_code_bytes of them */
+	float		vec[FLEXIBLE_ARRAY_MEMBER]; /* hnsw_code_bytes of them */
 } HnswElementTupleData;
 
 typedef HnswElementTupleData *HnswElementTuple;

@@ -319,6 +319,7 @@ check_lists(Checker *ck, HnswPageGraph *pg, CheckElem *e, HnswEdge *list)
 			if (ck->elems[t].level < level)
 				violation(ck, e->id, psprintf("edge at level %d to an element of level %d",
 											  level, ck->elems[t].level));
+
 			/*
 			 * Finite: the index's kernels never return inf or NaN (beyond
 			 * VEC_DIST_EXACT they compress, distance.c), and marks keep a

@@ -27,6 +27,17 @@
 #include "hnsw_codes.h"
 
 /* the kernels over one storage's codes, bound at load time */
+/*
+ * Constants, here because pgindent splits hexadecimal floats in code
+ * (0x1p-24 becomes 0x1 p - 24) and leaves #define lines alone.
+ */
+#define FLOAT_UNIT			0x1p-24 /* float's unit roundoff */
+#define ROUND_UP			0x1p-20 /* a bound's margin before rounding */
+#define OTHER_CPU			0x1p-21 /* another CPU's decoder, per value */
+#define HALF_SUBNORMAL		0x1p-24f	/* the smallest half */
+#define HALF_SUBNORMAL_INV	0x1p24f
+#define SCALAR_CLAMP		0x1p126f	/* sq8, sq4: steps stay finite */
+
 typedef struct CodeKernels
 {
 	void		(*decode) (const void *code, int n, float lo, float step,
@@ -123,7 +134,7 @@ float_to_half(float f)
 	if (ax >= 0x477ff000)		/* 65520 and above round to infinity */
 		return sign | 0x7bff;
 	if (ax < 0x38800000)		/* below 2^-14: a subnormal half, or zero */
-		return sign | (uint32) rintf(fabsf(f) * 0x1p24f);
+		return sign | (uint32) rintf(fabsf(f) * HALF_SUBNORMAL_INV);
 	h = ((((ax >> 23) - 127 + 15) << 10) | ((ax & 0x7fffff) >> 13));
 	rest = ax & 0x1fff;
 	if (rest > 0x1000 || (rest == 0x1000 && (h & 1)))
@@ -140,7 +151,7 @@ half_to_float(uint16 h)
 	float		f;
 
 	if (exp == 0)
-		f = (float) mant * 0x1p-24f;
+		f = (float) mant * HALF_SUBNORMAL;
 	else if (exp == 31)
 		f = mant ? NAN : INFINITY;	/* never written; the checker reports it */
 	else
@@ -171,7 +182,7 @@ body_sq8_decode(const uint8 *restrict c, int n, float lo, float step,
 {
 	for (int k = n / LANES; k > 0; k--, c += LANES, out += LANES)
 	{
-		UNROLL(32)
+#pragma GCC unroll 32
 		for (int j = 0; j < LANES; j++)
 			out[j] = SQ8_VALUE(lo, step, c[j]);
 	}
@@ -224,7 +235,7 @@ body_nibbles_decode(const uint8 *restrict c, int n, int shift, float lo,
 {
 	for (int k = n / LANES; k > 0; k--, c += LANES, out += LANES)
 	{
-		UNROLL(32)
+#pragma GCC unroll 32
 		for (int j = 0; j < LANES; j++)
 			out[j] = SQ8_VALUE(lo, step, SQ4_NIBBLE(c[j], shift));
 	}
@@ -536,8 +547,8 @@ encode_scalar(const float *vec, int dim, int top, HnswCodeHeader *h,
 		lo = Min(lo, vec[i]);
 		hi = Max(hi, vec[i]);
 	}
-	lo = Max(-0x1p126f, Min(lo, 0x1p126f));
-	hi = Max(-0x1p126f, Min(hi, 0x1p126f));
+	lo = Max(-SCALAR_CLAMP, Min(lo, SCALAR_CLAMP));
+	hi = Max(-SCALAR_CLAMP, Min(hi, SCALAR_CLAMP));
 	h->lo = lo;
 	h->step = (float) (((double) hi - (double) lo) / top);
 	if (top == 15)
@@ -600,10 +611,10 @@ hnsw_encode(const HnswCodec *c, const float *vec, void *out)
 	big = Max(big, Max(fabs(h->lo), fabs(h->lo + code_top(c) * h->step)));
 	if (!c->l1)
 		err = sqrt(err);
-	err = err * (1 + 0x1p-20) +
-		0x1p-21 * big * (c->l1 ? (double) c->dim : sqrt((double) c->dim));
+	err = err * (1 + ROUND_UP) +
+		OTHER_CPU * big * (c->l1 ? (double) c->dim : sqrt((double) c->dim));
 	h->err = float_up(err);
-	h->norm = float_up(sqrt(norm2) * (1 + 0x1p-20));
+	h->norm = float_up(sqrt(norm2) * (1 + ROUND_UP));
 	pfree(dec);
 }
 
@@ -728,7 +739,7 @@ hnsw_code_bound(int metric, const HnswCodec *c, const void *code, float est,
 				double qnorm)
 {
 	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
-	double		g = (c->dim + 64) * 0x1p-23;
+	double		g = (c->dim + 64) * 2 * FLOAT_UNIT;
 	double		d = est;
 	double		lb;
 
@@ -749,7 +760,7 @@ hnsw_code_bound(int metric, const HnswCodec *c, const void *code, float est,
 	if (!(fabs(d) < VEC_DIST_EXACT) || !isfinite(h->err) || !isfinite(h->norm))
 		return -INFINITY;
 	lb = d - qnorm * h->err - g * qnorm * (2.0 * h->norm + h->err) -
-		4 * 0x1p-24 * (1 + fabs(d));
+		4 * FLOAT_UNIT * (1 + fabs(d));
 	return float_down(lb);
 }
 

@@ -113,7 +113,7 @@ hnsw_edge_dist(float dist, bool protect)
 
 /* per-id flags reported by the distances callback */
 #define HNSW_SKIP_RESULT	0x01	/* traverse through it, never return it */
-#define HNSW_SKIP_LINK		0x02	/* and never link to it (VACUUM removes it) */
+#define HNSW_SKIP_LINK		0x02	/* never link to it (VACUUM removes it) */
 
 typedef struct HnswGraph HnswGraph;
 
@@ -172,6 +172,7 @@ typedef struct HnswGraphOps
 									  const HnswEdge *edges, int n);
 	/* the vector of id: a pointer into storage or a copy in scratch[dim] */
 	const float *(*vector) (HnswGraph *g, HnswId id, float *scratch);
+
 	/*
 	 * vec as the storage would give it back (its code decoded, in scratch),
 	 * to find identical vectors by their distance; NULL: vec itself
@@ -179,14 +180,15 @@ typedef struct HnswGraphOps
 	const float *(*as_stored) (HnswGraph *g, const float *vec, float *scratch);
 
 	/*
-	 * Store a new element with its neighbour lists (lists[l], counts[l] for
-	 * l <= level; levels above the entry point have none) and return its id.
+	 * Store a new element with its neighbour lists (lists[l], counts[l] for l
+	 * <= level; levels above the entry point have none) and return its id.
 	 */
 	HnswId		(*place) (HnswGraph *g, const float *vec, int level,
 						  HnswEdge **lists, const int *counts, ItemPointer tid);
 	/* attach tid to element id if its vector equals vec and it has room */
 	bool		(*add_heaptid) (HnswGraph *g, HnswId id, const float *vec,
 								ItemPointer tid);
+
 	/*
 	 * replace_neighbors for w[0..n) (sorted by id), each only if its list
 	 * still equals its old one; sets w[i].done.  NULL: one at a time.
@@ -228,7 +230,7 @@ typedef struct HnswSearch
 	HnswHeap	later;			/* stream: finds too far for this round */
 	bool	   *later_result;	/* stream: per find in later, a result? */
 	float		later_min;		/* stream: nearest find in later */
-	HnswIdSet visited;
+	HnswIdSet	visited;
 	uint64		ndistances;		/* distance computations so far */
 	HnswEdge	fallback;		/* nearest skipped find one may link to */
 } HnswSearch;
@@ -240,7 +242,7 @@ struct HnswGraph
 	int			m;
 	int			ef_construction;
 	int			max_level;		/* cap on an element's level */
-	bool		fillers_marked;	/* lists mark their fillers (format 2) */
+	bool		fillers_marked; /* lists mark their fillers (format 2) */
 	float		(*dist) (const float *a, const float *b, int n);
 
 	/* scratch owned by the core; what only inserts need, on first use */

@@ -166,7 +166,7 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 {
 	Oid			indexoid = PG_GETARG_OID(0);
 	Relation	index = hnsw_open_for_inspection(indexoid, AccessShareLock, NULL,
-													 "hnsw_index_info");
+												 "hnsw_index_info");
 	HnswMetaPageData meta;
 	HnswCounts	c = {0, 0, 0, 0};
 	BlockNumber nblocks;
@@ -218,7 +218,7 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 	{
 		values[n++] = CStringGetTextDatum(hnsw_storage_name(meta.storage));
 		values[n++] = Int32GetDatum((int32) hnsw_code_bytes(meta.storage,
-															 meta.dim));
+															meta.dim));
 	}
 	Assert(n == tupdesc->natts);
 	index_close(index, AccessShareLock);

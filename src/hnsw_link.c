@@ -56,7 +56,7 @@ hnsw_plan_start(HnswGraph *g, HnswListWrite *w, HnswId id, int level)
  */
 bool
 hnsw_plan_select(HnswGraph *g, HnswListWrite *w, const HnswEdge *cands, int n,
-			int cap, bool fill)
+				 int cap, bool fill)
 {
 	w->nnew = hnsw_select_neighbors(g, cands, n, Min(n, cap), fill, w->fresh);
 	return w->nnew != w->nold ||
@@ -230,7 +230,7 @@ plan_link_back(HnswGraph *g, HnswId id, const float *vec, HnswEdge nb,
  */
 bool
 hnsw_link_back(HnswGraph *g, HnswId id, const float *vec, HnswEdge nb, int level,
-		  int protect)
+			   int protect)
 {
 	HnswListWrite w;
 	bool		holds;
@@ -305,12 +305,12 @@ random_below(int n)
  */
 bool
 hnsw_link_tree_walk(HnswGraph *g, HnswId x, const float *vec,
-			   const HnswEdge *starts, int n,
-			   bool (*ok) (void *arg, HnswId id), void *arg)
+					const HnswEdge *starts, int n,
+					bool (*ok) (void *arg, HnswId id), void *arg)
 {
 	HnswId	   *stack = palloc(sizeof(HnswId) * WALK_BUDGET);
 	HnswEdge   *list = palloc(sizeof(HnswEdge) * (2 * g->m + 1));
-	HnswIdSet seen;
+	HnswIdSet	seen;
 	int			depth = 0;
 	int			reads;
 	bool		linked = false;
@@ -374,7 +374,7 @@ link_parent(HnswGraph *g, HnswId id, const float *vec, int nfound)
 	{
 		HnswEdge	nb = g->lists[0][i];
 		bool		linked = hnsw_link_back(g, id, vec, nb, 0,
-									   parented ? LINK_PLAIN : LINK_TREE);
+											parented ? LINK_PLAIN : LINK_TREE);
 
 		if (!parented && linked)
 		{
@@ -538,7 +538,7 @@ hnsw_link_tree(HnswGraph *g, HnswId x, HnswEdge p, int mode)
 {
 	HnswEdge	up = {x, p.dist};
 
-	if (!hnsw_link_back(g, x, NULL, p, 0, mode)) /* p -> x */
+	if (!hnsw_link_back(g, x, NULL, p, 0, mode))	/* p -> x */
 		return false;
 	(void) hnsw_link_back(g, p.id, NULL, up, 0, mode);	/* x -> p */
 	return true;

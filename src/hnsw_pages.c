@@ -75,8 +75,7 @@ hnsw_check_page(Relation index, Page page, BlockNumber blkno)
 }
 
 /* reports a metapage field out of its range and never returns */
-static void
-meta_corrupt(Relation index, const char *fmt,...) pg_attribute_printf(2, 3);
+static void meta_corrupt(Relation index, const char *fmt,...) pg_attribute_printf(2, 3);
 
 static void
 meta_corrupt(Relation index, const char *fmt,...)
@@ -112,8 +111,8 @@ hnsw_check_meta(Relation index, Page page)
 {
 	HnswMetaPage meta = HnswPageGetMeta(page);
 	HnswPageOpaque opaque;
-	Size		end = offsetof(PageHeaderData, pd_linp) +
-		offsetof(HnswMetaPageData, insert_page) + sizeof(BlockNumber);
+	Size		end = (offsetof(PageHeaderData, pd_linp) +
+					   offsetof(HnswMetaPageData, insert_page) + sizeof(BlockNumber));
 	int			min_ef;
 
 	if (PageIsNew(page) || meta->magic != HNSW_MAGIC)

@@ -195,8 +195,8 @@ static HnswId
 append_tuples(Relation index, BlockNumber *hint, HnswNeighborTuple ntup,
 			  Size nsize, HnswElementTuple etup, Size esize)
 {
-	Size		space = (ntup ? hnsw_item_space(nsize) : 0) +
-		(etup ? hnsw_item_space(esize) : 0);
+	Size		space = ((ntup ? hnsw_item_space(nsize) : 0) +
+						 (etup ? hnsw_item_space(esize) : 0));
 	bool		isnew;
 	Buffer		buf = buffer_with_room(index, *hint, space,
 									   (ntup != NULL) + (etup != NULL), &isnew);
@@ -574,10 +574,10 @@ hnsw_reuse_slot(Relation index, int m, HnswElementTuple etup, Size esize,
 		RecordPageWithFreeSpace(index, blkno, hnsw_fsm_value(after));
 
 		/*
-		 * Recording updates only the map's leaf page.  A value that went
-		 * up (a shrunk neighbour tuple gave space to the page's other
-		 * slots) must also reach the upper pages, or lookups would not
-		 * find it; lower values are corrected there by the lookups.
+		 * Recording updates only the map's leaf page.  A value that went up
+		 * (a shrunk neighbour tuple gave space to the page's other slots)
+		 * must also reach the upper pages, or lookups would not find it;
+		 * lower values are corrected there by the lookups.
 		 */
 		if (after > before)
 			FreeSpaceMapVacuumRange(index, blkno, blkno + 1);

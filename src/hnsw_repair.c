@@ -82,8 +82,8 @@ add_new_hops(HnswGraph *g, HnswId id, int n, bool skip_fillers,
 	for (i = 0; i < n; i++)
 	{
 		HnswId		x = g->nbrs[i].id;
-		bool		seen = x == id || hnsw_idset_contains(removed, x) ||
-			hnsw_list_contains(g->rs->cands, ncand, x);
+		bool		seen = (x == id || hnsw_idset_contains(removed, x) ||
+							hnsw_list_contains(g->rs->cands, ncand, x));
 
 		if (skip_fillers && hnsw_edge_filler(g->nbrs[i]))
 			continue;
@@ -274,7 +274,7 @@ repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q,
 				break;
 		if (i == w->nnew &&
 			!hnsw_link_tree_walk(g, w->id, g->ops->vector(g, w->id, g->rs->qvec),
-							w->fresh, w->nnew, staying, (void *) removed))
+								 w->fresh, w->nnew, staying, (void *) removed))
 			(void) hnsw_link_tree(g, w->id, w->fresh[0], LINK_FORCE);
 	}
 }
@@ -564,6 +564,7 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 		if (gone[i] || reach[i])
 			continue;
 		CHECK_FOR_INTERRUPTS();
+
 		/*
 		 * The nearest reachable neighbour that takes it, else the entry; if
 		 * all their tree edges are taken, the nearest takes one more.
@@ -591,8 +592,8 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 
 				g->rs->cands[nstart].id = entry;
 				linked = hnsw_link_tree_walk(g, ids[i],
-										g->ops->vector(g, ids[i], g->rs->qvec),
-										g->rs->cands, nstart + 1, reach_ok, &r);
+											 g->ops->vector(g, ids[i], g->rs->qvec),
+											 g->rs->cands, nstart + 1, reach_ok, &r);
 			}
 			k = nstart;
 		}

@@ -186,9 +186,9 @@ next_result(HnswScanOpaque so, HnswEdge *e)
 	for (;;)
 	{
 		/* a round ends early where unexpanded finds are nearer */
-		bool		behind = !so->draining && so->rounds > 0 &&
-			hnsw_iterative_scan != HNSW_ITERATIVE_OFF &&
-			hnsw_stream_behind(&so->search);
+		bool		behind = (!so->draining && so->rounds > 0 &&
+							  hnsw_iterative_scan != HNSW_ITERATIVE_OFF &&
+							  hnsw_stream_behind(&so->search));
 
 		if ((so->round_left > 0 || so->draining) && !behind &&
 			hnsw_stream_next(&so->search, e))

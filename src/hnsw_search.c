@@ -336,13 +336,13 @@ hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps, int neps,
 	}
 
 	/*
-	 * Every element found is dead (a scan set DEAD hints after a mass
-	 * DELETE, and VACUUM has not run yet): an insert that linked to none of
-	 * them would leave its element, and every later one, unreachable until
-	 * VACUUM.  The nearest dead one that VACUUM has not started to remove
-	 * serves; VACUUM repairs around it like around any element it removes.
-	 * The entry points count too: a dead entry point with no neighbours
-	 * (a rolled-back first row) is all a search finds.
+	 * Every element found is dead (a scan set DEAD hints after a mass DELETE,
+	 * and VACUUM has not run yet): an insert that linked to none of them
+	 * would leave its element, and every later one, unreachable until VACUUM.
+	 * The nearest dead one that VACUUM has not started to remove serves;
+	 * VACUUM repairs around it like around any element it removes. The entry
+	 * points count too: a dead entry point with no neighbours (a rolled-back
+	 * first row) is all a search finds.
 	 */
 	if (n == 0 && s->fallback.id == HNSW_INVALID_ID && eps_skip)
 		s->fallback = linkable_entry(g, q, eps, neps);

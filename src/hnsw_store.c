@@ -120,7 +120,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 		int			start = i;
 		int			j;
 
-		hnsw_buffers_checkpoint(&pg->bufs);	/* nothing locked between batches */
+		hnsw_buffers_checkpoint(&pg->bufs); /* nothing locked between batches */
 		/* lock the batch's pages; start loading every element's tuple */
 		while (i < n && nbufs < HNSW_BATCH_BLOCKS)
 		{
@@ -175,9 +175,9 @@ lock_neighbors(HnswPageGraph *pg, HnswId id, int level, HnswId *nidp)
 	HnswNeighborTuple ntup;
 
 	/*
-	 * An id held across a slot's reuse may name an element of a lower
-	 * level now: it has no edges there.  (hnsw_index_check reports such an
-	 * edge in a stored list as corruption.)
+	 * An id held across a slot's reuse may name an element of a lower level
+	 * now: it has no edges there.  (hnsw_index_check reports such an edge in
+	 * a stored list as corruption.)
 	 */
 	if (level > elevel)
 		return NULL;
@@ -522,7 +522,7 @@ hnsw_page_graph_report_bounds(HnswPageGraph *pg, const float *q)
 	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
 		return false;
 	pg->bounds = true;
-	pg->qnorm = sqrt(vec_norm_squared_double(q, pg->g.dim)) * (1 + 0x1p-20);
+	pg->qnorm = sqrt(vec_norm_squared_double(q, pg->g.dim)) * 1.000001;
 	return true;
 }
 

@@ -39,7 +39,7 @@ typedef struct HnswVacuum
 	IndexBulkDeleteResult *stats;
 	IndexBulkDeleteCallback callback;
 	void	   *callback_state;
-	HnswIdSet removed;		/* DELETED elements this VACUUM frees */
+	HnswIdSet	removed;		/* DELETED elements this VACUUM frees */
 	HnswId		best;			/* highest-level element staying */
 	int			best_level;
 	HnswId	   *staying;		/* pass 2: every staying element, in order */

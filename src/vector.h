@@ -25,7 +25,8 @@ typedef struct Vector
 #define PG_RETURN_VECTOR_P(x)	PG_RETURN_POINTER(x)
 
 extern Vector *InitVector(int dim);
-extern void CheckVectorDims(int a, int b);	/* ERROR "different vector dimensions %d and %d" */
+extern void CheckVectorDims(int a, int b);	/* ERROR "different vector
+											 * dimensions %d and %d" */
 extern void CheckVectorElement(float value);	/* ERROR on NaN / Inf */
 
 /* SQL-callable distance functions the index recognises (see hnsw_options.c / opclasses) */
