@@ -35,7 +35,7 @@ $(OBJS): $(SRC_HEADERS)
 # HNSW_FUZZ_SEED=..., HNSW_FUZZ_SKIP=..., HNSW_FUZZ_SANITIZE=0|1,
 # HNSW_FUZZ_STRICT_REACH=1 on the
 # command line reach them, in `make test` too; README "Fuzzing").
-.PHONY: demo test bench fuzz
+.PHONY: indent indent-check demo test bench fuzz
 demo test bench fuzz:
 	PG_CONFIG='$(PG_CONFIG)' bash test/run.sh $@ $(ARGS)
 
@@ -65,6 +65,12 @@ uninstall-as-vector:
 	@if [ -f '$(VECTOR_CONTROL)' ] && ! grep -q '$(VECTOR_MARK)' '$(VECTOR_CONTROL)'; then \
 		echo '$(VECTOR_CONTROL) is not hnswsearch'"'"'s: leaving it' >&2; exit 1; fi
 	rm -f '$(VECTOR_CONTROL)' '$(DESTDIR)$(datadir)/extension/vector--$(VECTOR_EXTVERSION).sql'
+
+# pgindent, PostgreSQL 15's, fetched on first use (tools/pgindent.sh)
+indent:
+	tools/pgindent.sh .
+indent-check:
+	tools/pgindent.sh --check .
 
 # `make deb`: the Debian package postgresql-15-hnswsearch, built with
 # pg_buildext into build/deb/ (README "Install from a Debian package");
