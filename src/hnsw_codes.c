@@ -176,74 +176,32 @@ half_to_float(uint16 h)
 /* the value of sq8 code c: the one expression every kernel uses */
 #define SQ8_VALUE(lo, step, c)	((lo) + (step) * (float) (c))
 
-KERNEL_INLINE void
-body_sq8_decode(const uint8 *restrict c, int n, float lo, float step,
-				float *restrict out)
-{
-	for (int k = n / LANES; k > 0; k--, c += LANES, out += LANES)
-	{
-#pragma GCC unroll 32
-		for (int j = 0; j < LANES; j++)
-			out[j] = SQ8_VALUE(lo, step, c[j]);
-	}
-	for (int j = 0; j < n % LANES; j++)
-		out[j] = SQ8_VALUE(lo, step, c[j]);
-}
-
 /*
- * One body per metric, differing in what a lane adds up: TERM(q, x) of the
- * query value and the decoded one.
+ * The bodies, one per metric and code: TERM(q, x) is what a lane adds up
+ * for query value q and decoded value x, LEVEL(c, shift) the level a code
+ * byte holds (sq8: the byte; sq4: one nibble, see below).  Blocks of LANES,
+ * then of 8 into the first lanes (a dimension count is often a multiple of
+ * 8 and not of 32), then single values.
  */
-#define SQ8_BODY(name, TERM) \
-KERNEL_INLINE float \
-name(const float *restrict q, const uint8 *restrict c, int n, float lo, \
-	 float step) \
+#define LEVEL_SQ8(c, shift)		(c)
+#define LEVEL_SQ4(c, shift)		(((c) >> (shift)) & 15)
+
+#define CODE_DECODE(name, LEVEL) \
+KERNEL_INLINE void \
+name(const uint8 *restrict c, int n, int shift, float lo, float step, \
+	 float *restrict out) \
 { \
-	float		part[LANES] = {0}; \
-	float		sum; \
-\
-	for (int k = n / LANES; k > 0; k--, q += LANES, c += LANES) \
+	for (int k = n / LANES; k > 0; k--, c += LANES, out += LANES) \
 	{ \
 		UNROLL(32) \
 		for (int j = 0; j < LANES; j++) \
-			part[j] += TERM(q[j], SQ8_VALUE(lo, step, c[j])); \
+			out[j] = SQ8_VALUE(lo, step, LEVEL(c[j], shift)); \
 	} \
-	sum = fold(part, LANES); \
 	for (int j = 0; j < n % LANES; j++) \
-		sum += TERM(q[j], SQ8_VALUE(lo, step, c[j])); \
-	return sum; \
+		out[j] = SQ8_VALUE(lo, step, LEVEL(c[j], shift)); \
 }
 
-#define TERM_L2(a, b)	(((a) - (b)) * ((a) - (b)))
-#define TERM_IP(a, b)	((a) * (b))
-#define TERM_L1(a, b)	fabsf((a) - (b))
-
-SQ8_BODY(body_sq8_l2, TERM_L2)
-SQ8_BODY(body_sq8_ip, TERM_IP)
-SQ8_BODY(body_sq8_l1, TERM_L1)
-
-/*
- * sq4 keeps value j in the low nibble of byte j and value half + j in its
- * high nibble (half = (n + 1) / 2): two contiguous runs, each summed by a
- * body of sq8's shape that takes one nibble of each byte.
- */
-#define SQ4_NIBBLE(c, shift)	(((c) >> (shift)) & 15)
-
-KERNEL_INLINE void
-body_nibbles_decode(const uint8 *restrict c, int n, int shift, float lo,
-					float step, float *restrict out)
-{
-	for (int k = n / LANES; k > 0; k--, c += LANES, out += LANES)
-	{
-#pragma GCC unroll 32
-		for (int j = 0; j < LANES; j++)
-			out[j] = SQ8_VALUE(lo, step, SQ4_NIBBLE(c[j], shift));
-	}
-	for (int j = 0; j < n % LANES; j++)
-		out[j] = SQ8_VALUE(lo, step, SQ4_NIBBLE(c[j], shift));
-}
-
-#define NIBBLE_BODY(name, TERM) \
+#define CODE_BODY(name, TERM, LEVEL) \
 KERNEL_INLINE float \
 name(const float *restrict q, const uint8 *restrict c, int n, int shift, \
 	 float lo, float step) \
@@ -255,17 +213,38 @@ name(const float *restrict q, const uint8 *restrict c, int n, int shift, \
 	{ \
 		UNROLL(32) \
 		for (int j = 0; j < LANES; j++) \
-			part[j] += TERM(q[j], SQ8_VALUE(lo, step, SQ4_NIBBLE(c[j], shift))); \
+			part[j] += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
+	} \
+	for (int k = (n % LANES) / 8; k > 0; k--, q += 8, c += 8) \
+	{ \
+		UNROLL(8) \
+		for (int j = 0; j < 8; j++) \
+			part[j] += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
 	} \
 	sum = fold(part, LANES); \
-	for (int j = 0; j < n % LANES; j++) \
-		sum += TERM(q[j], SQ8_VALUE(lo, step, SQ4_NIBBLE(c[j], shift))); \
+	for (int j = 0; j < n % 8; j++) \
+		sum += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
 	return sum; \
 }
 
-NIBBLE_BODY(body_nibbles_l2, TERM_L2)
-NIBBLE_BODY(body_nibbles_ip, TERM_IP)
-NIBBLE_BODY(body_nibbles_l1, TERM_L1)
+#define TERM_L2(a, b)	(((a) - (b)) * ((a) - (b)))
+#define TERM_IP(a, b)	((a) * (b))
+#define TERM_L1(a, b)	fabsf((a) - (b))
+
+CODE_DECODE(body_sq8_decode, LEVEL_SQ8)
+CODE_BODY(body_sq8_l2, TERM_L2, LEVEL_SQ8)
+CODE_BODY(body_sq8_ip, TERM_IP, LEVEL_SQ8)
+CODE_BODY(body_sq8_l1, TERM_L1, LEVEL_SQ8)
+
+/*
+ * sq4 keeps value j in the low nibble of byte j and value half + j in its
+ * high nibble (half = (n + 1) / 2): two contiguous runs, each summed by the
+ * body above taking one nibble of each byte.
+ */
+CODE_DECODE(body_nibbles_decode, LEVEL_SQ4)
+CODE_BODY(body_nibbles_l2, TERM_L2, LEVEL_SQ4)
+CODE_BODY(body_nibbles_ip, TERM_IP, LEVEL_SQ4)
+CODE_BODY(body_nibbles_l1, TERM_L1, LEVEL_SQ4)
 
 /* an sq4 kernel: the low nibbles' run, then the high ones' */
 #define SQ4_SUM(body, q, code, n, lo, step) \
@@ -276,22 +255,22 @@ NIBBLE_BODY(body_nibbles_l1, TERM_L1)
 static attrs void \
 sq8_decode_##suffix(const void *code, int n, float lo, float step, float *out) \
 { \
-	body_sq8_decode(code, n, lo, step, out); \
+	body_sq8_decode(code, n, 0, lo, step, out); \
 } \
 static attrs float \
 sq8_l2_##suffix(const float *q, const void *code, int n, float lo, float step) \
 { \
-	return body_sq8_l2(q, code, n, lo, step); \
+	return body_sq8_l2(q, code, n, 0, lo, step); \
 } \
 static attrs float \
 sq8_ip_##suffix(const float *q, const void *code, int n, float lo, float step) \
 { \
-	return body_sq8_ip(q, code, n, lo, step); \
+	return body_sq8_ip(q, code, n, 0, lo, step); \
 } \
 static attrs float \
 sq8_l1_##suffix(const float *q, const void *code, int n, float lo, float step) \
 { \
-	return body_sq8_l1(q, code, n, lo, step); \
+	return body_sq8_l1(q, code, n, 0, lo, step); \
 } \
 static attrs void \
 sq4_decode_##suffix(const void *code, int n, float lo, float step, float *out) \
@@ -531,7 +510,7 @@ code_top(const HnswCodec *c)
  * The scalar codes: top + 1 levels from the vector's smallest value to its
  * largest.  Values beyond 2^126 in magnitude are clamped there, so that
  * the steps stay finite; the error bound covers the clamp.  sq4 packs two
- * values a byte (see SQ4_NIBBLE).
+ * values a byte (see LEVEL_SQ4).
  */
 static void
 encode_scalar(const float *vec, int dim, int top, HnswCodeHeader *h,
