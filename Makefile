@@ -6,6 +6,11 @@ SRCS = $(sort $(wildcard src/*.c))
 OBJS = $(SRCS:.c=.o)
 SRC_HEADERS = $(wildcard src/*.h)
 DATA = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
+# The install script of the first version and the update scripts: CREATE
+# EXTENSION of a later version runs the chain (as contrib modules do), so
+# the SQL of each version is written once.  In order, for install-as-vector.
+SQL_CHAIN = sql/$(EXTENSION)--0.1.0.sql \
+	$(shell ls sql/$(EXTENSION)--*--*.sql 2>/dev/null | sort -V)
 
 # pg_regress inputs: every sql/*.sql that is not an install or upgrade script.
 # `:=` so that PGXS's `ifdef REGRESS` is false (no pg_regress run) when empty.
@@ -58,7 +63,7 @@ install-as-vector: install
 		"default_version = '$(VECTOR_EXTVERSION)'" \
 		"module_pathname = '\$$libdir/hnswsearch'" \
 		'relocatable = true' 'trusted = true' > '$(VECTOR_CONTROL)'
-	@sed 's/CREATE EXTENSION hnswsearch/CREATE EXTENSION vector/' sql/hnswsearch--$(EXTVERSION).sql \
+	@cat $(SQL_CHAIN) | sed '/^\\echo /d' \
 		> '$(DESTDIR)$(datadir)/extension/vector--$(VECTOR_EXTVERSION).sql'
 
 uninstall-as-vector:

@@ -536,6 +536,59 @@ reach_ok(void *arg, HnswId id)
 	return t >= 0 && r->reach[t] && !r->gone[t];
 }
 
+/* how many elements outside ids walk_from_outside passes through */
+#define OUTSIDE_BUDGET	64
+
+/*
+ * Starts the walk where the entry point is not one of ids: an insert made
+ * a new element the entry while VACUUM ran, after VACUUM had collected the
+ * elements it reconnects.  A new entry takes a tree edge to the old one
+ * (link_entry), so the tree edges out of the entry, followed through
+ * elements outside ids (a few, each a later entry), lead to the elements
+ * VACUUM knows; the walk starts from each it reaches.  Returns whether it
+ * reached any.
+ */
+static bool
+walk_from_outside(HnswWalk *walk, HnswGraph *g, HnswId entry,
+				  const ReachIds *r)
+{
+	HnswId		queue[OUTSIDE_BUDGET];
+	int			head = 0;
+	int			tail = 0;
+	bool		any = false;
+
+	queue[tail++] = entry;
+	while (head < tail)
+	{
+		int			k = g->ops->neighbors(g, queue[head++], 0, g->nbrs);
+
+		for (int e = 0; e < k; e++)
+		{
+			HnswId		to = g->nbrs[e].id;
+			int64		t;
+
+			if (!hnsw_edge_protected(g->nbrs[e]))
+				continue;
+			t = id_index(r->ids, r->n, to);
+			if (t >= 0 && !r->gone[t])
+			{
+				hnsw_walk_from(walk, to, t);
+				any = true;
+			}
+			else if (t < 0 && tail < OUTSIDE_BUDGET)
+			{
+				bool		queued = false;
+
+				for (int q = 0; q < tail && !queued; q++)
+					queued = queue[q] == to;
+				if (!queued)
+					queue[tail++] = to;
+			}
+		}
+	}
+	return any;
+}
+
 static int64
 reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 				HnswId entry)
@@ -547,12 +600,17 @@ reconnect_round(HnswGraph *g, const HnswId *ids, const bool *gone, int64 n,
 	int64		added = 0;
 	int64		i;
 
-	if (start < 0)
-		return 0;
 	hnsw_walk_init(&walk, g, n, true, reach_index, &numbering);
 	reach = walk.seen;
 	alloc_repair_scratch(g);
-	hnsw_walk_from(&walk, entry, start);
+	if (start >= 0)
+		hnsw_walk_from(&walk, entry, start);
+	else if (!walk_from_outside(&walk, g, entry, &numbering))
+	{
+		pfree(walk.order);
+		hnsw_walk_end(&walk);
+		return 0;
+	}
 	for (i = 0; i < n; i++)
 	{
 		HnswEdge	p;
