@@ -336,6 +336,17 @@ extern IndexBuildResult *hnswbuild(Relation heap, Relation index,
 								   IndexInfo *indexInfo);
 extern void hnswbuildempty(Relation index);
 
+/* hnsw_rerank.c: a coded index's candidates by the table's vectors */
+typedef struct HnswRerank HnswRerank;
+extern HnswRerank *hnsw_rerank_begin(Relation index, Relation heap,
+									 const HnswIndexInfo *info,
+									 const float *q, int dim);
+extern void hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids,
+							int ntids);
+extern void hnsw_rerank_sort(HnswRerank *r);
+extern bool hnsw_rerank_next(HnswRerank *r, ItemPointer tid, float *dist);
+extern void hnsw_rerank_end(HnswRerank *r);
+
 /* hnsw_scan.c */
 extern IndexScanDesc hnswbeginscan(Relation index, int nkeys, int norderbys);
 extern void hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys,

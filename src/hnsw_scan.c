@@ -17,6 +17,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/relscan.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -35,6 +37,8 @@ typedef struct HnswScanOpaqueData
 	bool		searching;		/* an ordered search is under way */
 	bool		bounds;			/* coded index: distances are lower bounds */
 	float		dist;			/* the current element's distance (bound) */
+	HnswRerank *rerank;			/* coded index: rows re-ranked by the table */
+	float		last_dist;		/* rerank: the last row's distance */
 	HnswIndexInfo info;
 	HnswMetaPageData meta;
 	HnswPageGraph *pg;			/* while started */
@@ -85,9 +89,12 @@ scan_reset(HnswScanOpaque so)
 		elog(DEBUG1, "hnsw scan: %llu distances, %u elements visited, %d rounds",
 			 (unsigned long long) so->search.ndistances,
 			 so->search.visited.count, so->rounds);
+	if (so->rerank)
+		hnsw_rerank_end(so->rerank);
 	if (so->pg)
 		hnsw_page_graph_close(so->pg);
 	MemoryContextReset(so->ctx);
+	so->rerank = NULL;
 	so->pg = NULL;
 	so->started = false;
 	so->searching = false;
@@ -152,7 +159,13 @@ scan_start(IndexScanDesc scan)
 	}
 	so->unordered = false;
 	so->tids = palloc(sizeof(ItemPointerData) * HNSW_HEAPTIDS);
-	so->bounds = hnsw_page_graph_report_bounds(so->pg, so->q);
+	/* a coded index re-ranks by the table, else reports lower bounds */
+	if (so->meta.storage != HNSW_STORAGE_FLOAT4)
+		so->rerank = hnsw_rerank_begin(scan->indexRelation, scan->heapRelation,
+									   &so->info, so->q, so->meta.dim);
+	so->last_dist = -INFINITY;
+	so->bounds = so->rerank == NULL &&
+		hnsw_page_graph_report_bounds(so->pg, so->q);
 	g = hnsw_page_graph_core(so->pg);
 	start = hnsw_descend(g, so->q, so->meta.entry, so->meta.entry_level, 0,
 						 &skip);
@@ -228,6 +241,43 @@ next_result(HnswScanOpaque so, HnswEdge *e)
 	}
 }
 
+/*
+ * The next row of a coded index's scan in the order of the table's
+ * vectors: a batch is the rest of the current round (what the round may
+ * hand out), read from the table and sorted (hnsw_rerank.c).  Under
+ * strict_order a row nearer than one already returned, found by a later
+ * batch, is dropped, as any late find.
+ */
+static bool
+next_reranked(HnswScanOpaque so)
+{
+	ItemPointerData tids[HNSW_HEAPTIDS];
+	ItemPointerData tid;
+	HnswEdge	e;
+	float		d;
+	int			n;
+
+	for (;;)
+	{
+		while (hnsw_rerank_next(so->rerank, &tid, &d))
+		{
+			if (hnsw_iterative_scan == HNSW_ITERATIVE_STRICT &&
+				d < so->last_dist)
+				continue;
+			so->last_dist = d;
+			so->tids[0] = tid;
+			so->ntids = 1;
+			return true;
+		}
+		for (n = 0; (n == 0 || so->round_left > 0) && next_result(so, &e); n++)
+			hnsw_rerank_add(so->rerank, tids,
+							hnsw_element_tids(so->pg, e.id, tids));
+		if (n == 0)
+			return false;
+		hnsw_rerank_sort(so->rerank);
+	}
+}
+
 /* refills so->tids with the next element's (or block's) heap TIDs */
 static bool
 next_tids(IndexScanDesc scan)
@@ -249,6 +299,8 @@ next_tids(IndexScanDesc scan)
 				return false;
 			so->ntids = hnsw_block_tids(so->pg, so->nextblk++, so->tids);
 		}
+		else if (so->rerank)
+			return next_reranked(so);
 		else
 		{
 			if (!next_result(so, &e))

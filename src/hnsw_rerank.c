@@ -1,0 +1,168 @@
+/*
+ * hnsw_rerank.c
+ *		Re-ranking a coded index's candidates by the table's own vectors.
+ *
+ * An index with storage half, sq8 or sq4 searches with distances to codes.
+ * Before a scan hands rows out, it fetches each candidate's row from the
+ * table, computes the distance from the query to the row's vector as a
+ * float4 index would, and hands the rows out in that order (src/README.md
+ * section 11 says why this and not lower bounds for the executor's
+ * recheck).  The full vectors thus stay in the table, and only the
+ * candidates of a round are read.
+ *
+ * A row is read with SnapshotAny: its vector is the one the index entry
+ * was made for (an update that changes it makes a new index entry, and a
+ * HOT chain keeps the indexed column), whatever the scan's snapshot; the
+ * executor still decides which rows the query sees.  A TID whose line
+ * pointer VACUUM has freed yields no row and is skipped.
+ */
+#include "postgres.h"
+
+#include "access/tableam.h"
+#include "executor/tuptable.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "hnsw.h"
+
+typedef struct RerankItem
+{
+	ItemPointerData tid;
+	float		dist;
+} RerankItem;
+
+struct HnswRerank
+{
+	IndexFetchTableData *fetch;
+	TupleTableSlot *slot;
+	AttrNumber	attnum;			/* the indexed column in the table */
+	HnswIndexInfo info;
+	const float *q;
+	int			dim;
+	float	   *vec;			/* a row's vector as the index compares it */
+	MemoryContext rowcxt;		/* detoasted values, reset per row */
+	RerankItem *items;
+	int			n;
+	int			cap;
+	int			next;			/* the next item to hand out */
+};
+
+/*
+ * Starts re-ranking for a scan of index over heap with query q (as the
+ * index compares it).  NULL where it cannot: an expression index, whose
+ * indexed values are not a column of the table (the scan then reports
+ * lower bounds for the executor's recheck instead).
+ */
+HnswRerank *
+hnsw_rerank_begin(Relation index, Relation heap, const HnswIndexInfo *info,
+				  const float *q, int dim)
+{
+	AttrNumber	attnum = index->rd_index->indkey.values[0];
+	HnswRerank *r;
+
+	if (heap == NULL || attnum == 0)
+		return NULL;
+	r = palloc0(sizeof(HnswRerank));
+	r->fetch = table_index_fetch_begin(heap);
+	r->slot = table_slot_create(heap, NULL);
+	r->attnum = attnum;
+	r->info = *info;
+	r->q = q;
+	r->dim = dim;
+	r->vec = palloc(sizeof(float) * dim);
+	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hnsw rerank row",
+									  ALLOCSET_SMALL_SIZES);
+	r->cap = 64;
+	r->items = palloc(sizeof(RerankItem) * r->cap);
+	return r;
+}
+
+/* the distance from the query to the row at tid; false if there is none */
+static bool
+row_distance(HnswRerank *r, ItemPointer tid, float *dist)
+{
+	ItemPointerData t = *tid;
+	bool		call_again = false;
+	bool		all_dead = false;
+	bool		isnull;
+	Datum		value;
+	bool		found = false;
+	MemoryContext old;
+
+	if (!table_index_fetch_tuple(r->fetch, &t, SnapshotAny, r->slot,
+								 &call_again, &all_dead))
+		return false;
+	old = MemoryContextSwitchTo(r->rowcxt);
+	value = slot_getattr(r->slot, r->attnum, &isnull);
+	if (!isnull && hnsw_prepare_vector(&r->info, value, r->vec, r->dim))
+	{
+		*dist = r->info.dist(r->q, r->vec, r->dim);
+		found = true;
+	}
+	MemoryContextSwitchTo(old);
+	ExecClearTuple(r->slot);
+	MemoryContextReset(r->rowcxt);
+	return found;
+}
+
+/* adds the rows of one element (its heap TIDs) to the next batch */
+void
+hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids)
+{
+	for (int i = 0; i < ntids; i++)
+	{
+		float		d;
+
+		if (!row_distance(r, (ItemPointer) &tids[i], &d))
+			continue;
+		if (r->n == r->cap)
+		{
+			r->cap *= 2;
+			r->items = repalloc(r->items, sizeof(RerankItem) * r->cap);
+		}
+		r->items[r->n].tid = tids[i];
+		r->items[r->n].dist = d;
+		r->n++;
+	}
+}
+
+static int
+item_cmp(const void *a, const void *b)
+{
+	float		x = ((const RerankItem *) a)->dist;
+	float		y = ((const RerankItem *) b)->dist;
+
+	return (x > y) - (x < y);
+}
+
+/* orders the batch added since the last one, nearest first */
+void
+hnsw_rerank_sort(HnswRerank *r)
+{
+	qsort(r->items + r->next, r->n - r->next, sizeof(RerankItem), item_cmp);
+}
+
+/* the next row of the sorted batch, or false when it is used up */
+bool
+hnsw_rerank_next(HnswRerank *r, ItemPointer tid, float *dist)
+{
+	if (r->next >= r->n)
+	{
+		r->n = r->next = 0;
+		return false;
+	}
+	*tid = r->items[r->next].tid;
+	*dist = r->items[r->next].dist;
+	r->next++;
+	return true;
+}
+
+/* releases the table fetch and its slot (the memory goes with the scan's) */
+void
+hnsw_rerank_end(HnswRerank *r)
+{
+	ExecDropSingleTupleTableSlot(r->slot);
+	table_index_fetch_end(r->fetch);
+	MemoryContextDelete(r->rowcxt);
+}
