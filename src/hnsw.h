@@ -344,7 +344,8 @@ extern HnswRerank *hnsw_rerank_begin(Relation index, Relation heap,
 extern void hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids,
 							int ntids);
 extern void hnsw_rerank_sort(HnswRerank *r);
-extern bool hnsw_rerank_next(HnswRerank *r, ItemPointer tid, float *dist);
+extern bool hnsw_rerank_next(HnswRerank *r, double limit, ItemPointer tid,
+							 double *dist);
 extern void hnsw_rerank_end(HnswRerank *r);
 
 /* hnsw_scan.c */

@@ -236,7 +236,7 @@ static const HnswGraphOps mem_ops = {
 	mem_neighbors,
 	mem_replace_neighbors,
 	mem_vector,
-	NULL,						/* as_stored: the vectors themselves */
+	NULL,						/* self_distance: dist(vec, vec) */
 	mem_place,
 	mem_add_heaptid,
 	NULL,						/* replace_many: one at a time */

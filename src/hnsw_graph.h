@@ -174,10 +174,11 @@ typedef struct HnswGraphOps
 	const float *(*vector) (HnswGraph *g, HnswId id, float *scratch);
 
 	/*
-	 * vec as the storage would give it back (its code decoded, in scratch),
-	 * to find identical vectors by their distance; NULL: vec itself
+	 * what distances() gives from vec to an element holding vec (under a
+	 * code, to vec's code), to find identical vectors by their distance;
+	 * NULL: dist(vec, vec)
 	 */
-	const float *(*as_stored) (HnswGraph *g, const float *vec, float *scratch);
+	float		(*self_distance) (HnswGraph *g, const float *vec);
 
 	/*
 	 * Store a new element with its neighbour lists (lists[l], counts[l] for l

@@ -251,28 +251,23 @@ hnsw_link_back(HnswGraph *g, HnswId id, const float *vec, HnswEdge nb, int level
  * An identical vector already in the graph takes the heap TID instead of a
  * new element.  Identical vectors are at the vector's distance to itself as
  * stored (0 for L2 and L1, 1 - |v|^2 for inner product; under a code, to
- * its decoded code), computed by the same kernel on the same floats, so
- * comparing distances finds them; the storage compares the vectors (or
- * codes) themselves before attaching.
+ * its code), computed by the storage as it computes every distance to an
+ * element, so comparing distances finds them.  The comparison leaves out
+ * the mark bits (a distance carried down from an upper layer had them
+ * cleared); the storage compares the vectors (or codes) themselves before
+ * attaching.
  */
 static bool
 attach_duplicate(HnswGraph *g, const float *vec, ItemPointer tid, int nfound)
 {
-	const float *stored = vec;
-	float		self;
+	float		self = g->ops->self_distance ?
+		g->ops->self_distance(g, vec) : g->dist(vec, vec, g->dim);
 	int			i;
 
-	if (g->ops->as_stored)
+	self = hnsw_edge_mark(self, 0);
+	for (i = 0; i < nfound && hnsw_edge_mark(g->found[i].dist, 0) <= self; i++)
 	{
-		if (g->linkvec == NULL)
-			g->linkvec = MemoryContextAlloc(g->ctx, sizeof(float) * g->dim);
-		stored = g->ops->as_stored(g, vec, g->linkvec);
-	}
-	self = g->dist(vec, stored, g->dim);
-
-	for (i = 0; i < nfound && g->found[i].dist <= self; i++)
-	{
-		if (g->found[i].dist == self &&
+		if (hnsw_edge_mark(g->found[i].dist, 0) == self &&
 			g->ops->add_heaptid(g, g->found[i].id, vec, tid))
 			return true;
 	}

@@ -4,10 +4,11 @@
  *
  * An index with storage half, sq8 or sq4 searches with distances to codes.
  * Before a scan hands rows out, it fetches each candidate's row from the
- * table, computes the distance from the query to the row's vector as a
- * float4 index would, and hands the rows out in that order (src/README.md
- * section 11 says why this and not lower bounds for the executor's
- * recheck).  The full vectors thus stay in the table, and only the
+ * table, computes the distance from the query to the row's vector as the
+ * SQL operator does (in double where a float sum would overflow, so that
+ * vectors near the float4 limits too come out in the operator's order),
+ * and hands the rows out in that order (src/README.md section 11 says why
+ * this and not lower bounds for the executor's recheck).  The full vectors thus stay in the table, and only the
  * candidates of a round are read.
  *
  * A row is read with SnapshotAny: its vector is the one the index entry
@@ -18,18 +19,22 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/tableam.h"
 #include "executor/tuptable.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "distance.h"
 #include "hnsw.h"
+#include "vector.h"
 
 typedef struct RerankItem
 {
 	ItemPointerData tid;
-	float		dist;
+	double		dist;
 } RerankItem;
 
 struct HnswRerank
@@ -40,7 +45,6 @@ struct HnswRerank
 	HnswIndexInfo info;
 	const float *q;
 	int			dim;
-	float	   *vec;			/* a row's vector as the index compares it */
 	MemoryContext rowcxt;		/* detoasted values, reset per row */
 	RerankItem *items;
 	int			n;
@@ -70,7 +74,6 @@ hnsw_rerank_begin(Relation index, Relation heap, const HnswIndexInfo *info,
 	r->info = *info;
 	r->q = q;
 	r->dim = dim;
-	r->vec = palloc(sizeof(float) * dim);
 	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hnsw rerank row",
 									  ALLOCSET_SMALL_SIZES);
 	r->cap = 64;
@@ -78,9 +81,31 @@ hnsw_rerank_begin(Relation index, Relation heap, const HnswIndexInfo *info,
 	return r;
 }
 
+/*
+ * The operator's distance from the query to vector v, up to what order
+ * does not need (L2: the square root; cosine: from the normalised query,
+ * which has the same cosine); NaN where the index holds no such row (a zero
+ * vector under cosine).
+ */
+static double
+exact_distance(const HnswRerank *r, const Vector *v)
+{
+	switch (r->info.metric)
+	{
+		case HNSW_METRIC_L2:
+			return vec_l2_squared_full(r->q, v->x, r->dim);
+		case HNSW_METRIC_IP:
+			return -vec_inner_product_full(r->q, v->x, r->dim);
+		case HNSW_METRIC_L1:
+			return vec_l1_full(r->q, v->x, r->dim);
+		default:
+			return vec_cosine_distance(r->q, v->x, r->dim);
+	}
+}
+
 /* the distance from the query to the row at tid; false if there is none */
 static bool
-row_distance(HnswRerank *r, ItemPointer tid, float *dist)
+row_distance(HnswRerank *r, ItemPointer tid, double *dist)
 {
 	ItemPointerData t = *tid;
 	bool		call_again = false;
@@ -95,10 +120,15 @@ row_distance(HnswRerank *r, ItemPointer tid, float *dist)
 		return false;
 	old = MemoryContextSwitchTo(r->rowcxt);
 	value = slot_getattr(r->slot, r->attnum, &isnull);
-	if (!isnull && hnsw_prepare_vector(&r->info, value, r->vec, r->dim))
+	if (!isnull)
 	{
-		*dist = r->info.dist(r->q, r->vec, r->dim);
-		found = true;
+		Vector	   *v = DatumGetVector(value);
+
+		if (v->dim == r->dim)
+		{
+			*dist = exact_distance(r, v);
+			found = !isnan(*dist);
+		}
 	}
 	MemoryContextSwitchTo(old);
 	ExecClearTuple(r->slot);
@@ -106,13 +136,20 @@ row_distance(HnswRerank *r, ItemPointer tid, float *dist)
 	return found;
 }
 
-/* adds the rows of one element (its heap TIDs) to the next batch */
+/* adds the rows of one element (its heap TIDs) to the rows waiting */
 void
 hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids)
 {
+	if (r->next > 0)
+	{
+		memmove(r->items, r->items + r->next,
+				sizeof(RerankItem) * (r->n - r->next));
+		r->n -= r->next;
+		r->next = 0;
+	}
 	for (int i = 0; i < ntids; i++)
 	{
-		float		d;
+		double		d;
 
 		if (!row_distance(r, (ItemPointer) &tids[i], &d))
 			continue;
@@ -130,28 +167,25 @@ hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids)
 static int
 item_cmp(const void *a, const void *b)
 {
-	float		x = ((const RerankItem *) a)->dist;
-	float		y = ((const RerankItem *) b)->dist;
+	double		x = ((const RerankItem *) a)->dist;
+	double		y = ((const RerankItem *) b)->dist;
 
 	return (x > y) - (x < y);
 }
 
-/* orders the batch added since the last one, nearest first */
+/* orders the rows waiting, nearest first */
 void
 hnsw_rerank_sort(HnswRerank *r)
 {
 	qsort(r->items + r->next, r->n - r->next, sizeof(RerankItem), item_cmp);
 }
 
-/* the next row of the sorted batch, or false when it is used up */
+/* the nearest row waiting if it is no farther than limit, else false */
 bool
-hnsw_rerank_next(HnswRerank *r, ItemPointer tid, float *dist)
+hnsw_rerank_next(HnswRerank *r, double limit, ItemPointer tid, double *dist)
 {
-	if (r->next >= r->n)
-	{
-		r->n = r->next = 0;
+	if (r->next >= r->n || !(r->items[r->next].dist <= limit))
 		return false;
-	}
 	*tid = r->items[r->next].tid;
 	*dist = r->items[r->next].dist;
 	r->next++;

@@ -38,7 +38,8 @@ typedef struct HnswScanOpaqueData
 	bool		bounds;			/* coded index: distances are lower bounds */
 	float		dist;			/* the current element's distance (bound) */
 	HnswRerank *rerank;			/* coded index: rows re-ranked by the table */
-	float		last_dist;		/* rerank: the last row's distance */
+	double		last_dist;		/* rerank: the last row's distance */
+	double		rerank_limit;	/* rerank: hand out rows up to this */
 	HnswIndexInfo info;
 	HnswMetaPageData meta;
 	HnswPageGraph *pg;			/* while started */
@@ -164,6 +165,7 @@ scan_start(IndexScanDesc scan)
 		so->rerank = hnsw_rerank_begin(scan->indexRelation, scan->heapRelation,
 									   &so->info, so->q, so->meta.dim);
 	so->last_dist = -INFINITY;
+	so->rerank_limit = -INFINITY;
 	so->bounds = so->rerank == NULL &&
 		hnsw_page_graph_report_bounds(so->pg, so->q);
 	g = hnsw_page_graph_core(so->pg);
@@ -243,10 +245,13 @@ next_result(HnswScanOpaque so, HnswEdge *e)
 
 /*
  * The next row of a coded index's scan in the order of the table's
- * vectors: a batch is the rest of the current round (what the round may
- * hand out), read from the table and sorted (hnsw_rerank.c).  Under
- * strict_order a row nearer than one already returned, found by a later
- * batch, is dropped, as any late find.
+ * vectors.  A batch is what the current round hands out, read from the
+ * table and sorted with the rows left from earlier batches
+ * (hnsw_rerank.c); of them go out those no farther than the farthest code
+ * distance of the batch, since a later round's finds lie beyond that by
+ * their codes, and the others wait for the next batch.  Under
+ * strict_order a row nearer than one already returned, found later, is
+ * dropped, as any late find.
  */
 static bool
 next_reranked(HnswScanOpaque so)
@@ -254,12 +259,13 @@ next_reranked(HnswScanOpaque so)
 	ItemPointerData tids[HNSW_HEAPTIDS];
 	ItemPointerData tid;
 	HnswEdge	e;
-	float		d;
+	double		d;
+	float		farthest = -INFINITY;
 	int			n;
 
 	for (;;)
 	{
-		while (hnsw_rerank_next(so->rerank, &tid, &d))
+		while (hnsw_rerank_next(so->rerank, so->rerank_limit, &tid, &d))
 		{
 			if (hnsw_iterative_scan == HNSW_ITERATIVE_STRICT &&
 				d < so->last_dist)
@@ -269,11 +275,17 @@ next_reranked(HnswScanOpaque so)
 			so->ntids = 1;
 			return true;
 		}
+		if (so->rerank_limit == INFINITY)
+			return false;
 		for (n = 0; (n == 0 || so->round_left > 0) && next_result(so, &e); n++)
+		{
 			hnsw_rerank_add(so->rerank, tids,
 							hnsw_element_tids(so->pg, e.id, tids));
-		if (n == 0)
-			return false;
+			farthest = Max(farthest, e.dist);
+		}
+		/* the operator's units: the inner product's is the index's - 1 */
+		so->rerank_limit = n == 0 ? INFINITY :
+			so->info.metric == HNSW_METRIC_IP ? farthest - 1.0 : farthest;
 		hnsw_rerank_sort(so->rerank);
 	}
 }

@@ -61,20 +61,21 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
 
 
 /*
- * The distance from q to an element: the kernel's on its vector or its
- * decoded code; a scan of a coded index takes the lower bound instead,
- * which is what it orders by and reports (hnsw_code_bound).
+ * The distance from q to an element's vector area (code): the kernel's on
+ * the vector or on the code; a scan of a coded expression index takes the
+ * lower bound instead, which is what it orders by and reports
+ * (hnsw_code_bound).
  */
 static inline float
-element_distance(HnswPageGraph *pg, const float *q, HnswElementTuple etup)
+code_distance(HnswPageGraph *pg, const float *q, const void *code)
 {
 	float		d;
 
 	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
-		return pg->g.dist(q, etup->vec, pg->g.dim);
-	d = hnsw_code_distance(&pg->codec, pg->metric, q, etup->vec, pg->decoded);
+		return pg->g.dist(q, (const float *) code, pg->g.dim);
+	d = hnsw_code_distance(&pg->codec, pg->metric, q, code, pg->decoded);
 	if (pg->bounds)
-		d = hnsw_code_bound(pg->metric, &pg->codec, etup->vec, d, pg->qnorm);
+		d = hnsw_code_bound(pg->metric, &pg->codec, code, d, pg->qnorm);
 	return d;
 }
 
@@ -151,7 +152,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 		{
 			int			k = order[j];
 
-			dist[k] = element_distance(pg, q, etups[j]);
+			dist[k] = code_distance(pg, q, etups[j]->vec);
 			flags[k] = (etups[j]->flags & pg->skip_flags) ? HNSW_SKIP_RESULT : 0;
 			if (etups[j]->flags & (HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE))
 				flags[k] |= HNSW_SKIP_LINK;
@@ -364,18 +365,17 @@ page_vector(HnswGraph *g, HnswId id, float *scratch)
 	return scratch;
 }
 
-/* HnswGraphOps.as_stored: vec as a decoded code gives it back */
-static const float *
-page_as_stored(HnswGraph *g, const float *vec, float *scratch)
+/*
+ * HnswGraphOps.self_distance: what page_distances gives from vec to an
+ * element holding vec (to its code, under one)
+ */
+static float
+page_self_distance(HnswGraph *g, const float *vec)
 {
 	HnswPageGraph *pg = PG_OF(g);
 
-	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
-		return vec;
 	hnsw_encode(&pg->codec, vec, pg->code);
-	memcpy(scratch, hnsw_decode(&pg->codec, pg->code, pg->decoded),
-		   sizeof(float) * g->dim);
-	return scratch;
+	return code_distance(pg, vec, pg->code);
 }
 
 /* HnswGraphOps.place: form both tuples and append them */
@@ -447,7 +447,7 @@ static const HnswGraphOps page_ops = {
 	page_neighbors,
 	page_replace_neighbors,
 	page_vector,
-	page_as_stored,
+	page_self_distance,
 	page_place,
 	page_add_heaptid,
 	page_replace_many,
