@@ -261,7 +261,7 @@ static bool
 attach_duplicate(HnswGraph *g, const float *vec, ItemPointer tid, int nfound)
 {
 	float		self = g->ops->self_distance ?
-		g->ops->self_distance(g, vec) : g->dist(vec, vec, g->dim);
+	g->ops->self_distance(g, vec) : g->dist(vec, vec, g->dim);
 	int			i;
 
 	self = hnsw_edge_mark(self, 0);
