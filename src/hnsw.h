@@ -339,6 +339,7 @@ extern void hnswbuildempty(Relation index);
 /* hnsw_rerank.c: a coded index's candidates by the table's vectors */
 typedef struct HnswRerank HnswRerank;
 extern HnswRerank *hnsw_rerank_begin(Relation index, Relation heap,
+									 Snapshot snapshot,
 									 const HnswIndexInfo *info,
 									 const float *q, int dim);
 extern void hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids,

@@ -11,11 +11,11 @@
  * this and not lower bounds for the executor's recheck).  The full vectors thus stay in the table, and only the
  * candidates of a round are read.
  *
- * A row is read with SnapshotAny: its vector is the one the index entry
- * was made for (an update that changes it makes a new index entry, and a
- * HOT chain keeps the indexed column), whatever the scan's snapshot; the
- * executor still decides which rows the query sees.  A TID whose line
- * pointer VACUUM has freed yields no row and is skipped.
+ * A row is read with the scan's snapshot, as the executor reads it next:
+ * a row it does not see would not be returned anyway, and one it sees has
+ * the vector the index entry was made for (an update that changes it
+ * makes a new entry; a HOT chain keeps the indexed column).  Reading other
+ * versions is not safe: a dead row's TOAST chunks may be gone already.
  */
 #include "postgres.h"
 
@@ -41,6 +41,7 @@ struct HnswRerank
 {
 	IndexFetchTableData *fetch;
 	TupleTableSlot *slot;
+	Snapshot	snapshot;		/* the scan's */
 	AttrNumber	attnum;			/* the indexed column in the table */
 	HnswIndexInfo info;
 	const float *q;
@@ -59,17 +60,18 @@ struct HnswRerank
  * lower bounds for the executor's recheck instead).
  */
 HnswRerank *
-hnsw_rerank_begin(Relation index, Relation heap, const HnswIndexInfo *info,
-				  const float *q, int dim)
+hnsw_rerank_begin(Relation index, Relation heap, Snapshot snapshot,
+				  const HnswIndexInfo *info, const float *q, int dim)
 {
 	AttrNumber	attnum = index->rd_index->indkey.values[0];
 	HnswRerank *r;
 
-	if (heap == NULL || attnum == 0)
+	if (heap == NULL || attnum == 0 || snapshot == InvalidSnapshot)
 		return NULL;
 	r = palloc0(sizeof(HnswRerank));
 	r->fetch = table_index_fetch_begin(heap);
 	r->slot = table_slot_create(heap, NULL);
+	r->snapshot = snapshot;
 	r->attnum = attnum;
 	r->info = *info;
 	r->q = q;
@@ -115,7 +117,7 @@ row_distance(HnswRerank *r, ItemPointer tid, double *dist)
 	bool		found = false;
 	MemoryContext old;
 
-	if (!table_index_fetch_tuple(r->fetch, &t, SnapshotAny, r->slot,
+	if (!table_index_fetch_tuple(r->fetch, &t, r->snapshot, r->slot,
 								 &call_again, &all_dead))
 		return false;
 	old = MemoryContextSwitchTo(r->rowcxt);

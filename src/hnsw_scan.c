@@ -163,7 +163,8 @@ scan_start(IndexScanDesc scan)
 	/* a coded index re-ranks by the table, else reports lower bounds */
 	if (so->meta.storage != HNSW_STORAGE_FLOAT4)
 		so->rerank = hnsw_rerank_begin(scan->indexRelation, scan->heapRelation,
-									   &so->info, so->q, so->meta.dim);
+									   scan->xs_snapshot, &so->info, so->q,
+									   so->meta.dim);
 	so->last_dist = -INFINITY;
 	so->rerank_limit = -INFINITY;
 	so->bounds = so->rerank == NULL &&
