@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """hnswsearch benchmark: the `hnsw` index access method vs exact SQL search
-vs hnswlib, on a clustered synthetic set and Fashion-MNIST.
+vs hnswlib, on a clustered synthetic set and Fashion-MNIST (by default), and
+on request on unit-length clustered sets of 1,536 and 3,072 dimensions
+searched by cosine distance (--dataset cos1536,cos3072), and with one index
+per index storage (--storages float4,half,sq8).
 
 Connects with the libpq environment (PGHOST, PGPORT, PGUSER, PGDATABASE).
 See `bench.py --help`.  Everything is single-threaded: serial index build,
@@ -28,7 +31,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import DELETE_MOD, Run, log, now  # noqa: E402
+from bench_common import DATASETS, DELETE_MOD, Run, log, now  # noqa: E402
 from bench_data import load_dataset  # noqa: E402
 from bench_hnswlib import run_hnswlib  # noqa: E402
 from bench_report import report  # noqa: E402
@@ -45,12 +48,59 @@ def int_list(text):
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def dataset_list(text):
+    """--dataset: "all" (clustered and fashion-mnist) or a comma list."""
+    if text == "all":
+        return ["clustered", "fashion-mnist"]
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    for x in names:
+        if x not in DATASETS:
+            raise argparse.ArgumentTypeError("unknown data set %r (one of %s, or all)"
+                                             % (x, ", ".join(DATASETS)))
+    if not names:
+        raise argparse.ArgumentTypeError("no data set")
+    return list(dict.fromkeys(names))
+
+
+def n_spec(text):
+    """--n: a number for every data set, or name=number pairs."""
+    out = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, num = part.rpartition("=")
+        if sep and name not in DATASETS:
+            raise argparse.ArgumentTypeError("unknown data set %r in --n" % name)
+        try:
+            out[name if sep else "*"] = int(num)
+        except ValueError:
+            raise argparse.ArgumentTypeError("--n: %r is not a number" % num)
+    return out
+
+
+def storage_list(text):
+    """--storages: index storages, e.g. float4,half,sq8 (passed to the
+    server as the storage option; it says which it knows)."""
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    for x in names:
+        if not x.replace("_", "").isalnum():
+            raise argparse.ArgumentTypeError("bad storage name %r" % x)
+    # float4, the main index's (default) storage, is always the baseline
+    return list(dict.fromkeys(["float4"] + names))
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="all", choices=["clustered", "fashion-mnist", "all"])
-    p.add_argument("--n", type=int, default=None,
-                   help="base vectors (default clustered 100000, fashion-mnist 60000 = all)")
+    p.add_argument("--dataset", default=["clustered", "fashion-mnist"], type=dataset_list,
+                   help="all (= clustered,fashion-mnist, the default) or a comma list of "
+                        "clustered, fashion-mnist, cos1536 (unit-length clustered, 1,536 "
+                        "dimensions, cosine), cos3072 (the same at 3,072)")
+    p.add_argument("--n", type=n_spec, default=None,
+                   help="base vectors: a number for every data set, or name=number pairs "
+                        "(default clustered 100000, fashion-mnist 60000 = all, cos1536 100000, "
+                        "cos3072 50000; --quick 5000)")
     p.add_argument("--dim", type=int, default=None, help="clustered only (default 128)")
     p.add_argument("--queries", type=int, default=None, help="default 1000")
     p.add_argument("--exact-queries", type=int, default=None,
@@ -97,14 +147,21 @@ def parse_args(argv):
                    help="the vector column's STORAGE in the bench tables: plain keeps each "
                         "row's vector in the heap page (if it fits), so the executor's "
                         "per-row distance reads no TOAST; external is the type's default")
+    p.add_argument("--storages", type=storage_list, default=None,
+                   help="comma list of index storages, e.g. float4,half,sq8: after the main "
+                        "index's sweep, one index per storage (WITH (storage = ...)), its "
+                        "build time, size and ef sweep, compared at equal recall with the "
+                        "float4 index (the main one, always included) and hnswlib "
+                        "(default: none)")
     p.add_argument("--json", default=None, help="output path (default bench/out/results-<ts>.json)")
     opts = p.parse_args(argv)
 
     if opts.quick:
-        dflt = dict(n=5000, dim=32, queries=100, exact_queries=20, insert_n=2000,
+        opts.n = dict({"*": 5000}, **(opts.n or {}))
+        dflt = dict(dim=32, queries=100, exact_queries=20, insert_n=2000,
                     ef_search=[10, 20, 40, 80, 120, 200, 400])
     else:
-        dflt = dict(n=None, dim=128, queries=1000, exact_queries=50, insert_n=20000,
+        dflt = dict(dim=128, queries=1000, exact_queries=50, insert_n=20000,
                     ef_search=[10, 15, 20, 30, 40, 60, 80, 100, 120, 160, 200, 300, 400])
     for key, v in dflt.items():
         if getattr(opts, key) is None:
@@ -178,14 +235,20 @@ def open_sql(run, results):
     return None
 
 
-def sql_phases(conn, ds, run, hl_index):
+def sql_phases(conn, ds, run, hl_index, hl_res):
     """The SQL side of one data set: the query phases (bench_sql.run_sql),
-    then the maintenance phases on the same table (unless
-    --no-maintenance), then the table is dropped (unless --keep-tables)."""
+    the index storages (--storages, bench_storage), then the maintenance
+    phases on the same table (unless --no-maintenance), then the table is
+    dropped (unless --keep-tables)."""
     from bench_maintenance import run_maintenance
     from bench_sql import TABLE, drop_table, run_sql
     sql_res = run_sql(conn, ds, run, hl_index)
+    if run.opts.storages and (sql_res["hnsw_available"] or sql_res.get("table_kept")):
+        from bench_storage import run_storages
+        run_storages(conn, ds, run, hl_index, hl_res, sql_res)
     if not sql_res["hnsw_available"]:
+        if sql_res.get("table_kept") and not run.opts.keep_tables:
+            drop_table(conn, TABLE)
         return sql_res
     if not run.opts.no_maintenance:
         run_maintenance(conn, ds, run, sql_res)
@@ -223,7 +286,7 @@ def bench_dataset(conn, name, run):
     if conn is not None:
         import psycopg
         try:
-            sql_res = sql_phases(conn, ds, run, hl_index)
+            sql_res = sql_phases(conn, ds, run, hl_index, hl_res)
         except psycopg.Error as e:
             msg = "%s: %s" % (type(e).__name__, str(e).strip())
             run.warn("%s: SQL part failed: %s" % (name, msg))
@@ -232,6 +295,9 @@ def bench_dataset(conn, name, run):
             conn = reconnect(conn)
     del hl_index
     summary = report(ds, opts, hl_res, sql_res)
+    if opts.storages:
+        from bench_storage import report_storages
+        summary["storages"] = report_storages(ds, opts, hl_res, sql_res)
     entry = {"n": ds.n, "dim": ds.dim, "queries": len(ds.queries), "desc": ds.desc,
              "insert_n": ds.insert_n, "hnswlib": hl_res, "sql": sql_res, "summary": summary}
     return entry, conn
@@ -241,13 +307,14 @@ def main(argv):
     run = Run(parse_args(argv))
     opts = run.opts
     t_start = now()
-    names = ["clustered", "fashion-mnist"] if opts.dataset == "all" else [opts.dataset]
+    names = opts.dataset
     results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
                "args": vars(opts), "host": platform.node(), "git": git_rev(),
                "cpu_count": os.cpu_count(), "datasets": {}}
-    log("hnswsearch bench: datasets %s, k=%d, m=%d, ef_construction=%d, ef_search %s%s"
+    log("hnswsearch bench: datasets %s, k=%d, m=%d, ef_construction=%d, ef_search %s%s%s"
         % (",".join(names), opts.k, opts.m, opts.ef_construction,
-           ",".join(map(str, opts.ef_search)), " (quick)" if opts.quick else ""))
+           ",".join(map(str, opts.ef_search)), " (quick)" if opts.quick else "",
+           ", storages %s" % ",".join(opts.storages) if opts.storages else ""))
 
     load0 = os.getloadavg()
     results["loadavg_start"] = load0

@@ -18,6 +18,22 @@ TARGET_RECALL_DROP = 0.01  # recall@k after delete + VACUUM within 0.01 of befor
 MAINT_EF = 100        # maintenance recall is always measured at this ef too
 DELETE_MOD = 10       # the delete phase removes the rows with id % 10 = 0
 
+# the data sets' distances: the operator class, the operator, hnswlib's space
+OPCLASS = {"l2": "vector_l2_ops", "cosine": "vector_cosine_ops"}
+OPERATOR = {"l2": "<->", "cosine": "<=>"}
+HNSWLIB_SPACE = {"l2": "l2", "cosine": "cosine"}
+
+# the data sets --dataset takes ("all" is the first two) and their default sizes
+DATASETS = ("clustered", "fashion-mnist", "cos1536", "cos3072")
+DEFAULT_N = {"clustered": 100000, "fashion-mnist": 60000, "cos1536": 100000, "cos3072": 50000}
+UNIT_DIMS = {"cos1536": 1536, "cos3072": 3072}
+
+# index storages (--storages): the server's limit on dimensions of each, for
+# the output's note when a build is refused
+STORAGE_MAX_DIM = {"float4": 2000, "half": 4000, "sq8": 8000, "sq4": 16000}
+STORAGE_EF = 100      # the storage report's recall at this ef too (the issue's target)
+STORAGE_TARGET_RECALL = 0.95
+
 
 def log(msg=""):
     print(msg, flush=True)

@@ -6,7 +6,7 @@ import tempfile
 import numpy as np
 
 import datasets as D
-from bench_common import best_of, log, now
+from bench_common import HNSWLIB_SPACE, best_of, log, now
 
 
 def hnswlib_pass(index, queries, k, warmup=0):
@@ -29,7 +29,7 @@ def hnswlib_pass(index, queries, k, warmup=0):
 def hnswlib_empty(ds, opts, max_elements):
     """An empty hnswlib index with the run's M and ef_construction, one thread."""
     import hnswlib
-    index = hnswlib.Index(space="l2", dim=ds.dim)
+    index = hnswlib.Index(space=HNSWLIB_SPACE[ds.metric], dim=ds.dim)
     index.init_index(max_elements=max_elements, M=opts.m, ef_construction=opts.ef_construction,
                      random_seed=100)
     index.set_num_threads(1)
@@ -88,8 +88,8 @@ def run_hnswlib(ds, opts):
 
         loop_s, lat, labels, passes = best_of(opts, loop)
         batch_s, _, blab, _ = best_of(opts, batch)
-        rec = D.recall(ds.base, queries, ds.gt_dist, labels, k)
-        brec = D.recall(ds.base, queries, ds.gt_dist, blab, k)
+        rec = D.recall(ds.base, queries, ds.gt_dist, labels, k, metric=ds.metric)
+        brec = D.recall(ds.base, queries, ds.gt_dist, blab, k, metric=ds.metric)
         e = {"recall": rec, "qps": nq / loop_s, "ms_per_query": 1e3 * loop_s / nq,
              "p50_ms": 1e3 * float(np.percentile(lat, 50)),
              "p99_ms": 1e3 * float(np.percentile(lat, 99)),
@@ -107,7 +107,8 @@ def run_hnswlib(ds, opts):
         index.set_ef(max(opts.insert_ef, k))
         labels = np.array([index.knn_query(queries[i:i + 1], k=k, num_threads=1)[0][0]
                            for i in range(nq)])
-        res["insert_recall"] = D.recall(ds.base[:ds.insert_n], queries, ds.ins_gt_dist, labels, k)
+        res["insert_recall"] = D.recall(ds.base[:ds.insert_n], queries, ds.ins_gt_dist, labels, k,
+                                        metric=ds.metric)
         log("  hnswlib: incremental add of %d rows in batches of %d: %.0f rows/s, recall@ef=%d %.4f"
             % (ds.insert_n, opts.insert_batch, res["insert_rows_per_s"], opts.insert_ef,
                res["insert_recall"]))

@@ -50,7 +50,8 @@ def exact_agrees(conn, ds, run, what, vecs, gt_dist, present, nq=3):
                  % (ds.name, what, rows, int(present.sum())))
     nq = min(nq, len(ds.queries))
     # not prepared: a cached plan ignores a later SET enable_indexscan
-    sql = "SELECT id /* exact */ FROM %s ORDER BY embedding <-> %%t::vector LIMIT %d" % (TABLE, k)
+    sql = ("SELECT id /* exact */ FROM %s ORDER BY embedding %s %%t::vector LIMIT %d"
+           % (TABLE, ds.op, k))
     conn.execute("SET enable_indexscan = off")
     try:
         plan = explain(conn, sql.replace("%t::vector", "%s::vector"), (ds.query_texts[0],))
@@ -60,7 +61,8 @@ def exact_agrees(conn, ds, run, what, vecs, gt_dist, present, nq=3):
                  for t in ds.query_texts[:nq]]
     finally:
         conn.execute("RESET enable_indexscan")
-    rec = D.recall(vecs, ds.queries[:nq], gt_dist[:nq], found, k, valid=present)
+    rec = D.recall(vecs, ds.queries[:nq], gt_dist[:nq], found, k, valid=present,
+                   metric=ds.metric)
     if rec < 0.999:
         run.warn("%s: %s: exact SQL search has recall %.4f against the recomputed ground "
                  "truth: the benchmark's model of the table is wrong" % (ds.name, what, rec))
@@ -210,7 +212,7 @@ def run_sql_maintenance(conn, ds, run, sql_res, maint):
     log("  maintenance: DELETE %d rows (id %% %d = 0) in %.2fs"
         % (cur.rowcount, DELETE_MOD, maint["delete_s"]))
     _, gt_dist = D.ground_truth_rows(ds.tag + "-del%d" % DELETE_MOD, ds.base,
-                                     np.flatnonzero(present), ds.queries, k)
+                                     np.flatnonzero(present), ds.queries, k, ds.metric)
     # deleted but not yet vacuumed: scans stream past the dead rows
     maint["recall_deleted"] = maint_recall(conn, ds, run, idx, key_efs, ds.base, gt_dist, present)
     maint["info_deleted"] = index_info(conn, idx)
@@ -368,7 +370,8 @@ def run_churn(conn, ds, run, sql_res, maint, present, idx, key_efs, churn):
     log("  churn: hnsw_index_check: %s" % fmt_check(churn["check"]))
     if "error" in churn["check"]:
         run.warn("%s: hnsw_index_check after churn: %s" % (ds.name, churn["check"]["error"]))
-    _, gt_dist = D.ground_truth_rows(None, vecs, np.flatnonzero(present), ds.queries, k)
+    _, gt_dist = D.ground_truth_rows(None, vecs, np.flatnonzero(present), ds.queries, k,
+                                     ds.metric)
     efs = sorted(set(opts.ef_search) | set(key_efs))
     churn["recall"] = maint_recall(conn, ds, run, idx, efs, vecs, gt_dist, present)
     for ef, e in churn["recall"].items():

@@ -78,6 +78,23 @@ def load_table(conn, table, texts, storage):
     return copy_s
 
 
+def load_table_binary(conn, table, base, storage, rows_per_write=2000):
+    """load_table from the float32 array base (row i is id i) in COPY's
+    binary format: the same rows, without formatting and parsing text."""
+    create_table(conn, table, base.shape[1], storage)
+    with conn.cursor() as cur:
+        t0 = now()
+        with conn.transaction():
+            with cur.copy("COPY %s (id, embedding) FROM STDIN (FORMAT binary)" % table) as cp:
+                cp.write(D.COPY_BINARY_HEADER)
+                for s in range(0, base.shape[0], rows_per_write):
+                    cp.write(D.copy_binary(base[s:s + rows_per_write], s))
+                cp.write(D.COPY_BINARY_TRAILER)
+        copy_s = now() - t0
+        cur.execute("VACUUM (ANALYZE) %s" % table)
+    return copy_s
+
+
 def texts_dim(texts):
     return texts[0].count(",") + 1
 
@@ -115,12 +132,35 @@ def index_bytes(conn, idx):
     return scalar(conn, "SELECT pg_relation_size(%t::regclass)", (idx,))
 
 
-def knn_sql_for(table, k):
-    return "SELECT id FROM %s ORDER BY embedding <-> %%t::vector LIMIT %d" % (table, k)
+def knn_sql_for(table, k, op="<->"):
+    return "SELECT id FROM %s ORDER BY embedding %s %%t::vector LIMIT %d" % (table, op, k)
 
 
 def drop_table(conn, table):
     conn.execute("DROP TABLE IF EXISTS %s" % table)
+
+
+FLOOR_SQL = "SELECT id FROM %s WHERE id = %%t::int" % TABLE
+
+
+def floor_params(ds):
+    """The floor's primary-key lookups: one random id per query (seeded)."""
+    rng = np.random.default_rng(1)
+    return [(str(int(i)),) for i in rng.integers(0, ds.n, size=len(ds.queries))]
+
+
+def misordered(ds, res, k):
+    """How many queries' results are not in ascending exact distance (a
+    relative tolerance of 1e-5 for the server's float arithmetic)."""
+    bad = 0
+    for qi, ids in enumerate(res):
+        ids = np.asarray(ids[:k], dtype=np.int64)
+        if len(ids) < 2 or ids.min() < 0 or ids.max() >= ds.n:
+            continue
+        d = D.exact_dist(ds.base, ds.queries[qi], ids, ds.metric)
+        if np.any(d[:-1] > d[1:] * (1 + 1e-5) + 1e-9):
+            bad += 1
+    return bad
 
 
 @dataclass
@@ -162,17 +202,30 @@ def sql_sweep_point(conn, ds, opts, ef, sweep, hl_index):
             break
     tot, lat, res = best
     ms = 1e3 * tot / nq
-    e = {"recall": D.recall(ds.base, ds.queries, ds.gt_dist, res, k),
+    e = {"recall": D.recall(ds.base, ds.queries, ds.gt_dist, res, k, metric=ds.metric),
          "qps": nq / tot, "ms_per_query": ms,
          "floor_ms": 1e3 * floor_s / len(sweep.floor_params),
          "p50_ms": 1e3 * float(np.percentile(lat, 50)),
          "p99_ms": 1e3 * float(np.percentile(lat, 99)),
          "short_results": int(sum(1 for x in res if len(x) < k)),
+         "misordered": misordered(ds, res, k),
          "passes": passes}
     e["index_ms_per_query"] = ms - e["floor_ms"]
     if hl_s is not None:
         e["hnswlib_ms_beside"] = 1e3 * hl_s / nq
     return e
+
+
+def log_sweep_point(label, ef, e):
+    """One line of a sweep's output."""
+    log("  %-8s ef=%-4d recall %.4f  %.0f q/s  %.4f ms/q (index-side %.4f; floor %.4f%s)%s%s"
+        % (label, ef, e["recall"], e["qps"], e["ms_per_query"], e["index_ms_per_query"],
+           e["floor_ms"], "; hnswlib beside it %.4f" % e["hnswlib_ms_beside"]
+           if "hnswlib_ms_beside" in e else "",
+           "  [%d queries returned < k rows]" % e["short_results"]
+           if e["short_results"] else "",
+           "  [%d queries' rows out of distance order]" % e["misordered"]
+           if e["misordered"] else ""))
 
 
 def run_sql(conn, ds, run, hl_index):
@@ -187,20 +240,25 @@ def run_sql(conn, ds, run, hl_index):
     k = opts.k
     nq = len(ds.queries)
     qparams = [(t,) for t in ds.query_texts]
-    knn_sql = knn_sql_for(TABLE, k)
+    knn_sql = knn_sql_for(TABLE, k, ds.op)
 
-    texts = base_texts(ds)
-    log("  SQL: COPY %d rows ..." % ds.n)
-    res["copy_s"] = load_table(conn, TABLE, texts, opts.storage)
+    if ds.copy_binary:
+        texts = base_texts(ds, ds.insert_n)    # only the incremental insert's rows
+        log("  SQL: COPY %d rows (binary) ..." % ds.n)
+        res["copy_s"] = load_table_binary(conn, TABLE, ds.base, opts.storage)
+        res["copy_format"] = "binary"
+    else:
+        texts = base_texts(ds)
+        log("  SQL: COPY %d rows ..." % ds.n)
+        res["copy_s"] = load_table(conn, TABLE, texts, opts.storage)
     res["heap_bytes"] = scalar(conn, "SELECT pg_relation_size(%t::regclass)", (TABLE,))
     res["table_bytes"] = scalar(conn, "SELECT pg_table_size(%t::regclass)", (TABLE,))
     log("  SQL: COPY %.1fs; heap %.1f MB, table incl. TOAST %.1f MB"
         % (res["copy_s"], res["heap_bytes"] / 2**20, res["table_bytes"] / 2**20))
 
     # floor: primary-key lookup, same client and loop
-    rng = np.random.default_rng(1)
-    ids = [(str(int(i)),) for i in rng.integers(0, ds.n, size=nq)]
-    floor_sql = "SELECT id FROM %s WHERE id = %%t::int" % TABLE
+    ids = floor_params(ds)
+    floor_sql = FLOOR_SQL
     tot, lat, _, _ = best_of(opts, lambda: timed_loop(conn, floor_sql, ids, warmup=50))
     res["floor_ms"] = 1e3 * tot / nq
     res["floor_p50_ms"] = 1e3 * float(np.percentile(lat, 50))
@@ -220,12 +278,13 @@ def run_sql(conn, ds, run, hl_index):
         run.warn("exact search plan is not a seq scan:\n" + plan)
     tot, lat, found = timed_loop(conn, knn_sql, qparams[:ne], warmup=2)
     res["exact"] = {"queries": ne, "qps": ne / tot, "ms_per_query": 1e3 * tot / ne,
-                    "recall": D.recall(ds.base, ds.queries[:ne], ds.gt_dist[:ne], found, k)}
+                    "recall": D.recall(ds.base, ds.queries[:ne], ds.gt_dist[:ne], found, k,
+                                       metric=ds.metric)}
     log("  SQL: exact (seq scan) %d queries: %.2f q/s, %.2f ms/q, recall %.4f"
         % (ne, res["exact"]["qps"], res["exact"]["ms_per_query"], res["exact"]["recall"]))
     if res["exact"]["recall"] < 0.999:
-        run.warn("exact SQL search recall %.4f < 1: the <-> operator disagrees with numpy L2"
-                 % res["exact"]["recall"])
+        run.warn("exact SQL search recall %.4f < 1: the %s operator disagrees with numpy's %s"
+                 % (res["exact"]["recall"], ds.op, ds.metric))
 
     # index build (serial)
     conn.execute("SET max_parallel_maintenance_workers = 0")
@@ -236,14 +295,20 @@ def run_sql(conn, ds, run, hl_index):
     lsn0 = wal_lsn(conn)
     t0 = now()
     try:
-        conn.execute("CREATE INDEX %s ON %s USING hnsw (embedding vector_l2_ops) "
+        conn.execute("CREATE INDEX %s ON %s USING hnsw (embedding %s) "
                      "WITH (m = %d, ef_construction = %d)"
-                     % (idx, TABLE, opts.m, opts.ef_construction))
+                     % (idx, TABLE, ds.opclass, opts.m, opts.ef_construction))
     except psycopg.Error as e:
         msg = first_line(e)
         log("  hnsw: not available (%s)" % msg)
-        run.warn("%s: hnsw index not available: %s" % (ds.name, msg))
         res["hnsw_error"] = msg
+        if opts.storages:
+            # the storage comparison (bench_storage) builds its own indexes
+            # on the table: e.g. the float4 storage refuses > 2,000 dimensions
+            log("  hnsw: the default (float4) index is left out; the storage comparison follows")
+            res["table_kept"] = True
+            return res
+        run.warn("%s: hnsw index not available: %s" % (ds.name, msg))
         if not opts.keep_tables:
             drop_table(conn, TABLE)
         return res
@@ -285,12 +350,7 @@ def run_sql(conn, ds, run, hl_index):
         conn.execute("SET hnsw.ef_search = %d" % ef)
         e = sql_sweep_point(conn, ds, opts, ef, sweep, hl_index)
         res["ef"][ef] = e
-        log("  hnsw:    ef=%-4d recall %.4f  %.0f q/s  %.4f ms/q (index-side %.4f; floor %.4f%s)%s"
-            % (ef, e["recall"], e["qps"], e["ms_per_query"], e["index_ms_per_query"],
-               e["floor_ms"], "; hnswlib beside it %.4f" % e["hnswlib_ms_beside"]
-               if "hnswlib_ms_beside" in e else "",
-               "  [%d queries returned < k rows]" % e["short_results"]
-               if e["short_results"] else ""))
+        log_sweep_point("hnsw:", ef, e)
     conn.execute("RESET hnsw.ef_search")
     conn.execute("RESET enable_seqscan")
 
@@ -311,9 +371,9 @@ def sql_insert_round(conn, ds, opts, texts, idx, hl_index=None):
     bs = opts.insert_batch
     create_table(conn, TABLE_INS, ds.dim, opts.storage)
     try:
-        conn.execute("CREATE INDEX %s ON %s USING hnsw (embedding vector_l2_ops) "
+        conn.execute("CREATE INDEX %s ON %s USING hnsw (embedding %s) "
                      "WITH (m = %d, ef_construction = %d)"
-                     % (idx, TABLE_INS, opts.m, opts.ef_construction))
+                     % (idx, TABLE_INS, ds.opclass, opts.m, opts.ef_construction))
     except psycopg.Error as e:
         return first_line(e)
 
@@ -355,7 +415,8 @@ def insert_recall_curve(conn, ds, run, idx, hl_index):
         if hl_index is not None:
             hl_index.set_ef(max(ef, k))
             labels, _ = hl_index.knn_query(ds.queries, k=k)
-            e["hnswlib_recall"] = D.recall(ds.base[:n], ds.queries, ds.ins_gt_dist, labels, k)
+            e["hnswlib_recall"] = D.recall(ds.base[:n], ds.queries, ds.ins_gt_dist, labels, k,
+                                           metric=ds.metric)
     log("  SQL: recall@%d of the incrementally built index by ef: %s"
         % (k, "  ".join("%d:%.3f" % (ef, e["recall"]) for ef, e in curve.items())))
     if hl_index is not None:
@@ -439,7 +500,7 @@ def maint_recall(conn, ds, run, idx, efs, vecs, gt_dist, present, table=TABLE):
     (None: all), gt_dist the exact top-k over the present rows."""
     k = run.opts.k
     nq = len(ds.queries)
-    knn_sql = knn_sql_for(table, k)
+    knn_sql = knn_sql_for(table, k, ds.op)
     forced = use_index(conn, run, ds, idx, knn_sql)
     qparams = [(t,) for t in ds.query_texts]
     out = {}
@@ -451,7 +512,8 @@ def maint_recall(conn, ds, run, idx, efs, vecs, gt_dist, present, table=TABLE):
             if present is not None:
                 absent = sum(1 for x in found for i in x[:k]
                              if not (0 <= i < len(present) and present[i]))
-            out[ef] = {"recall": D.recall(vecs, ds.queries, gt_dist, found, k, valid=present),
+            out[ef] = {"recall": D.recall(vecs, ds.queries, gt_dist, found, k, valid=present,
+                                          metric=ds.metric),
                        "qps": nq / tot, "ms_per_query": 1e3 * tot / nq,
                        "short_results": int(sum(1 for x in found if len(x) < k)),
                        "absent_results": int(absent)}
