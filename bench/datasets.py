@@ -37,6 +37,14 @@ def _cache_path(name):
 # clustered synthetic Gaussian mixture
 # --------------------------------------------------------------------------
 
+def _mixture_params(rng, n_clusters, dim):
+    """The clustered sets' mixture: centres, isotropic stds and weights."""
+    centers = rng.standard_normal((n_clusters, dim))
+    stds = rng.uniform(0.1, 0.3, size=n_clusters)
+    weights = rng.dirichlet(np.full(n_clusters, 0.7))
+    return centers, stds, weights
+
+
 def _mixture(rng, n, centers, stds, weights):
     """Draw n points from the mixture; returns float64 array."""
     dim = centers.shape[1]
@@ -57,9 +65,7 @@ def make_clustered(n, dim, nq, n_clusters=100, seed=CLUSTERED_SEED):
         z = np.load(fn)
         return z["base"], z["queries"]
     rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((n_clusters, dim))
-    stds = rng.uniform(0.1, 0.3, size=n_clusters)
-    weights = rng.dirichlet(np.full(n_clusters, 0.7))
+    centers, stds, weights = _mixture_params(rng, n_clusters, dim)
     # separate streams for base and queries, so that changing --queries does
     # not change the base set, and changing --n does not change the queries
     rng_b = np.random.default_rng([seed, 1])
@@ -81,9 +87,7 @@ def make_clustered_fresh(dim, count, stream, n_clusters=100, seed=CLUSTERED_SEED
     if stream < 3:
         raise ValueError("streams 1 and 2 are the base and query sets")
     rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((n_clusters, dim))
-    stds = rng.uniform(0.1, 0.3, size=n_clusters)
-    weights = rng.dirichlet(np.full(n_clusters, 0.7))
+    centers, stds, weights = _mixture_params(rng, n_clusters, dim)
     out = _mixture(np.random.default_rng([seed, stream]), count, centers, stds, weights)
     return np.round(out, 4).astype(np.float32)
 
@@ -108,9 +112,7 @@ def make_clustered_unit(n, dim, nq, n_clusters=100, seed=CLUSTERED_SEED):
         z = np.load(fn)
         return z["base"], z["queries"]
     rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((n_clusters, dim))
-    stds = rng.uniform(0.1, 0.3, size=n_clusters)
-    weights = rng.dirichlet(np.full(n_clusters, 0.7))
+    centers, stds, weights = _mixture_params(rng, n_clusters, dim)
 
     def draw(stream, count):
         r = np.random.default_rng([seed, stream])

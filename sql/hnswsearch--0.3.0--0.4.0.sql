@@ -1,6 +1,6 @@
 \echo Use "ALTER EXTENSION hnswsearch UPDATE TO '0.4.0'" to load this file. \quit
 
--- The hnsw index gains the storage option (float4, half, sq8), and
+-- The hnsw index gains the storage option (float4, half, sq8, sq4), and
 -- hnsw_index_info the OUT columns storage and bytes_per_vector.  OUT
 -- columns cannot be added in place, so the function is dropped and created
 -- again; nothing in the extension depends on it.
