@@ -37,6 +37,14 @@ def _cache_path(name):
 # clustered synthetic Gaussian mixture
 # --------------------------------------------------------------------------
 
+def _cached_base_queries(fn):
+    """A generated set's (base, queries) from the cache file fn, or None."""
+    if not os.path.exists(fn):
+        return None
+    z = np.load(fn)
+    return z["base"], z["queries"]
+
+
 def _mixture_params(rng, n_clusters, dim):
     """The clustered sets' mixture: centres, isotropic stds and weights."""
     centers = rng.standard_normal((n_clusters, dim))
@@ -61,9 +69,9 @@ def make_clustered(n, dim, nq, n_clusters=100, seed=CLUSTERED_SEED):
     set).  Values are quantised to 4 decimals (see module docstring)."""
     fn = _cache_path("clustered-n%d-d%d-q%d-c%d-s%d.npz"
                      % (n, dim, nq, n_clusters, seed))
-    if os.path.exists(fn):
-        z = np.load(fn)
-        return z["base"], z["queries"]
+    cached = _cached_base_queries(fn)
+    if cached is not None:
+        return cached
     rng = np.random.default_rng(seed)
     centers, stds, weights = _mixture_params(rng, n_clusters, dim)
     # separate streams for base and queries, so that changing --queries does
@@ -108,9 +116,9 @@ def make_clustered_unit(n, dim, nq, n_clusters=100, seed=CLUSTERED_SEED):
     beyond the last chunk.  Cached in data/."""
     fn = _cache_path("clustered-unit-n%d-d%d-q%d-c%d-s%d.npz"
                      % (n, dim, nq, n_clusters, seed))
-    if os.path.exists(fn):
-        z = np.load(fn)
-        return z["base"], z["queries"]
+    cached = _cached_base_queries(fn)
+    if cached is not None:
+        return cached
     rng = np.random.default_rng(seed)
     centers, stds, weights = _mixture_params(rng, n_clusters, dim)
 

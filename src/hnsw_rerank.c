@@ -43,7 +43,7 @@ struct HnswRerank
 	TupleTableSlot *slot;
 	Snapshot	snapshot;		/* the scan's */
 	AttrNumber	attnum;			/* the indexed column in the table */
-	HnswIndexInfo info;
+	HnswMetric	metric;
 	const float *q;
 	int			dim;
 	MemoryContext rowcxt;		/* detoasted values, reset per row */
@@ -73,7 +73,7 @@ hnsw_rerank_begin(Relation index, Relation heap, Snapshot snapshot,
 	r->slot = table_slot_create(heap, NULL);
 	r->snapshot = snapshot;
 	r->attnum = attnum;
-	r->info = *info;
+	r->metric = info->metric;
 	r->q = q;
 	r->dim = dim;
 	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hnsw rerank row",
@@ -92,7 +92,7 @@ hnsw_rerank_begin(Relation index, Relation heap, Snapshot snapshot,
 static double
 exact_distance(const HnswRerank *r, const Vector *v)
 {
-	switch (r->info.metric)
+	switch (r->metric)
 	{
 		case HNSW_METRIC_L2:
 			return vec_l2_squared_full(r->q, v->x, r->dim);

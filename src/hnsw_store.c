@@ -358,9 +358,10 @@ page_vector(HnswGraph *g, HnswId id, float *scratch)
 	HnswPageGraph *pg = PG_OF(g);
 	Page		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(id));
 	HnswElementTuple etup = element_on(pg, page, id);
-	const float *v = hnsw_decode(&pg->codec, etup->vec, pg->decoded);
 
-	memcpy(scratch, v, sizeof(float) * g->dim);
+	/* a code decodes into scratch; a float4 vector is copied there */
+	if (hnsw_decode(&pg->codec, etup->vec, scratch) != scratch)
+		memcpy(scratch, etup->vec, sizeof(float) * g->dim);
 	hnsw_buffers_unlock(&pg->bufs);
 	return scratch;
 }
