@@ -250,6 +250,9 @@ extern int	hnsw_page_graph_neighbors(HnswPageGraph *pg, HnswId id, int level,
 									  HnswEdge *out);
 extern void hnsw_page_graph_close(HnswPageGraph *pg);
 extern int	hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out);
+extern int	hnsw_element_tids_spread(HnswPageGraph *pg, HnswId id, float est,
+									 ItemPointerData *out, double *spread);
+extern void hnsw_page_graph_set_query(HnswPageGraph *pg, const float *q);
 extern void hnsw_mark_dead(HnswPageGraph *pg, HnswId id,
 						   const ItemPointerData *tids, int ntids);
 extern int	hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno,
@@ -343,10 +346,10 @@ extern HnswRerank *hnsw_rerank_begin(Relation index, Relation heap,
 									 const HnswIndexInfo *info,
 									 const float *q, int dim);
 extern void hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids,
-							int ntids);
-extern void hnsw_rerank_sort(HnswRerank *r);
-extern bool hnsw_rerank_next(HnswRerank *r, double limit, ItemPointer tid,
+							int ntids, double code, double spread);
+extern bool hnsw_rerank_next(HnswRerank *r, double frontier, ItemPointer tid,
 							 double *dist);
+extern int	hnsw_rerank_rows_read(const HnswRerank *r);
 extern void hnsw_rerank_end(HnswRerank *r);
 
 /* hnsw_scan.c */

@@ -743,6 +743,47 @@ hnsw_code_bound(int metric, const HnswCodec *c, const void *code, float est,
 	return float_down(lb);
 }
 
+/*
+ * How far the exact distance typically strays from est, the kernel's
+ * distance to the decoded code, for a re-ranking scan (hnsw_rerank.c): the
+ * half-width of hnsw_code_bound's interval over the square root of the
+ * dimensions, plus the float sums' rounding.  The error vector x - x~ is
+ * bounded by err in norm, but the distance moves only by its component
+ * along one direction (q - x~ in L2, q for the products), and the rounding
+ * errors of a code point every way, so that component is about
+ * err / sqrt(dim); rounding adds about sqrt(dim) units of the last place
+ * of the sum's scale.  Infinite where est is not a usable estimate.
+ */
+double
+hnsw_code_spread(int metric, const HnswCodec *c, const void *code, float est,
+				 double qnorm)
+{
+	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
+	double		root = sqrt((double) c->dim);
+	double		width;
+	double		scale;
+
+	if (!(fabs(est) < VEC_DIST_EXACT) || !isfinite(h->err) ||
+		!isfinite(h->norm))
+		return INFINITY;
+	if (metric == HNSW_METRIC_L2)
+	{
+		width = 2.0 * sqrt(Max(est, 0.0f)) * h->err;	/* d(r^2) = 2 r dr */
+		scale = fabs(est);
+	}
+	else if (metric == HNSW_METRIC_L1)
+	{
+		width = h->err;
+		scale = fabs(est);
+	}
+	else
+	{
+		width = qnorm * h->err;
+		scale = qnorm * h->norm;
+	}
+	return width / root + 4.0 * root * FLOAT_UNIT * scale;
+}
+
 /* a bound in the internal metric, in the units of the ORDER BY operator */
 double
 hnsw_bound_to_operator(int metric, float bound)

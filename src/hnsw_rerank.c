@@ -31,6 +31,16 @@
 #include "hnsw.h"
 #include "vector.h"
 
+/*
+ * How many spreads (hnsw_code_spread) below its code distance a candidate's
+ * exact distance is allowed to lie before rows are handed out: three
+ * standard deviations of a normal error.  A scan raises it to the largest
+ * ratio it measures on the rows it reads, up to RERANK_Z_MAX (section 11
+ * of src/README.md).
+ */
+#define RERANK_Z	3.0
+#define RERANK_Z_MAX 20.0
+
 typedef struct RerankItem
 {
 	ItemPointerData tid;
@@ -47,10 +57,12 @@ struct HnswRerank
 	const float *q;
 	int			dim;
 	MemoryContext rowcxt;		/* detoasted values, reset per row */
-	RerankItem *items;
+	RerankItem *items;			/* the rows waiting: a min-heap on dist */
 	int			n;
 	int			cap;
-	int			next;			/* the next item to hand out */
+	double		spread;			/* the largest code spread of a candidate */
+	double		z;				/* spreads allowed below the code distance */
+	int			nread;			/* rows read from the table */
 };
 
 /*
@@ -78,6 +90,7 @@ hnsw_rerank_begin(Relation index, Relation heap, Snapshot snapshot,
 	r->dim = dim;
 	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hnsw rerank row",
 									  ALLOCSET_SMALL_SIZES);
+	r->z = RERANK_Z;
 	r->cap = 64;
 	r->items = palloc(sizeof(RerankItem) * r->cap);
 	return r;
@@ -138,23 +151,63 @@ row_distance(HnswRerank *r, ItemPointer tid, double *dist)
 	return found;
 }
 
-/* adds the rows of one element (its heap TIDs) to the rows waiting */
-void
-hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids)
+/* a RerankItem min-heap on dist: restores the order after the last pushed */
+static void
+heap_up(RerankItem *h, int i)
 {
-	if (r->next > 0)
+	RerankItem	x = h[i];
+
+	while (i > 0 && h[(i - 1) / 2].dist > x.dist)
 	{
-		memmove(r->items, r->items + r->next,
-				sizeof(RerankItem) * (r->n - r->next));
-		r->n -= r->next;
-		r->next = 0;
+		h[i] = h[(i - 1) / 2];
+		i = (i - 1) / 2;
 	}
+	h[i] = x;
+}
+
+/* ... and after the root was replaced by the last item */
+static void
+heap_down(RerankItem *h, int n)
+{
+	RerankItem	x = h[0];
+	int			i = 0;
+
+	for (;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && h[c + 1].dist < h[c].dist)
+			c++;
+		if (!(h[c].dist < x.dist))
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	h[i] = x;
+}
+
+/*
+ * Adds the rows of one candidate (its heap TIDs), whose code distance lets
+ * the exact one stray by about spread (hnsw_code_spread), to the rows
+ * waiting.  The largest spread so far stands for that of the candidates
+ * not yet read.
+ */
+void
+hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids,
+				double code, double spread)
+{
+	if (!(spread <= r->spread))
+		r->spread = spread;		/* NaN too: then nothing is certain */
 	for (int i = 0; i < ntids; i++)
 	{
 		double		d;
 
 		if (!row_distance(r, (ItemPointer) &tids[i], &d))
 			continue;
+		if (spread > 0 && (code - d) / spread > r->z)
+			r->z = Min((code - d) / spread, RERANK_Z_MAX);
 		if (r->n == r->cap)
 		{
 			r->cap *= 2;
@@ -162,36 +215,40 @@ hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids)
 		}
 		r->items[r->n].tid = tids[i];
 		r->items[r->n].dist = d;
-		r->n++;
+		heap_up(r->items, r->n++);
+		r->nread++;
 	}
 }
 
-static int
-item_cmp(const void *a, const void *b)
-{
-	double		x = ((const RerankItem *) a)->dist;
-	double		y = ((const RerankItem *) b)->dist;
-
-	return (x > y) - (x < y);
-}
-
-/* orders the rows waiting, nearest first */
-void
-hnsw_rerank_sort(HnswRerank *r)
-{
-	qsort(r->items + r->next, r->n - r->next, sizeof(RerankItem), item_cmp);
-}
-
-/* the nearest row waiting if it is no farther than limit, else false */
+/*
+ * The nearest row waiting, if no candidate not yet read can be nearer:
+ * every such candidate lies at code distance frontier or beyond (the
+ * stream hands them out in that order), so by its exact distance at
+ * frontier minus the margin or beyond (the margin is measured, not
+ * proven: see src/README.md section 11).  frontier is INFINITY when no
+ * candidate is left.
+ */
 bool
-hnsw_rerank_next(HnswRerank *r, double limit, ItemPointer tid, double *dist)
+hnsw_rerank_next(HnswRerank *r, double frontier, ItemPointer tid,
+				 double *dist)
 {
-	if (r->next >= r->n || !(r->items[r->next].dist <= limit))
+	if (r->n == 0 ||
+		!(frontier == INFINITY ||
+		  r->items[0].dist <= frontier - r->z * r->spread))
 		return false;
-	*tid = r->items[r->next].tid;
-	*dist = r->items[r->next].dist;
-	r->next++;
+	*tid = r->items[0].tid;
+	*dist = r->items[0].dist;
+	r->items[0] = r->items[--r->n];
+	if (r->n > 0)
+		heap_down(r->items, r->n);
 	return true;
+}
+
+/* how many rows the scan read from the table (its DEBUG1 message) */
+int
+hnsw_rerank_rows_read(const HnswRerank *r)
+{
+	return r->nread;
 }
 
 /* releases the table fetch and its slot (the memory goes with the scan's) */

@@ -39,7 +39,7 @@ typedef struct HnswScanOpaqueData
 	float		dist;			/* the current element's distance (bound) */
 	HnswRerank *rerank;			/* coded index: rows re-ranked by the table */
 	double		last_dist;		/* rerank: the last row's distance */
-	double		rerank_limit;	/* rerank: hand out rows up to this */
+	double		rerank_frontier;	/* rerank: the last candidate's distance */
 	HnswIndexInfo info;
 	HnswMetaPageData meta;
 	HnswPageGraph *pg;			/* while started */
@@ -87,9 +87,10 @@ static void
 scan_reset(HnswScanOpaque so)
 {
 	if (so->searching)
-		elog(DEBUG1, "hnsw scan: %llu distances, %u elements visited, %d rounds",
+		elog(DEBUG1, "hnsw scan: %llu distances, %u elements visited, %d rounds, %d rows re-ranked",
 			 (unsigned long long) so->search.ndistances,
-			 so->search.visited.count, so->rounds);
+			 so->search.visited.count, so->rounds,
+			 so->rerank ? hnsw_rerank_rows_read(so->rerank) : 0);
 	if (so->rerank)
 		hnsw_rerank_end(so->rerank);
 	if (so->pg)
@@ -162,11 +163,14 @@ scan_start(IndexScanDesc scan)
 	so->tids = palloc(sizeof(ItemPointerData) * HNSW_HEAPTIDS);
 	/* a coded index re-ranks by the table, else reports lower bounds */
 	if (so->meta.storage != HNSW_STORAGE_FLOAT4)
+	{
 		so->rerank = hnsw_rerank_begin(scan->indexRelation, scan->heapRelation,
 									   scan->xs_snapshot, &so->info, so->q,
 									   so->meta.dim);
+		hnsw_page_graph_set_query(so->pg, so->q);
+	}
 	so->last_dist = -INFINITY;
-	so->rerank_limit = -INFINITY;
+	so->rerank_frontier = -INFINITY;
 	so->bounds = so->rerank == NULL &&
 		hnsw_page_graph_report_bounds(so->pg, so->q);
 	g = hnsw_page_graph_core(so->pg);
@@ -246,13 +250,15 @@ next_result(HnswScanOpaque so, HnswEdge *e)
 
 /*
  * The next row of a coded index's scan in the order of the table's
- * vectors.  A batch is what the current round hands out, read from the
- * table and sorted with the rows left from earlier batches
- * (hnsw_rerank.c); of them go out those no farther than the farthest code
- * distance of the batch, since a later round's finds lie beyond that by
- * their codes, and the others wait for the next batch.  Under
- * strict_order a row nearer than one already returned, found later, is
- * dropped, as any late find.
+ * vectors.  Candidates come from the stream one by one, nearest by code
+ * first; each one's rows are read from the table (hnsw_rerank.c), and the
+ * nearest row read goes out as soon as no candidate still to come can be
+ * nearer by its exact distance, that is, lie below the last candidate's
+ * code distance by more than the gap measured between code and exact
+ * distances so far.  So a LIMIT k reads about k rows plus those within
+ * the codes' error of the k-th, whatever ef_search.  Under strict_order a
+ * row nearer than one already returned, found later, is dropped, as any
+ * late find.
  */
 static bool
 next_reranked(HnswScanOpaque so)
@@ -261,12 +267,12 @@ next_reranked(HnswScanOpaque so)
 	ItemPointerData tid;
 	HnswEdge	e;
 	double		d;
-	float		farthest = -INFINITY;
+	double		spread;
 	int			n;
 
 	for (;;)
 	{
-		while (hnsw_rerank_next(so->rerank, so->rerank_limit, &tid, &d))
+		while (hnsw_rerank_next(so->rerank, so->rerank_frontier, &tid, &d))
 		{
 			if (hnsw_iterative_scan == HNSW_ITERATIVE_STRICT &&
 				d < so->last_dist)
@@ -276,18 +282,18 @@ next_reranked(HnswScanOpaque so)
 			so->ntids = 1;
 			return true;
 		}
-		if (so->rerank_limit == INFINITY)
+		if (so->rerank_frontier == INFINITY)
 			return false;
-		for (n = 0; (n == 0 || so->round_left > 0) && next_result(so, &e); n++)
+		if (!next_result(so, &e))
 		{
-			hnsw_rerank_add(so->rerank, tids,
-							hnsw_element_tids(so->pg, e.id, tids));
-			farthest = Max(farthest, e.dist);
+			so->rerank_frontier = INFINITY;
+			continue;
 		}
 		/* the operator's units: the inner product's is the index's - 1 */
-		so->rerank_limit = n == 0 ? INFINITY :
-			so->info.metric == HNSW_METRIC_IP ? farthest - 1.0 : farthest;
-		hnsw_rerank_sort(so->rerank);
+		so->rerank_frontier = so->info.metric == HNSW_METRIC_IP ?
+			e.dist - 1.0 : e.dist;
+		n = hnsw_element_tids_spread(so->pg, e.id, e.dist, tids, &spread);
+		hnsw_rerank_add(so->rerank, tids, n, so->rerank_frontier, spread);
 	}
 }
 

@@ -37,7 +37,7 @@ struct HnswPageGraph
 	HnswCodec	codec;			/* how elements keep their vectors */
 	HnswMetric	metric;
 	bool		bounds;			/* scan of a coded index: lower bounds */
-	double		qnorm;			/* bounds: the query's L2 norm */
+	double		qnorm;			/* coded scans: the query's L2 norm */
 	float	   *decoded;		/* a decoded code (dim floats) */
 	void	   *code;			/* an encoded vector (add_heaptid) */
 };
@@ -523,8 +523,15 @@ hnsw_page_graph_report_bounds(HnswPageGraph *pg, const float *q)
 	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
 		return false;
 	pg->bounds = true;
-	pg->qnorm = sqrt(vec_norm_squared_double(q, pg->g.dim)) * 1.000001;
+	hnsw_page_graph_set_query(pg, q);
 	return true;
+}
+
+/* tells the graph the scan's query (its norm enters the codes' bounds) */
+void
+hnsw_page_graph_set_query(HnswPageGraph *pg, const float *q)
+{
+	pg->qnorm = sqrt(vec_norm_squared_double(q, pg->g.dim)) * 1.000001;
 }
 
 /* drops the pins the operation still holds (it holds no lock) and pg */
@@ -590,6 +597,25 @@ hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out)
 	Page		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(id));
 	int			n = copy_tids(element_on(pg, page, id), pg->skip_flags, out);
 
+	hnsw_buffers_unlock(&pg->bufs);
+	return n;
+}
+
+/*
+ * The heap TIDs of element id of a coded index, at code distance est from
+ * the query of hnsw_page_graph_set_query, and in *spread how far the exact
+ * distance of its rows typically lies from est (hnsw_code_spread).
+ */
+int
+hnsw_element_tids_spread(HnswPageGraph *pg, HnswId id, float est,
+						 ItemPointerData *out, double *spread)
+{
+	Page		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(id));
+	HnswElementTuple etup = element_on(pg, page, id);
+	int			n = copy_tids(etup, pg->skip_flags, out);
+
+	*spread = hnsw_code_spread(pg->metric, &pg->codec, etup->vec, est,
+							   pg->qnorm);
 	hnsw_buffers_unlock(&pg->bufs);
 	return n;
 }
