@@ -78,4 +78,34 @@ FROM (VALUES ('half'), ('sq8'), ('sq4')) st(s),
              ('<#>', 'vector_ip_ops'), ('<+>', 'vector_l1_ops')) op(o, c),
      LATERAL rr_run(s, o, c) r
 ORDER BY 1, 2;
-DROP TABLE rr, rr_q;
+
+-- A re-ranking scan reads the rows itself, so it learns, as the executor
+-- does for kill_prior_tuple, which rows are dead to everyone, and hints
+-- their elements DEAD (it did not before: count_deleted stayed 0 until
+-- VACUUM); a later scan skips them and reads fewer rows
+\i sql/include/wait_horizon.psql
+CREATE TABLE rd (id int PRIMARY KEY, v vector(32)) WITH (autovacuum_enabled = off);
+INSERT INTO rd SELECT id, v FROM rr;
+CREATE INDEX rd_idx ON rd USING hnsw (v vector_l2_ops)
+  WITH (m = 8, ef_construction = 40, storage = sq8);
+DELETE FROM rd WHERE id % 10 <> 0;
+CALL wait_horizon();
+SET hnsw.ef_search = 100;
+CREATE FUNCTION rd_blocks() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  b0 bigint := pg_stat_get_xact_blocks_fetched('rd'::regclass);
+  n bigint;
+BEGIN
+  SELECT count(*) INTO n FROM (SELECT id FROM rd
+    ORDER BY v <-> (SELECT v FROM rr WHERE id = 7) LIMIT 20) s;
+  IF n <> 20 THEN
+    RAISE EXCEPTION 'returned % rows', n;
+  END IF;
+  RETURN pg_stat_get_xact_blocks_fetched('rd'::regclass) - b0;
+END $$;
+CREATE TABLE rd_reads AS SELECT 1 AS pass, rd_blocks() AS blocks;
+SELECT count_deleted > 0 AS hinted FROM hnsw_index_info('rd_idx');
+INSERT INTO rd_reads SELECT 2, rd_blocks();
+SELECT (SELECT blocks FROM rd_reads WHERE pass = 2) <
+       (SELECT blocks FROM rd_reads WHERE pass = 1) AS fewer_reads;
+DROP TABLE rr, rr_q, rd, rd_reads;

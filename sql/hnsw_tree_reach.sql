@@ -15,21 +15,7 @@ SET hnsw.iterative_scan = relaxed_order;
 SET hnsw.max_scan_tuples = 2147483647;
 SET hnsw.scan_mem_multiplier = 1000;
 
--- VACUUM frees only what no snapshot still sees: an autovacuum worker's
--- ANALYZE elsewhere in the database would leave a deleted element and
--- change the counts below, so each VACUUM first waits (up to 60 s) until
--- no other backend of this database holds a snapshot
-CREATE PROCEDURE wait_horizon() LANGUAGE plpgsql AS $$
-BEGIN
-	FOR i IN 1 .. 600 LOOP
-		EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity
-							  WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())
-							    AND pid <> pg_backend_pid()
-							    AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL));
-		PERFORM pg_sleep(0.1);
-		PERFORM pg_stat_clear_snapshot();
-	END LOOP;
-END $$;
+\i sql/include/wait_horizon.psql
 
 -- rows a full ordered scan returns, and rows it should
 CREATE FUNCTION full_scan(tab regclass, q vector, op text) RETURNS TABLE (returned bigint, expected bigint)

@@ -8,8 +8,9 @@
  * SQL operator does (in double where a float sum would overflow, so that
  * vectors near the float4 limits too come out in the operator's order),
  * and hands the rows out in that order (src/README.md section 11 says why
- * this and not lower bounds for the executor's recheck).  The full vectors thus stay in the table, and only the
- * candidates of a round are read.
+ * this and not lower bounds for the executor's recheck).  The full vectors
+ * thus stay in the table, and only the candidates needed are read: the
+ * nearest by code, until no candidate still to come can be nearer.
  *
  * A row is read with the scan's snapshot, as the executor reads it next:
  * a row it does not see would not be returned anyway, and one it sees has
@@ -118,9 +119,13 @@ exact_distance(const HnswRerank *r, const Vector *v)
 	}
 }
 
-/* the distance from the query to the row at tid; false if there is none */
+/*
+ * The distance from the query to the row at tid; false if the scan's
+ * snapshot sees none, and then *dead says whether the row is dead to every
+ * transaction (as the executor learns for kill_prior_tuple).
+ */
 static bool
-row_distance(HnswRerank *r, ItemPointer tid, double *dist)
+row_distance(HnswRerank *r, ItemPointer tid, double *dist, bool *dead)
 {
 	ItemPointerData t = *tid;
 	bool		call_again = false;
@@ -130,9 +135,13 @@ row_distance(HnswRerank *r, ItemPointer tid, double *dist)
 	bool		found = false;
 	MemoryContext old;
 
+	*dead = false;
 	if (!table_index_fetch_tuple(r->fetch, &t, r->snapshot, r->slot,
 								 &call_again, &all_dead))
+	{
+		*dead = all_dead;
 		return false;
+	}
 	old = MemoryContextSwitchTo(r->rowcxt);
 	value = slot_getattr(r->slot, r->attnum, &isnull);
 	if (!isnull)
@@ -192,20 +201,26 @@ heap_down(RerankItem *h, int n)
  * Adds the rows of one candidate (its heap TIDs), whose code distance lets
  * the exact one stray by about spread (hnsw_code_spread), to the rows
  * waiting.  The largest spread so far stands for that of the candidates
- * not yet read.
+ * not yet read.  Returns how many of the rows are dead to everyone.
  */
-void
+int
 hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids,
 				double code, double spread)
 {
+	int			ndead = 0;
+
 	if (!(spread <= r->spread))
 		r->spread = spread;		/* NaN too: then nothing is certain */
 	for (int i = 0; i < ntids; i++)
 	{
 		double		d;
+		bool		dead;
 
-		if (!row_distance(r, (ItemPointer) &tids[i], &d))
+		if (!row_distance(r, (ItemPointer) &tids[i], &d, &dead))
+		{
+			ndead += dead;
 			continue;
+		}
 		if (spread > 0 && (code - d) / spread > r->z)
 			r->z = Min((code - d) / spread, RERANK_Z_MAX);
 		if (r->n == r->cap)
@@ -218,6 +233,7 @@ hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids,
 		heap_up(r->items, r->n++);
 		r->nread++;
 	}
+	return ndead;
 }
 
 /*

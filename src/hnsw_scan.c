@@ -54,6 +54,7 @@ typedef struct HnswScanOpaqueData
 	int			itid;
 	HnswId		cur;			/* the element the TIDs are from */
 	int			nkilled;		/* of them, found dead to everyone */
+	bool		kill_dead;		/* rerank: hint elements of dead rows DEAD */
 } HnswScanOpaqueData;
 
 typedef HnswScanOpaqueData *HnswScanOpaque;
@@ -168,6 +169,8 @@ scan_start(IndexScanDesc scan)
 									   scan->xs_snapshot, &so->info, so->q,
 									   so->meta.dim);
 		hnsw_page_graph_set_query(so->pg, so->q);
+		/* as index_fetch_heap: a standby's snapshots may still see them */
+		so->kill_dead = !scan->xactStartedInRecovery;
 	}
 	so->last_dist = -INFINITY;
 	so->rerank_frontier = -INFINITY;
@@ -293,7 +296,10 @@ next_reranked(HnswScanOpaque so)
 		so->rerank_frontier = so->info.metric == HNSW_METRIC_IP ?
 			e.dist - 1.0 : e.dist;
 		n = hnsw_element_tids_spread(so->pg, e.id, e.dist, tids, &spread);
-		hnsw_rerank_add(so->rerank, tids, n, so->rerank_frontier, spread);
+		/* rows dead to everyone: hint the element DEAD, as next_tids does */
+		if (hnsw_rerank_add(so->rerank, tids, n, so->rerank_frontier,
+							spread) == n && n > 0 && so->kill_dead)
+			hnsw_mark_dead(so->pg, e.id, tids, n);
 	}
 }
 
