@@ -698,6 +698,35 @@ hnsw_code_invalid(const HnswCodec *c, const void *code)
  */
 
 /*
+ * A tighter lower bound for cosine, whose rows and query are unit vectors:
+ * there 1 - q.x = |q - x|^2 / 2, and by the triangle inequality
+ * |q - x| >= |q - x~| - err, where |q - x~|^2 = |q|^2 + |x~|^2 - 2 q.x~ is
+ * known from est = 1 - q.x~.  Near neighbours gain most: the interval
+ * shrinks from err (hnsw_code_bound's inner-product form) to about
+ * err * sqrt(2 est).  The exact unit vectors (the row's and the query's
+ * before their normalised copies were rounded to float) lie within one
+ * unit roundoff of the copies, which the distance loses twice; the
+ * kernel's float sum and the operator's are covered as in
+ * hnsw_code_bound, by g.  Returns -INFINITY where it knows nothing.
+ */
+static double
+cosine_bound(const HnswCodeHeader *h, double est, double g, double qnorm)
+{
+	double		slack = g * qnorm * h->norm + 4 * FLOAT_UNIT * (1 + fabs(est));
+	double		qlo = 1.0 - 2 * FLOAT_UNIT; /* |q|: a unit vector rounded */
+	double		nlo = h->norm * (1.0 - 2 * ROUND_UP);	/* |x~| */
+	double		d2 = qlo * qlo + nlo * nlo - 2.0 * (1.0 - est) - 2.0 * slack;
+	double		r;
+
+	if (!(d2 > 0))
+		return -INFINITY;
+	r = sqrt(d2) * (1.0 - FLOAT_UNIT) - h->err - 4 * FLOAT_UNIT;
+	if (!(r > 0))
+		return -INFINITY;
+	return r * r / 2.0 * (1.0 - 2 * FLOAT_UNIT) - g * (2.0 + h->err);
+}
+
+/*
  * A lower bound, in the index's internal metric, of the distance the
  * ORDER BY operator computes from the query and the row's true vector,
  * given est, the float kernel's distance from the query to the decoded
@@ -740,6 +769,8 @@ hnsw_code_bound(int metric, const HnswCodec *c, const void *code, float est,
 		return -INFINITY;
 	lb = d - qnorm * h->err - g * qnorm * (2.0 * h->norm + h->err) -
 		4 * FLOAT_UNIT * (1 + fabs(d));
+	if (metric == HNSW_METRIC_COSINE)
+		lb = Max(lb, cosine_bound(h, d, g, qnorm));
 	return float_down(lb);
 }
 
