@@ -2,8 +2,10 @@
 --
 -- float4 keeps each vector as it is; half keeps it as IEEE half precision,
 -- sq8 and sq4 as an 8-bit or 4-bit code with a per-vector offset and step.
--- A half, sq8 or sq4 index reports a lower bound of each row's distance and asks the executor
--- to recheck, so an ORDER BY through it returns rows in exact distance order.
+-- A half, sq8 or sq4 index re-ranks its candidates by the table's vectors
+-- (an index on an expression reports lower bounds for the executor to
+-- recheck instead: hnsw_storage_expr), so an ORDER BY through it returns
+-- rows in exact distance order.
 -- With hnsw.ef_search (1000) above the rows of a table, the scan reaches
 -- every row, so it must return exactly what a sequential scan and sort
 -- return: the same distances in the same order, from distinct rows (rows at
