@@ -256,12 +256,13 @@ next_result(HnswScanOpaque so, HnswEdge *e)
  * vectors.  Candidates come from the stream one by one, nearest by code
  * first; each one's rows are read from the table (hnsw_rerank.c), and the
  * nearest row read goes out as soon as no candidate still to come can be
- * nearer by its exact distance, that is, lie below the last candidate's
- * code distance by more than the gap measured between code and exact
- * distances so far.  So a LIMIT k reads about k rows plus those within
- * the codes' error of the k-th, whatever ef_search.  Under strict_order a
- * row nearer than one already returned, found later, is dropped, as any
- * late find.
+ * nearer by its exact distance: none lies below the last candidate's code
+ * distance by more than a few of the codes' typical errors
+ * (hnsw_rerank_next).  So a LIMIT k reads about k rows plus those within
+ * the codes' error of the k-th, whatever ef_search.  Rows found dead to
+ * everyone get their element hinted DEAD, as next_tids does from the
+ * executor's kill_prior_tuple.  Under strict_order a row nearer than one
+ * already returned, found later, is dropped, as any late find.
  */
 static bool
 next_reranked(HnswScanOpaque so)
