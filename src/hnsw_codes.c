@@ -775,15 +775,38 @@ hnsw_code_bound(int metric, const HnswCodec *c, const void *code, float est,
 }
 
 /*
+ * How far the error vector e = x - x~ typically moves a distance along one
+ * direction (a unit vector u: u.e), for hnsw_code_spread.  |u.e| <= |e| <=
+ * err always.  Where the errors of the coordinates are independent and
+ * alike, u.e is about |e| / sqrt(dim); a scalar code's error is at most
+ * half a step in every coordinate, but coordinates the code holds exactly
+ * (a pixel at the vector's minimum) have none, so the others may carry
+ * all of |e|, and those are where a direction can line up with it: for
+ * such codes the typical size is taken as a uniform rounding error's,
+ * step / sqrt(12), whatever err says per coordinate.  For L1 (err in L1,
+ * the sum of |e|) the distance moves by about the L2 norm of e, estimated
+ * from err and the step the same way.
+ */
+static double
+code_direction_error(const HnswCodec *c, const HnswCodeHeader *h, bool l1)
+{
+	double		root = sqrt((double) c->dim);
+
+	if (c->storage == HNSW_STORAGE_HALF)
+		return h->err / root;
+	if (l1)
+		return Min((double) h->err, sqrt(h->err * (double) h->step / 3.0));
+	return Min((double) h->err, h->step / sqrt(12.0));
+}
+
+/*
  * How far the exact distance typically strays from est, the kernel's
- * distance to the decoded code, for a re-ranking scan (hnsw_rerank.c): the
- * half-width of hnsw_code_bound's interval over the square root of the
- * dimensions, plus the float sums' rounding.  The error vector x - x~ is
- * bounded by err in norm, but the distance moves only by its component
- * along one direction (q - x~ in L2, q for the products), and the rounding
- * errors of a code point every way, so that component is about
- * err / sqrt(dim); rounding adds about sqrt(dim) units of the last place
- * of the sum's scale.  Infinite where est is not a usable estimate.
+ * distance to the decoded code, for a re-ranking scan (hnsw_rerank.c):
+ * hnsw_code_bound's interval with the error vector's typical component
+ * along one direction (q - x~ in L2, q for the products) in place of its
+ * norm err (code_direction_error), plus the float sums' rounding, about
+ * sqrt(dim) units of the last place of the sum's scale.  Infinite where
+ * est is not a usable estimate.
  */
 double
 hnsw_code_spread(int metric, const HnswCodec *c, const void *code, float est,
@@ -791,28 +814,30 @@ hnsw_code_spread(int metric, const HnswCodec *c, const void *code, float est,
 {
 	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
 	double		root = sqrt((double) c->dim);
+	double		e;
 	double		width;
 	double		scale;
 
 	if (!(fabs(est) < VEC_DIST_EXACT) || !isfinite(h->err) ||
-		!isfinite(h->norm))
+		!isfinite(h->norm) || !isfinite(h->step))
 		return INFINITY;
+	e = code_direction_error(c, h, metric == HNSW_METRIC_L1);
 	if (metric == HNSW_METRIC_L2)
 	{
-		width = 2.0 * sqrt(Max(est, 0.0f)) * h->err;	/* d(r^2) = 2 r dr */
+		width = 2.0 * sqrt(Max(est, 0.0f)) * e; /* d(r^2) = 2 r dr */
 		scale = fabs(est);
 	}
 	else if (metric == HNSW_METRIC_L1)
 	{
-		width = h->err;
+		width = e;
 		scale = fabs(est);
 	}
 	else
 	{
-		width = qnorm * h->err;
+		width = qnorm * e;
 		scale = qnorm * h->norm;
 	}
-	return width / root + 4.0 * root * FLOAT_UNIT * scale;
+	return width + 4.0 * root * FLOAT_UNIT * scale;
 }
 
 /* a bound in the internal metric, in the units of the ORDER BY operator */
