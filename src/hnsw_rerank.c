@@ -64,6 +64,7 @@ struct HnswRerank
 	double		spread;			/* the largest code spread of a candidate */
 	double		z;				/* spreads allowed below the code distance */
 	int			nread;			/* rows read from the table */
+	int			lookahead;		/* most rows waiting before one goes out */
 };
 
 /*
@@ -74,7 +75,8 @@ struct HnswRerank
  */
 HnswRerank *
 hnsw_rerank_begin(Relation index, Relation heap, Snapshot snapshot,
-				  const HnswIndexInfo *info, const float *q, int dim)
+				  const HnswIndexInfo *info, const float *q, int dim,
+				  int lookahead)
 {
 	AttrNumber	attnum = index->rd_index->indkey.values[0];
 	HnswRerank *r;
@@ -92,6 +94,7 @@ hnsw_rerank_begin(Relation index, Relation heap, Snapshot snapshot,
 	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hnsw rerank row",
 									  ALLOCSET_SMALL_SIZES);
 	r->z = RERANK_Z;
+	r->lookahead = Max(lookahead, 1);
 	r->cap = 64;
 	r->items = palloc(sizeof(RerankItem) * r->cap);
 	return r;
@@ -242,14 +245,17 @@ hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids,
  * stream hands them out in that order), so by its exact distance at
  * frontier minus the margin or beyond (the margin is measured, not
  * proven: see src/README.md section 11).  frontier is INFINITY when no
- * candidate is left.
+ * candidate is left.  Where codes are coarse for the data, that margin
+ * can hold hundreds of rows; the look-ahead (half of ef_search) bounds
+ * the rows waiting, as ef_search bounds the search: with that many read
+ * ahead, the nearest goes out.
  */
 bool
 hnsw_rerank_next(HnswRerank *r, double frontier, ItemPointer tid,
 				 double *dist)
 {
 	if (r->n == 0 ||
-		!(frontier == INFINITY ||
+		!(frontier == INFINITY || r->n >= r->lookahead ||
 		  r->items[0].dist <= frontier - r->z * r->spread))
 		return false;
 	*tid = r->items[0].tid;

@@ -167,7 +167,7 @@ scan_start(IndexScanDesc scan)
 	{
 		so->rerank = hnsw_rerank_begin(scan->indexRelation, scan->heapRelation,
 									   scan->xs_snapshot, &so->info, so->q,
-									   so->meta.dim);
+									   so->meta.dim, hnsw_ef_search / 2);
 		hnsw_page_graph_set_query(so->pg, so->q);
 		/* as index_fetch_heap: a standby's snapshots may still see them */
 		so->kill_dead = !scan->xactStartedInRecovery;
@@ -258,8 +258,9 @@ next_result(HnswScanOpaque so, HnswEdge *e)
  * nearest row read goes out as soon as no candidate still to come can be
  * nearer by its exact distance: none lies below the last candidate's code
  * distance by more than a few of the codes' typical errors
- * (hnsw_rerank_next).  So a LIMIT k reads about k rows plus those within
- * the codes' error of the k-th, whatever ef_search.  Rows found dead to
+ * (hnsw_rerank_next), or half of ef_search rows are read ahead.  So a
+ * LIMIT k reads about k rows plus those within the codes' error of the
+ * k-th, at most k + ef_search / 2.  Rows found dead to
  * everyone get their element hinted DEAD, as next_tids does from the
  * executor's kill_prior_tuple.  Under strict_order a row nearer than one
  * already returned, found later, is dropped, as any late find.
