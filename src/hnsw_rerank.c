@@ -246,17 +246,21 @@ hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids,
  * frontier minus the margin or beyond (the margin is measured, not
  * proven: see src/README.md section 11).  frontier is INFINITY when no
  * candidate is left.  Where codes are coarse for the data, that margin
- * can hold hundreds of rows; the look-ahead (half of ef_search) bounds
- * the rows waiting, as ef_search bounds the search: with that many read
- * ahead, the nearest goes out.
+ * can hold hundreds of rows; with half of ef_search rows waiting (the
+ * look-ahead) the margin is dropped, as the batches of earlier versions
+ * did: a row goes out once it is no farther than the last code distance.
+ * Handing out the nearest row regardless would be worse: under
+ * strict_order every nearer row found later is then dropped.
  */
 bool
 hnsw_rerank_next(HnswRerank *r, double frontier, ItemPointer tid,
 				 double *dist)
 {
-	if (r->n == 0 ||
-		!(frontier == INFINITY || r->n >= r->lookahead ||
-		  r->items[0].dist <= frontier - r->z * r->spread))
+	if (r->n == 0)
+		return false;
+	if (frontier != INFINITY &&
+		!(r->items[0].dist <= frontier -
+		  (r->n >= r->lookahead ? 0.0 : r->z * r->spread)))
 		return false;
 	*tid = r->items[0].tid;
 	*dist = r->items[0].dist;
