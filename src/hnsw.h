@@ -249,9 +249,8 @@ extern bool hnsw_page_graph_report_bounds(HnswPageGraph *pg, const float *q);
 extern int	hnsw_page_graph_neighbors(HnswPageGraph *pg, HnswId id, int level,
 									  HnswEdge *out);
 extern void hnsw_page_graph_close(HnswPageGraph *pg);
-extern int	hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out);
-extern int	hnsw_element_tids_spread(HnswPageGraph *pg, HnswId id, float est,
-									 ItemPointerData *out, double *spread);
+extern int	hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out,
+							  float est, double *spread);
 extern void hnsw_page_graph_set_query(HnswPageGraph *pg, const float *q);
 extern void hnsw_mark_dead(HnswPageGraph *pg, HnswId id,
 						   const ItemPointerData *tids, int ntids);

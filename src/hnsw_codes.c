@@ -788,13 +788,13 @@ hnsw_code_bound(int metric, const HnswCodec *c, const void *code, float est,
  * from err and the step the same way.
  */
 static double
-code_direction_error(const HnswCodec *c, const HnswCodeHeader *h, bool l1)
+code_direction_error(const HnswCodec *c, const HnswCodeHeader *h)
 {
 	double		root = sqrt((double) c->dim);
 
 	if (c->storage == HNSW_STORAGE_HALF)
 		return h->err / root;
-	if (l1)
+	if (c->l1)
 		return Min((double) h->err, sqrt(h->err * (double) h->step / 3.0));
 	return Min((double) h->err, h->step / sqrt(12.0));
 }
@@ -821,7 +821,7 @@ hnsw_code_spread(int metric, const HnswCodec *c, const void *code, float est,
 	if (!(fabs(est) < VEC_DIST_EXACT) || !isfinite(h->err) ||
 		!isfinite(h->norm) || !isfinite(h->step))
 		return INFINITY;
-	e = code_direction_error(c, h, metric == HNSW_METRIC_L1);
+	e = code_direction_error(c, h);
 	if (metric == HNSW_METRIC_L2)
 	{
 		width = 2.0 * sqrt(Max(est, 0.0f)) * e; /* d(r^2) = 2 r dr */

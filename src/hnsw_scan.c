@@ -164,10 +164,11 @@ scan_start(IndexScanDesc scan)
 	so->tids = palloc(sizeof(ItemPointerData) * HNSW_HEAPTIDS);
 	/* a coded index re-ranks by the table, else reports lower bounds */
 	if (so->meta.storage != HNSW_STORAGE_FLOAT4)
-	{
 		so->rerank = hnsw_rerank_begin(scan->indexRelation, scan->heapRelation,
 									   scan->xs_snapshot, &so->info, so->q,
 									   so->meta.dim, hnsw_ef_search / 2);
+	if (so->rerank)
+	{
 		hnsw_page_graph_set_query(so->pg, so->q);
 		/* as index_fetch_heap: a standby's snapshots may still see them */
 		so->kill_dead = !scan->xactStartedInRecovery;
@@ -297,7 +298,7 @@ next_reranked(HnswScanOpaque so)
 		/* the operator's units: the inner product's is the index's - 1 */
 		so->rerank_frontier = so->info.metric == HNSW_METRIC_IP ?
 			e.dist - 1.0 : e.dist;
-		n = hnsw_element_tids_spread(so->pg, e.id, e.dist, tids, &spread);
+		n = hnsw_element_tids(so->pg, e.id, tids, e.dist, &spread);
 		/* rows dead to everyone: hint the element DEAD, as next_tids does */
 		if (hnsw_rerank_add(so->rerank, tids, n, so->rerank_frontier,
 							spread) == n && n > 0 && so->kill_dead)
@@ -332,7 +333,7 @@ next_tids(IndexScanDesc scan)
 		{
 			if (!next_result(so, &e))
 				return false;
-			so->ntids = hnsw_element_tids(so->pg, e.id, so->tids);
+			so->ntids = hnsw_element_tids(so->pg, e.id, so->tids, e.dist, NULL);
 			so->cur = e.id;
 			so->dist = e.dist;
 		}

@@ -590,32 +590,23 @@ copy_tids(HnswElementTuple etup, uint8 skip_flags, ItemPointerData *out)
 	return n;
 }
 
-/* the heap TIDs of element id, for a scan returning it */
-int
-hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out)
-{
-	Page		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(id));
-	int			n = copy_tids(element_on(pg, page, id), pg->skip_flags, out);
-
-	hnsw_buffers_unlock(&pg->bufs);
-	return n;
-}
-
 /*
- * The heap TIDs of element id of a coded index, at code distance est from
- * the query of hnsw_page_graph_set_query, and in *spread how far the exact
- * distance of its rows typically lies from est (hnsw_code_spread).
+ * The heap TIDs of element id, for a scan returning it.  A coded index's
+ * re-ranking scan also asks, through spread (else NULL), how far the exact
+ * distance of its rows typically lies from est, the element's code
+ * distance from the query of hnsw_page_graph_set_query (hnsw_code_spread).
  */
 int
-hnsw_element_tids_spread(HnswPageGraph *pg, HnswId id, float est,
-						 ItemPointerData *out, double *spread)
+hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out,
+				  float est, double *spread)
 {
 	Page		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(id));
 	HnswElementTuple etup = element_on(pg, page, id);
 	int			n = copy_tids(etup, pg->skip_flags, out);
 
-	*spread = hnsw_code_spread(pg->metric, &pg->codec, etup->vec, est,
-							   pg->qnorm);
+	if (spread)
+		*spread = hnsw_code_spread(pg->metric, &pg->codec, etup->vec, est,
+								   pg->qnorm);
 	hnsw_buffers_unlock(&pg->bufs);
 	return n;
 }
