@@ -10,7 +10,6 @@
 
 #include "access/amapi.h"
 #include "access/genam.h"
-#include "access/generic_xlog.h"
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
 #include "storage/bufmgr.h"
@@ -321,6 +320,13 @@ extern void hnsw_meta_replace_entry(Relation index, const HnswIdSet *removed,
 									HnswId entry, int level);
 extern bool hnsw_meta_place_first(Relation index, HnswIndexInfo *info,
 								  Datum value, ItemPointer tid);
+
+/* hnsw_wal.c: every page change after the build, as generic WAL records */
+typedef struct HnswWal HnswWal;
+extern Page hnsw_wal_begin(Relation index, Buffer buf, bool full_image,
+						   HnswWal **wal);
+extern void hnsw_wal_finish(HnswWal *wal);
+extern void hnsw_wal_abort(HnswWal *wal);
 
 /* hnsw_insert.c */
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull,

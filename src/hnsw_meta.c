@@ -12,7 +12,6 @@
  */
 #include "postgres.h"
 
-#include "access/generic_xlog.h"
 #include "access/xloginsert.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
@@ -48,7 +47,7 @@ init_metapage(Page page, int dim, int m, int ef_construction, int storage)
 
 /*
  * Writes an initialised metapage as block 0 of fork, WAL-logged as a full
- * page.  Not through GenericXLog: that writes no WAL for an unlogged
+ * page.  Not through hnsw_wal.c: that writes no WAL for an unlogged
  * index, whose init fork must nevertheless survive a crash.  The fork
  * must be empty.
  */
@@ -79,10 +78,9 @@ lock_meta(Relation index, Buffer *buf)
 
 /* starts a WAL record over the locked metapage; its fields to write */
 static HnswMetaPage
-write_meta(Relation index, Buffer buf, GenericXLogState **state)
+write_meta(Relation index, Buffer buf, HnswWal **state)
 {
-	*state = GenericXLogStart(index);
-	return HnswPageGetMeta(GenericXLogRegisterBuffer(*state, buf, 0));
+	return HnswPageGetMeta(hnsw_wal_begin(index, buf, false, state));
 }
 
 /* sets the dimensions once the first vector has fixed them */
@@ -90,11 +88,11 @@ void
 hnsw_meta_set_dim(Relation index, int dim)
 {
 	Buffer		buf;
-	GenericXLogState *state;
+	HnswWal    *state;
 
 	(void) lock_meta(index, &buf);
 	write_meta(index, buf, &state)->dim = dim;
-	GenericXLogFinish(state);
+	hnsw_wal_finish(state);
 	UnlockReleaseBuffer(buf);
 }
 
@@ -110,7 +108,7 @@ hnsw_meta_advance(Relation index, HnswId entry, int level,
 {
 	Buffer		buf;
 	HnswMetaPage meta = lock_meta(index, &buf);
-	GenericXLogState *state;
+	HnswWal    *state;
 	bool		newentry;
 	bool		newpage;
 
@@ -128,7 +126,7 @@ hnsw_meta_advance(Relation index, HnswId entry, int level,
 		}
 		if (newpage)
 			meta->insert_page = insert_page;
-		GenericXLogFinish(state);
+		hnsw_wal_finish(state);
 	}
 	UnlockReleaseBuffer(buf);
 }
@@ -143,7 +141,7 @@ hnsw_meta_replace_entry(Relation index, const HnswIdSet *removed,
 {
 	Buffer		buf;
 	HnswMetaPage meta = lock_meta(index, &buf);
-	GenericXLogState *state;
+	HnswWal    *state;
 
 	if (meta->entry != HNSW_INVALID_ID &&
 		hnsw_idset_contains(removed, meta->entry))
@@ -151,7 +149,7 @@ hnsw_meta_replace_entry(Relation index, const HnswIdSet *removed,
 		meta = write_meta(index, buf, &state);
 		meta->entry = entry;
 		meta->entry_level = entry == HNSW_INVALID_ID ? -1 : level;
-		GenericXLogFinish(state);
+		hnsw_wal_finish(state);
 	}
 	UnlockReleaseBuffer(buf);
 }
@@ -168,7 +166,7 @@ hnsw_meta_place_first(Relation index, HnswIndexInfo *info, Datum value,
 {
 	Buffer		buf;
 	HnswMetaPage meta = lock_meta(index, &buf);
-	GenericXLogState *state;
+	HnswWal    *state;
 	int			dim;
 	float	   *vec;
 	int			level;
@@ -196,7 +194,7 @@ hnsw_meta_place_first(Relation index, HnswIndexInfo *info, Datum value,
 		meta->entry = id;
 		meta->entry_level = level;
 		meta->insert_page = hint;
-		GenericXLogFinish(state);
+		hnsw_wal_finish(state);
 	}
 	else if (meta->dim == 0)
 	{
@@ -206,7 +204,7 @@ hnsw_meta_place_first(Relation index, HnswIndexInfo *info, Datum value,
 		 * accepted next, and the table could not be indexed again.
 		 */
 		write_meta(index, buf, &state)->dim = dim;
-		GenericXLogFinish(state);
+		hnsw_wal_finish(state);
 	}
 	UnlockReleaseBuffer(buf);
 	return true;

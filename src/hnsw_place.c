@@ -11,7 +11,6 @@
  */
 #include "postgres.h"
 
-#include "access/generic_xlog.h"
 #include "storage/bufmgr.h"
 #include "storage/freespace.h"
 #include "storage/lmgr.h"
@@ -201,9 +200,8 @@ append_tuples(Relation index, BlockNumber *hint, HnswNeighborTuple ntup,
 	Buffer		buf = buffer_with_room(index, *hint, space,
 									   (ntup != NULL) + (etup != NULL), &isnew);
 	BlockNumber blkno = BufferGetBlockNumber(buf);
-	GenericXLogState *state = GenericXLogStart(index);
-	Page		page = GenericXLogRegisterBuffer(state, buf,
-												 isnew ? GENERIC_XLOG_FULL_IMAGE : 0);
+	HnswWal    *state;
+	Page		page = hnsw_wal_begin(index, buf, isnew, &state);
 	OffsetNumber off = InvalidOffsetNumber;
 
 	if (isnew)
@@ -216,7 +214,7 @@ append_tuples(Relation index, BlockNumber *hint, HnswNeighborTuple ntup,
 			etup->nbrs = HnswIdMake(blkno, off);
 		off = add_item(index, page, (Item) etup, esize);
 	}
-	GenericXLogFinish(state);
+	hnsw_wal_finish(state);
 	UnlockReleaseBuffer(buf);
 	*hint = blkno;
 	return HnswIdMake(blkno, off);
@@ -450,7 +448,7 @@ reuse_on_page(Relation index, Buffer buf, int m, HnswElementTuple etup,
 {
 	BlockNumber blkno = BufferGetBlockNumber(buf);
 	Page		page = BufferGetPage(buf);
-	GenericXLogState *state;
+	HnswWal    *state;
 	HnswElementTuple old;
 	HnswSlotScan scan;
 
@@ -466,8 +464,7 @@ reuse_on_page(Relation index, Buffer buf, int m, HnswElementTuple etup,
 		return HNSW_INVALID_ID;
 	}
 
-	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
+	page = hnsw_wal_begin(index, buf, false, &state);
 	old = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, scan.best));
 	/* the resize below may move old's data: copy its link first */
 	etup->nbrs = old->nbrs;
@@ -477,7 +474,7 @@ reuse_on_page(Relation index, Buffer buf, int m, HnswElementTuple etup,
 			 blkno, RelationGetRelationName(index));
 	memcpy(PageGetItem(page, PageGetItemId(page, scan.best)), etup, esize);
 	*level_after = scan_level_after(m, &scan, nsize);
-	GenericXLogFinish(state);
+	hnsw_wal_finish(state);
 	return HnswIdMake(blkno, scan.best);
 }
 

@@ -11,7 +11,6 @@
  */
 #include "postgres.h"
 
-#include "access/generic_xlog.h"
 #include "storage/bufmgr.h"
 #include "storage/freespace.h"
 #include "utils/rel.h"
@@ -34,7 +33,7 @@ hnsw_rewrite_elements(Relation index, BlockNumber blkno,
 	Page		page;
 	Buffer		buf = hnsw_read_graph_page(index, blkno, strategy,
 										   BUFFER_LOCK_EXCLUSIVE, &page);
-	GenericXLogState *state;
+	HnswWal    *state;
 	OffsetNumber maxoff;
 	OffsetNumber off;
 	bool		changed = false;
@@ -42,8 +41,7 @@ hnsw_rewrite_elements(Relation index, BlockNumber blkno,
 
 	if (buf == InvalidBuffer)
 		return;
-	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
+	page = hnsw_wal_begin(index, buf, false, &state);
 	maxoff = hnsw_page_max_offset(index, page, blkno);
 	for (off = FirstOffsetNumber; off <= maxoff; off++)
 	{
@@ -54,9 +52,9 @@ hnsw_rewrite_elements(Relation index, BlockNumber blkno,
 		changed |= visit(arg, HnswIdMake(blkno, off), etup);
 	}
 	if (changed)
-		GenericXLogFinish(state);
+		hnsw_wal_finish(state);
 	else
-		GenericXLogAbort(state);
+		hnsw_wal_abort(state);
 	level = hnsw_page_reuse_level(index, BufferGetPage(buf), blkno, m, esize);
 	UnlockReleaseBuffer(buf);
 	RecordPageWithFreeSpace(index, blkno, hnsw_fsm_value(level));

@@ -14,7 +14,6 @@
 
 #include <math.h>
 
-#include "access/generic_xlog.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
@@ -260,7 +259,7 @@ page_replace_neighbors(HnswGraph *g, HnswId id, int level,
 	HnswPageGraph *pg = PG_OF(g);
 	HnswId		nid;
 	Buffer		buf;
-	GenericXLogState *state;
+	HnswWal    *state;
 	Page		page;
 
 	if (lock_neighbors(pg, id, level, &nid) == NULL)
@@ -272,15 +271,14 @@ page_replace_neighbors(HnswGraph *g, HnswId id, int level,
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	state = GenericXLogStart(pg->index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
+	page = hnsw_wal_begin(pg->index, buf, false, &state);
 	if (!swap_list(pg, page, nid, level, old, nold, edges, n))
 	{
-		GenericXLogAbort(state);
+		hnsw_wal_abort(state);
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 		return false;
 	}
-	GenericXLogFinish(state);
+	hnsw_wal_finish(state);
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 	return true;
 }
@@ -322,7 +320,7 @@ page_replace_many(HnswGraph *g, HnswListWrite *w, int n)
 	{
 		BlockNumber blkno = HnswIdBlock(w[i].id);
 		Buffer		buf;
-		GenericXLogState *state;
+		HnswWal    *state;
 		Page		page;
 		bool		changed = false;
 		int			end;
@@ -332,14 +330,13 @@ page_replace_many(HnswGraph *g, HnswListWrite *w, int n)
 		buf = hnsw_buffers_pin(&pg->bufs, blkno);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		hnsw_buffers_check_once(&pg->bufs, blkno, BufferGetPage(buf));
-		state = GenericXLogStart(pg->index);
-		page = GenericXLogRegisterBuffer(state, buf, 0);
+		page = hnsw_wal_begin(pg->index, buf, false, &state);
 		for (end = i; end < n && HnswIdBlock(w[end].id) == blkno; end++)
 			changed |= apply_write(pg, page, &w[end]);
 		if (changed)
-			GenericXLogFinish(state);
+			hnsw_wal_finish(state);
 		else
-			GenericXLogAbort(state);
+			hnsw_wal_abort(state);
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 		for (k = i; k < end; k++)
 		{
@@ -406,7 +403,7 @@ page_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
 {
 	HnswPageGraph *pg = PG_OF(g);
 	Buffer		buf = ReadBuffer(pg->index, HnswIdBlock(id));
-	GenericXLogState *state;
+	HnswWal    *state;
 	HnswElementTuple etup;
 	Page		page;
 	bool		added = false;
@@ -414,8 +411,7 @@ page_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	hnsw_check_page(pg->index, BufferGetPage(buf), HnswIdBlock(id));
-	state = GenericXLogStart(pg->index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
+	page = hnsw_wal_begin(pg->index, buf, false, &state);
 	etup = element_on(pg, page, id);
 	if ((etup->flags & HNSW_ELEMENT_GONE) == 0 &&
 		hnsw_code_holds(&pg->codec, etup->vec, vec, pg->code))
@@ -430,9 +426,9 @@ page_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
 		}
 	}
 	if (added)
-		GenericXLogFinish(state);
+		hnsw_wal_finish(state);
 	else
-		GenericXLogAbort(state);
+		hnsw_wal_abort(state);
 	UnlockReleaseBuffer(buf);
 	return added;
 }

@@ -27,7 +27,9 @@ my $INITIAL = 2000;
 # fsync = off matters only to an OS crash).  Full-page writes on, as in
 # production.
 my $node = hnsw_node('crash',
-	conf => [ 'synchronous_commit = on', 'full_page_writes = on' ]);
+	conf => [
+		'synchronous_commit = on', 'full_page_writes = on',
+		'wal_consistency_checking = generic' ]);
 
 my $random_vec = random_vector_sql($DIM);
 $node->safe_psql(

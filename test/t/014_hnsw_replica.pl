@@ -22,7 +22,7 @@ my $NQ = 20;
 my $primary = hnsw_node(
 	'primary',
 	init => { allows_streaming => 1 },
-	conf => ['full_page_writes = on']);
+	conf => [ 'full_page_writes = on', 'wal_consistency_checking = generic' ]);
 $primary->backup('backup');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'backup', has_streaming => 1);

@@ -73,7 +73,9 @@ my $t0 = time;
 my $primary = hnsw_node(
 	'primary',
 	init => { allows_streaming => 1 },
-	conf => [ 'full_page_writes = on', 'synchronous_commit = on' ]);
+	conf => [
+		'full_page_writes = on', 'synchronous_commit = on',
+		'wal_consistency_checking = generic' ]);
 $primary->backup('backup');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'backup', has_streaming => 1);
