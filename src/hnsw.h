@@ -328,6 +328,18 @@ extern Page hnsw_wal_begin(Relation index, Buffer buf, bool full_image,
 extern void hnsw_wal_finish(HnswWal *wal);
 extern void hnsw_wal_abort(HnswWal *wal);
 
+/* byte ranges of one page that hnsw_wal_write sets in place */
+#define HNSW_WAL_PIECES 32
+typedef struct HnswWalPieces
+{
+	int			n;
+	char	   *dst[HNSW_WAL_PIECES];	/* where in the page */
+	const char *src[HNSW_WAL_PIECES];	/* the bytes to put there */
+	int			len[HNSW_WAL_PIECES];
+} HnswWalPieces;
+extern void hnsw_wal_write(Relation index, Buffer buf,
+						   const HnswWalPieces *pieces);
+
 /* hnsw_insert.c */
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull,
 					   ItemPointer heap_tid, Relation heap,

@@ -227,29 +227,56 @@ page_neighbors(HnswGraph *g, HnswId id, int level, HnswEdge *out)
 }
 
 /*
- * In page (exclusively locked, registered for WAL), replaces the list at
- * level of neighbour tuple nid by edges[0..n) if it still equals
- * old[0..nold); false if it changed.
+ * The list at level of neighbour tuple nid in page (exclusively locked),
+ * of *cap slots; NULL if the tuple has no such level (its element was
+ * replaced).
  */
-static bool
-swap_list(HnswPageGraph *pg, Page page, HnswId nid, int level,
-		  const HnswEdge *old, int nold, const HnswEdge *edges, int n)
+static HnswEdge *
+list_at(HnswPageGraph *pg, Page page, HnswId nid, int level, int *cap)
 {
 	HnswNeighborTuple ntup = hnsw_page_neighbors(pg->index, page, nid, pg->g.m);
-	HnswEdge   *list = ntup->edges + HNSW_LIST_OFFSET(pg->g.m, level);
-	int			cap = HNSW_LIST_CAP(pg->g.m, level);
 
-	if (ntup->level < level || list_count(list, cap) != nold ||
+	*cap = HNSW_LIST_CAP(pg->g.m, level);
+	if (ntup->level < level)
+		return NULL;
+	return ntup->edges + HNSW_LIST_OFFSET(pg->g.m, level);
+}
+
+/* edges without a slot in a list's pieces: the zero tail of a short list */
+static const HnswEdge zero_edges[2 * HNSW_MAX_M];
+
+/*
+ * Adds to p the pieces that turn list (cap slots, exclusively locked) into
+ * edges[0..n) if it still equals old[0..nold); false if it changed.
+ */
+static bool
+plan_list(HnswWalPieces *p, HnswEdge *list, int cap,
+		  const HnswEdge *old, int nold, const HnswEdge *edges, int n)
+{
+	if (list_count(list, cap) != nold ||
 		memcmp(list, old, sizeof(HnswEdge) * nold) != 0)
 		return false;
-	memcpy(list, edges, sizeof(HnswEdge) * n);
-	memset(list + n, 0, sizeof(HnswEdge) * (cap - n));
+	Assert(p->n + 2 <= HNSW_WAL_PIECES && cap <= lengthof(zero_edges));
+	if (n > 0)
+	{
+		p->dst[p->n] = (char *) list;
+		p->src[p->n] = (const char *) edges;
+		p->len[p->n++] = sizeof(HnswEdge) * n;
+	}
+	if (cap > n)
+	{
+		p->dst[p->n] = (char *) (list + n);
+		p->src[p->n] = (const char *) zero_edges;
+		p->len[p->n++] = sizeof(HnswEdge) * (cap - n);
+	}
 	return true;
 }
 
 /*
  * Writes a new list under an exclusive lock, WAL-logged, if the list is
- * still the one the caller derived it from.
+ * still the one the caller derived it from.  Written in place
+ * (hnsw_wal_write): lists are most of what an insert writes (its
+ * back-links), and a copy of the page for each cost more than the list.
  */
 static bool
 page_replace_neighbors(HnswGraph *g, HnswId id, int level,
@@ -257,10 +284,12 @@ page_replace_neighbors(HnswGraph *g, HnswId id, int level,
 					   const HnswEdge *edges, int n)
 {
 	HnswPageGraph *pg = PG_OF(g);
+	HnswWalPieces p;
+	HnswEdge   *list;
 	HnswId		nid;
 	Buffer		buf;
-	HnswWal    *state;
-	Page		page;
+	int			cap;
+	bool		done;
 
 	if (lock_neighbors(pg, id, level, &nid) == NULL)
 	{
@@ -271,39 +300,53 @@ page_replace_neighbors(HnswGraph *g, HnswId id, int level,
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	page = hnsw_wal_begin(pg->index, buf, false, &state);
-	if (!swap_list(pg, page, nid, level, old, nold, edges, n))
-	{
-		hnsw_wal_abort(state);
-		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-		return false;
-	}
-	hnsw_wal_finish(state);
+	p.n = 0;
+	list = list_at(pg, BufferGetPage(buf), nid, level, &cap);
+	done = list != NULL && plan_list(&p, list, cap, old, nold, edges, n);
+	if (p.n > 0)
+		hnsw_wal_write(pg->index, buf, &p);
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
-	return true;
+	return done;
 }
 
 /*
- * Applies one write to page (exclusively locked, registered for WAL) if the
- * element's neighbour tuple is on it and the list is still w->old.
- * Returns whether the page changed; w->done says whether w is settled.
+ * Plans one write to the page of buf (exclusively locked) into p if the
+ * element's neighbour tuple is on it and the list is still w->old; w->done
+ * says whether w is settled.  The page is written when p is full or w's
+ * list is in it already (a later write must see the earlier one, as it
+ * would in order).
  */
-static bool
-apply_write(HnswPageGraph *pg, Page page, HnswListWrite *w)
+static void
+plan_write(HnswPageGraph *pg, Buffer buf, HnswListWrite *w, HnswWalPieces *p)
 {
+	Page		page = BufferGetPage(buf);
 	HnswElementTuple etup = element_on(pg, page, w->id);
+	HnswEdge   *list;
+	int			cap;
+	int			i;
 
 	w->done = false;
 	if (w->level > etup->level)
 	{
 		w->done = true;			/* the element was replaced: nothing to do */
-		return false;
+		return;
 	}
 	if (HnswIdBlock(etup->nbrs) != HnswIdBlock(w->id))
-		return false;			/* the caller writes it on its own */
-	w->done = swap_list(pg, page, etup->nbrs, w->level, w->old, w->nold,
-						w->fresh, w->nnew);
-	return w->done;
+		return;					/* the caller writes it on its own */
+	list = list_at(pg, page, etup->nbrs, w->level, &cap);
+	if (list == NULL)
+		return;
+	for (i = 0; i < p->n; i++)
+	{
+		if (p->dst[i] >= (char *) list && p->dst[i] < (char *) (list + cap))
+			break;
+	}
+	if (i < p->n || p->n + 2 > HNSW_WAL_PIECES)
+	{
+		hnsw_wal_write(pg->index, buf, p);
+		p->n = 0;
+	}
+	w->done = plan_list(p, list, cap, w->old, w->nold, w->fresh, w->nnew);
 }
 
 /*
@@ -320,9 +363,7 @@ page_replace_many(HnswGraph *g, HnswListWrite *w, int n)
 	{
 		BlockNumber blkno = HnswIdBlock(w[i].id);
 		Buffer		buf;
-		HnswWal    *state;
-		Page		page;
-		bool		changed = false;
+		HnswWalPieces p;
 		int			end;
 		int			k;
 
@@ -330,13 +371,11 @@ page_replace_many(HnswGraph *g, HnswListWrite *w, int n)
 		buf = hnsw_buffers_pin(&pg->bufs, blkno);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		hnsw_buffers_check_once(&pg->bufs, blkno, BufferGetPage(buf));
-		page = hnsw_wal_begin(pg->index, buf, false, &state);
+		p.n = 0;
 		for (end = i; end < n && HnswIdBlock(w[end].id) == blkno; end++)
-			changed |= apply_write(pg, page, &w[end]);
-		if (changed)
-			hnsw_wal_finish(state);
-		else
-			hnsw_wal_abort(state);
+			plan_write(pg, buf, &w[end], &p);
+		if (p.n > 0)
+			hnsw_wal_write(pg->index, buf, &p);
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 		for (k = i; k < end; k++)
 		{

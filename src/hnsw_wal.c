@@ -17,13 +17,16 @@
  * that replay is a valid record; ours and the server's differ only in
  * where fragments split.  The server's replay is what applies ours, so a
  * standby, crash recovery and wal_consistency_checking need nothing from
- * this extension (TAP 014 and 052 replay with wal_consistency_checking).
+ * this extension (TAP 013, 014 and 052 replay with
+ * wal_consistency_checking).
  *
- * Usage mirrors GenericXLogStart/RegisterBuffer/Finish for one page:
- * hnsw_wal_begin returns a copy of the exclusively locked page to modify,
- * hnsw_wal_finish puts it in place and logs it in one critical section,
- * hnsw_wal_abort forgets it.  Unlogged and temporary indexes get the copy
- * without WAL.
+ * Two ways in.  For any change, as GenericXLogStart/RegisterBuffer/Finish
+ * for one page: hnsw_wal_begin returns a copy of the exclusively locked
+ * page to modify, hnsw_wal_finish puts it in place and logs it in one
+ * critical section, hnsw_wal_abort forgets it.  For byte ranges the caller
+ * has fully prepared (neighbour lists), hnsw_wal_write writes them in
+ * place and logs them as the record's fragments, with no copy and no
+ * comparison.  Unlogged and temporary indexes get the change without WAL.
  */
 #include "postgres.h"
 
@@ -282,4 +285,55 @@ hnsw_wal_finish(HnswWal *wal)
 	}
 	END_CRIT_SECTION();
 	pfree(wal);
+}
+
+/*
+ * Copies each piece's bytes over its place in the page of buf (pinned,
+ * exclusively locked; no piece in the page's hole) and logs them as one
+ * record whose delta holds one fragment per piece: no copy of the page and
+ * no comparison.  For changes the caller has fully prepared, so that
+ * nothing can fail between the first byte written and the record.
+ */
+void
+hnsw_wal_write(Relation index, Buffer buf, const HnswWalPieces *pieces)
+{
+	static char delta[MAX_DELTA];
+	Page		page = BufferGetPage(buf);
+	PageHeader	h = (PageHeader) page;
+	char	   *end = delta;
+	int			i;
+
+	for (i = 0; i < pieces->n; i++)
+	{
+		int			off = pieces->dst[i] - (char *) page;
+		int			len = pieces->len[i];
+		uint16		o = (uint16) off;
+		uint16		l = (uint16) len;
+
+		if (off < 0 || len <= 0 || off + len > BLCKSZ ||
+			(off + len > h->pd_lower && off < h->pd_upper) ||
+			end + FRAGMENT_HEADER + len > delta + MAX_DELTA)
+			elog(ERROR, "hnsw page write of %d bytes at %d in block %u is outside the page's data",
+				 len, off, BufferGetBlockNumber(buf));
+		memcpy(end, &o, sizeof(o));
+		memcpy(end + sizeof(o), &l, sizeof(l));
+		memcpy(end + FRAGMENT_HEADER, pieces->src[i], len);
+		end += FRAGMENT_HEADER + len;
+	}
+
+	START_CRIT_SECTION();
+	for (i = 0; i < pieces->n; i++)
+		memcpy(pieces->dst[i], pieces->src[i], pieces->len[i]);
+	MarkBufferDirty(buf);
+	if (RelationNeedsWAL(index))
+	{
+		XLogRecPtr	lsn;
+
+		XLogBeginInsert();
+		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
+		XLogRegisterBufData(0, delta, end - delta);
+		lsn = XLogInsert(RM_GENERIC_ID, 0);
+		PageSetLSN(page, lsn);
+	}
+	END_CRIT_SECTION();
 }
