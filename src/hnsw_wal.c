@@ -297,7 +297,8 @@ hnsw_wal_finish(HnswWal *wal)
 void
 hnsw_wal_write(Relation index, Buffer buf, const HnswWalPieces *pieces)
 {
-	static char delta[MAX_DELTA];
+	/* pieces lie apart within the page: at most a page plus their headers */
+	static char delta[BLCKSZ + HNSW_WAL_PIECES * FRAGMENT_HEADER];
 	Page		page = BufferGetPage(buf);
 	PageHeader	h = (PageHeader) page;
 	char	   *end = delta;
@@ -312,7 +313,7 @@ hnsw_wal_write(Relation index, Buffer buf, const HnswWalPieces *pieces)
 
 		if (off < 0 || len <= 0 || off + len > BLCKSZ ||
 			(off + len > h->pd_lower && off < h->pd_upper) ||
-			end + FRAGMENT_HEADER + len > delta + MAX_DELTA)
+			end + FRAGMENT_HEADER + len > delta + sizeof(delta))
 			elog(ERROR, "hnsw page write of %d bytes at %d in block %u is outside the page's data",
 				 len, off, BufferGetBlockNumber(buf));
 		memcpy(end, &o, sizeof(o));
