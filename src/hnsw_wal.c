@@ -43,12 +43,15 @@
 #define FRAGMENT_HEADER (2 * sizeof(uint16))
 
 /*
- * A delta's bound: fragments are separated by at least 8 unchanged bytes,
- * more than a header, so a region's delta is at most its length plus one
- * header, and each region adds at most two fragments of bytes the old page
- * did not hold (see region_delta).
+ * A delta's bound.  A compared page's: fragments are separated by at least
+ * 8 unchanged bytes, more than a header, so a region's delta is at most
+ * its length plus one header, and each region adds at most two fragments
+ * of bytes the old page did not hold (see region_delta): a page plus 8
+ * headers.  hnsw_wal_write's: pieces lie apart within the page, so a page
+ * plus a header per piece.  One buffer serves both; neither nests.
  */
-#define MAX_DELTA (BLCKSZ + 8 * FRAGMENT_HEADER)
+#define MAX_DELTA (BLCKSZ + Max(8, HNSW_WAL_PIECES) * FRAGMENT_HEADER)
+static char delta_buf[MAX_DELTA];
 
 struct HnswWal
 {
@@ -109,16 +112,19 @@ same64(const char *a, const char *b)
 	return x == 0;
 }
 
-/* appends the fragment [off, off + len) of page to out; returns its end */
+/*
+ * Appends to out the fragment that puts data (len bytes) at offset off of
+ * a page; returns its end.
+ */
 static char *
-put_fragment(char *out, const char *page, int off, int len)
+put_fragment(char *out, int off, const char *data, int len)
 {
 	uint16		o = (uint16) off;
 	uint16		l = (uint16) len;
 
 	memcpy(out, &o, sizeof(o));
 	memcpy(out + sizeof(o), &l, sizeof(l));
-	memcpy(out + FRAGMENT_HEADER, page + off, len);
+	memcpy(out + FRAGMENT_HEADER, data, len);
 	return out + FRAGMENT_HEADER + len;
 }
 
@@ -153,7 +159,7 @@ changed_fragments(char *out, const char *old, const char *new, int lo, int hi)
 		e = i + 8 <= hi ? i : hi;
 		while (old[e - 1] == new[e - 1])
 			e--;				/* stops at s, which differs */
-		out = put_fragment(out, new, s, e - s);
+		out = put_fragment(out, s, new + s, e - s);
 		i = i + 8 <= hi ? i + 8 : hi;
 	}
 	return out;
@@ -174,12 +180,13 @@ region_delta(char *out, const char *old, const char *new,
 	int			hi = Min(end, vend);
 
 	if (lo >= hi)
-		return start < end ? put_fragment(out, new, start, end - start) : out;
+		return start < end ?
+			put_fragment(out, start, new + start, end - start) : out;
 	if (start < lo)
-		out = put_fragment(out, new, start, lo - start);
+		out = put_fragment(out, start, new + start, lo - start);
 	out = changed_fragments(out, old, new, lo, hi);
 	if (hi < end)
-		out = put_fragment(out, new, hi, end - hi);
+		out = put_fragment(out, hi, new + hi, end - hi);
 	return out;
 }
 
@@ -244,13 +251,30 @@ check_layout(HnswWal *wal)
 }
 
 /*
+ * Logs the change to buf (dirty, its new contents in place) as a generic
+ * record: the delta, or with flags REGBUF_FORCE_IMAGE the whole page.
+ * Inside the caller's critical section.
+ */
+static void
+log_change(Buffer buf, int flags, const char *delta, int len)
+{
+	XLogRecPtr	lsn;
+
+	XLogBeginInsert();
+	XLogRegisterBuffer(0, buf, flags | REGBUF_STANDARD);
+	if (len > 0)
+		XLogRegisterBufData(0, (char *) delta, len);
+	lsn = XLogInsert(RM_GENERIC_ID, 0);
+	PageSetLSN(BufferGetPage(buf), lsn);
+}
+
+/*
  * Puts the modified copy in place, its hole zeroed, and logs the change
  * (the delta, or the whole page for a full image) in one critical section.
  */
 void
 hnsw_wal_finish(HnswWal *wal)
 {
-	static char delta[MAX_DELTA];
 	Page		page = BufferGetPage(wal->buffer);
 	Page		image = (Page) wal->image.data;
 	PageHeader	h = (PageHeader) image;
@@ -259,9 +283,9 @@ hnsw_wal_finish(HnswWal *wal)
 	check_layout(wal);
 	if (wal->logged && !wal->full_image)
 	{
-		len = page_delta(delta, page, image);
+		len = page_delta(delta_buf, page, image);
 #ifdef USE_ASSERT_CHECKING
-		check_delta(page, image, delta, len);
+		check_delta(page, image, delta_buf, len);
 #endif
 	}
 
@@ -272,17 +296,8 @@ hnsw_wal_finish(HnswWal *wal)
 		   BLCKSZ - h->pd_upper);
 	MarkBufferDirty(wal->buffer);
 	if (wal->logged)
-	{
-		XLogRecPtr	lsn;
-
-		XLogBeginInsert();
-		XLogRegisterBuffer(0, wal->buffer, wal->full_image ?
-						   REGBUF_FORCE_IMAGE | REGBUF_STANDARD : REGBUF_STANDARD);
-		if (len > 0)
-			XLogRegisterBufData(0, delta, len);
-		lsn = XLogInsert(RM_GENERIC_ID, 0);
-		PageSetLSN(page, lsn);
-	}
+		log_change(wal->buffer, wal->full_image ? REGBUF_FORCE_IMAGE : 0,
+				   delta_buf, len);
 	END_CRIT_SECTION();
 	pfree(wal);
 }
@@ -297,29 +312,22 @@ hnsw_wal_finish(HnswWal *wal)
 void
 hnsw_wal_write(Relation index, Buffer buf, const HnswWalPieces *pieces)
 {
-	/* pieces lie apart within the page: at most a page plus their headers */
-	static char delta[BLCKSZ + HNSW_WAL_PIECES * FRAGMENT_HEADER];
 	Page		page = BufferGetPage(buf);
 	PageHeader	h = (PageHeader) page;
-	char	   *end = delta;
+	char	   *end = delta_buf;
 	int			i;
 
 	for (i = 0; i < pieces->n; i++)
 	{
 		int			off = pieces->dst[i] - (char *) page;
 		int			len = pieces->len[i];
-		uint16		o = (uint16) off;
-		uint16		l = (uint16) len;
 
 		if (off < 0 || len <= 0 || off + len > BLCKSZ ||
 			(off + len > h->pd_lower && off < h->pd_upper) ||
-			end + FRAGMENT_HEADER + len > delta + sizeof(delta))
+			end + FRAGMENT_HEADER + len > delta_buf + MAX_DELTA)
 			elog(ERROR, "hnsw page write of %d bytes at %d in block %u is outside the page's data",
 				 len, off, BufferGetBlockNumber(buf));
-		memcpy(end, &o, sizeof(o));
-		memcpy(end + sizeof(o), &l, sizeof(l));
-		memcpy(end + FRAGMENT_HEADER, pieces->src[i], len);
-		end += FRAGMENT_HEADER + len;
+		end = put_fragment(end, off, pieces->src[i], len);
 	}
 
 	START_CRIT_SECTION();
@@ -327,14 +335,6 @@ hnsw_wal_write(Relation index, Buffer buf, const HnswWalPieces *pieces)
 		memcpy(pieces->dst[i], pieces->src[i], pieces->len[i]);
 	MarkBufferDirty(buf);
 	if (RelationNeedsWAL(index))
-	{
-		XLogRecPtr	lsn;
-
-		XLogBeginInsert();
-		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
-		XLogRegisterBufData(0, delta, end - delta);
-		lsn = XLogInsert(RM_GENERIC_ID, 0);
-		PageSetLSN(page, lsn);
-	}
+		log_change(buf, 0, delta_buf, end - delta_buf);
 	END_CRIT_SECTION();
 }
