@@ -13,12 +13,8 @@ SET enable_seqscan = off;
 SELECT setseed(0.25);
 CREATE TABLE rr (id int PRIMARY KEY, v vector(32)) WITH (autovacuum_enabled = off);
 -- 3,000 rows around 30 centres
-INSERT INTO rr
-SELECT i, (SELECT array_agg(c.x[j] + (random() - 0.5) * 0.4)
-           FROM generate_series(1, 32) j)::vector
-FROM generate_series(1, 3000) i,
-     LATERAL (SELECT array_agg(sin((i % 30) * 7.1 + j * 1.3)) AS x
-              FROM generate_series(1, 32) j) c;
+\i sql/include/clustered_rows.psql
+INSERT INTO rr SELECT * FROM clustered_rows(3000, 32, 30, 0.4);
 CREATE TABLE rr_q AS SELECT id, v FROM rr WHERE id % 150 = 7;
 
 -- per storage and operator: mean table blocks fetched per query, the

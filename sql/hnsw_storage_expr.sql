@@ -113,12 +113,8 @@ DROP TABLE se_cases, se_res;
 -- query (before: about 110).
 SELECT setseed(0.25);
 CREATE TABLE lb (id int PRIMARY KEY, v vector(64)) WITH (autovacuum_enabled = off);
-INSERT INTO lb
-SELECT i, (SELECT array_agg(c.x[j] + (random() - 0.5) * 0.3)
-           FROM generate_series(1, 64) j)::vector
-FROM generate_series(1, 6000) i,
-     LATERAL (SELECT array_agg(sin((i % 50) * 7.1 + j * 1.3)) AS x
-              FROM generate_series(1, 64) j) c;
+\i sql/include/clustered_rows.psql
+INSERT INTO lb SELECT * FROM clustered_rows(6000, 64, 50, 0.3);
 CREATE INDEX lb_idx ON lb USING hnsw ((v + array_fill(0::real, ARRAY[64])::vector) vector_cosine_ops)
   WITH (storage = sq8);
 CREATE FUNCTION lb_reads() RETURNS numeric LANGUAGE plpgsql AS $$
