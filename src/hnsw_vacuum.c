@@ -10,11 +10,13 @@
  *  2. wait, by taking the insert lock exclusively once, for every insert
  *     in progress (any may have chosen a now-DELETED neighbour before pass
  *     1 marked it).  Then every other element's lists lose their edges to
- *     DELETED elements, refilled from two hops (and, at level 0 of an
- *     element of level 1 or more, from its level-1 list: hnsw_repair_plan); a
- *     page's repaired lists are written in one WAL record, and the edges
- *     back they owe are queued and added target page by target page
- *     (hnsw_link_back_many), so that WAL records are few.
+ *     DELETED elements and are refilled to the edges they had, from two
+ *     hops (and, at level 0 of an element of level 1 or more, from its
+ *     level-1 list; above level 0, from a search of that level:
+ *     hnsw_repair_plan); a page's repaired lists are written in one WAL
+ *     record, and the edges back they owe are queued and added target
+ *     page by target page (hnsw_link_back_many), so that WAL records are
+ *     few.
  *  3. a DELETED entry point is replaced by the highest-level element pass
  *     2 saw; then every element pass 2 saw is made reachable at layer 0
  *     from the entry point (hnsw_reconnect).
