@@ -331,12 +331,18 @@ def report_maintenance(ds, opts, sql_res, out):
         if worst is not None:
             log("  worst churned - rebuilt: %+.4f   target >= -%.2f   %s"
                 % (worst, TARGET_RECALL_DROP, verdict(-worst, TARGET_RECALL_DROP)))
+        # informational: the same against the best single rebuild at each ef
+        worst_max = min((e["recall"] - rb[ef]["max"] for ef, e in ch["recall"].items()
+                         if rb.get(ef, {}).get("max") is not None), default=None)
+        if worst_max is not None and nrb > 1:
+            log("  (worst churned - the best single rebuild at each ef: %+.4f)" % worst_max)
         s["churn"] = {"rounds": len(rounds), "seconds": ch["seconds"], "updated_rows": upd,
                       "size_ratio_vs_build": ch["size_ratio_vs_build"],
                       "elements_per_row": ch.get("elements_per_row"),
                       "recall": {ef: e["recall"] for ef, e in ch["recall"].items()},
                       "recall_rebuilt": {ef: e["recall"] for ef, e in rb.items()},
                       "worst_gap_vs_rebuilt": worst,
+                      "worst_gap_vs_best_rebuild": worst_max,
                       "check_ok": "error" not in ch["check"]}
     out["maintenance"] = s
 
