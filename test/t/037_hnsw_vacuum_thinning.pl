@@ -6,15 +6,18 @@
 # index (m 16, ef_construction 64); then four rounds each delete a fifth
 # of the original rows and VACUUM, leaving 4,000.  Recall@10 of 500
 # queries at ef_search 10 and 20 against brute force, then the same after
-# REINDEX: the VACUUMed index must be within 0.01 of the rebuild at both,
-# and hold at least 90% of the rebuild's edges per element.
+# REINDEX: the VACUUMed index must hold at least 90% of the rebuild's
+# edges per element, and be within 0.02 of the rebuild's recall at both.
 #
 # Before repairs refilled a list to the edges it had (hnsw_repair.c,
 # refill_to_old_count), each repair kept only what the selection
-# heuristic chose and the list thinned with every VACUUM: 15.2 edges per
-# element against a rebuild's 26.1, recall at ef 10 0.025 below the
-# rebuild (-0.0268, -0.0246, -0.0254 in three runs of the same workload
-# by hand).  After: 28.3-28.6 edges, -0.002 at ef 10.
+# heuristic chose and the list thinned with every VACUUM: 15.2-15.4 edges
+# per element against a rebuild's 26.0-26.1, recall at ef 10 0.023-0.027
+# below the rebuild (four runs).  After: 28.3-28.6 edges; over 33 runs
+# the gap at ef 10 / 20 was within 0.01 in 31, and -0.008 / -0.012 and
+# -0.019 / -0.013 in the other two (a few queries whose descent ends far
+# from their rows), hence the margin of 0.02.  The edge count is what
+# tells the two apart every time.
 use strict;
 use warnings;
 use FindBin;
@@ -25,7 +28,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my ($N, $DIM, $CLUSTERS, $NQ) = (20000, 32, 20, 500);
-my $MARGIN = 0.01;
+my $MARGIN = 0.02;
 my @EFS = (10, 20);
 
 my $node = hnsw_node('vacuum_thinning');
