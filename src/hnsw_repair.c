@@ -125,19 +125,23 @@ gather_upper(HnswGraph *g, HnswId id, const HnswIdSet *removed, int ncand,
 	return add_new_hops(g, id, n, false, removed, ncand, nhop);
 }
 
-/* adds the distances from id to the two-hop ids to the candidates */
-static int
-add_hop_candidates(HnswGraph *g, HnswId id, int nhop, int ncand)
+/* loads the vector of id, the list being repaired, into g->rs->qvec */
+static void
+load_repair_vector(HnswGraph *g, HnswId id)
 {
-	const float *v;
+	const float *v = g->ops->vector(g, id, g->rs->qvec);
+
+	if (v != g->rs->qvec)
+		memcpy(g->rs->qvec, v, sizeof(float) * g->dim);
+}
+
+/* adds the distances from g->rs->qvec to the two-hop ids to the candidates */
+static int
+add_hop_candidates(HnswGraph *g, int nhop, int ncand)
+{
 	int			i;
 	int			n;
 
-	if (nhop == 0)
-		return ncand;
-	v = g->ops->vector(g, id, g->rs->qvec);
-	if (v != g->rs->qvec)
-		memcpy(g->rs->qvec, v, sizeof(float) * g->dim);
 	for (i = 0; i < nhop; i += n)
 	{
 		int			k;
@@ -158,14 +162,15 @@ add_hop_candidates(HnswGraph *g, HnswId id, int nhop, int ncand)
 
 /*
  * Adds to the candidates of id's list at level (1 or more) what a search of
- * that level finds from the list's surviving candidates, beam width
- * ef_construction, as an insert's search at that level would.  Two hops
+ * that level for id's vector (g->rs->qvec) finds from the list's surviving
+ * candidates, beam width ef_construction, as an insert's search at that
+ * level would.  Two hops
  * alone lose the long edges the upper levels are for; the levels above 0
  * hold one element in m, so the searches cost VACUUM little.
  */
 static int
 add_search_candidates(HnswGraph *g, HnswId id, int level,
-					  const HnswIdSet *removed, int nhop, int ncand)
+					  const HnswIdSet *removed, int ncand)
 {
 	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
 	int			neps = Min(ncand, g->ef_construction);
@@ -174,13 +179,6 @@ add_search_candidates(HnswGraph *g, HnswId id, int level,
 
 	if (neps == 0)
 		return ncand;
-	if (nhop == 0)
-	{
-		const float *v = g->ops->vector(g, id, g->rs->qvec);
-
-		if (v != g->rs->qvec)
-			memcpy(g->rs->qvec, v, sizeof(float) * g->dim);
-	}
 	for (i = 0; i < neps; i++)
 	{
 		g->eps[i].id = g->rs->cands[i].id;
@@ -202,14 +200,29 @@ add_search_candidates(HnswGraph *g, HnswId id, int level,
 }
 
 /*
- * After a repair's selection: the list's own surviving edges that the
- * heuristic did not choose stay, as fillers, nearest first, in the room
- * left.  Repairs add no new fillers (those would owe back-links and crowd
- * out later inserts), but a list does not shrink either.
+ * After a repair's selection, the room left in the list up to what it held
+ * before: first the list's own surviving edges that the heuristic did not
+ * choose, as fillers, nearest first (up to the list's capacity), then the
+ * nearest remaining candidates (g->rs->cands, sorted) until the list holds
+ * as many edges as it had.  Without the second part a list keeps only the
+ * heuristic's choice of what is lost and thins with every VACUUM: after
+ * four VACUUMs that each removed a fifth of 20,000 clustered rows, 15.2
+ * edges per element against a rebuild's 26.1, and recall at ef_search 10
+ * 0.025 below the rebuild's (TAP 037).
+ *
+ * The candidates added are marked unsure, as a back-link joining a list
+ * with room is: the first edge that overflows the list has the heuristic
+ * judge them all (plan_added), so a later insert's back-link competes with
+ * them as it would in a fresh build, not against fillers it can never
+ * displace (marked fillers, these lists pushed new elements out under
+ * churn: TAP 035 lost 0.016-0.029 at ef_search 10, in one run 0.021 at
+ * 20).  They owe no edges back (repair_written): density within a
+ * neighbourhood, not a way into it.  Format 1 lists have no marks and take
+ * none of them.
  */
 static void
-keep_old_fillers(HnswGraph *g, HnswListWrite *w, const HnswIdSet *removed,
-				 int cap)
+fill_room(HnswGraph *g, HnswListWrite *w, const HnswIdSet *removed, int cap,
+		  int ncand)
 {
 	int			n = w->nnew;
 	int			i;
@@ -224,39 +237,7 @@ keep_old_fillers(HnswGraph *g, HnswListWrite *w, const HnswIdSet *removed,
 			e.dist = hnsw_edge_mark(e.dist, HNSW_EDGE_FILLER);
 		w->fresh[n++] = e;
 	}
-	if (n == w->nnew)
-		return;
-	w->nnew = n;
-	qsort(w->fresh, n, sizeof(HnswEdge), hnsw_edge_cmp);
-}
-
-/*
- * A repaired list keeps as many edges as it had: the room its removed
- * edges leave beyond what the heuristic chose and the old fillers kept is
- * filled with the nearest remaining candidates (g->rs->cands, sorted).
- * Without it a list keeps only the heuristic's choice of what is lost and
- * thins with every VACUUM: after four VACUUMs that each removed a fifth of
- * 20,000 clustered rows, 15.2 edges per element against a rebuild's 26.1,
- * and recall at ef_search 10 0.025 below the rebuild's (TAP 037).
- *
- * The added edges are marked unsure, as a back-link joining a list with
- * room is: the first edge that overflows the list has the heuristic judge
- * them all (plan_added), so a later insert's back-link competes with them
- * as it would in a fresh build, not against fillers it can never displace
- * (marked fillers, these lists pushed new elements out under churn: TAP
- * 035 lost 0.016-0.029 at ef_search 10, in one run 0.021 at 20).  They
- * owe no edges back (repair_written): density within a neighbourhood, not
- * a way into it.  Format 1 lists have no marks and are left as they were.
- */
-static void
-refill_to_old_count(HnswGraph *g, HnswListWrite *w, int ncand)
-{
-	int			n = w->nnew;
-	int			i;
-
-	if (!g->fillers_marked)
-		return;
-	for (i = 0; i < ncand && n < w->nold; i++)
+	for (i = 0; i < ncand && n < w->nold && g->fillers_marked; i++)
 	{
 		HnswEdge	e = g->rs->cands[i];
 
@@ -278,7 +259,7 @@ refill_to_old_count(HnswGraph *g, HnswListWrite *w, int ncand)
  * element of level 1 or more from its level-1 list (gather_upper), and at
  * levels above 0 from a search of that level around the list
  * (add_search_candidates), chosen with the selection heuristic and then
- * filled back to the edges it had (refill_to_old_count).  Level 0 has no
+ * filled back to the edges it had (fill_room).  Level 0 has no
  * search: one per list would cost VACUUM about a build.  w->old and
  * w->fresh need room for 2m edges.  Returns false when the list has no
  * edge to a removed element.
@@ -310,13 +291,14 @@ hnsw_repair_plan(HnswGraph *g, HnswId id, int level, int top,
 								  ncand, nhop);
 	if (level == 0 && top >= 1)
 		nhop = gather_upper(g, id, removed, ncand, nhop);
-	ncand = add_hop_candidates(g, id, nhop, ncand);
+	if (nhop > 0 || level >= 1)
+		load_repair_vector(g, id);
+	ncand = add_hop_candidates(g, nhop, ncand);
 	if (level >= 1)
-		ncand = add_search_candidates(g, id, level, removed, nhop, ncand);
+		ncand = add_search_candidates(g, id, level, removed, ncand);
 	qsort(g->rs->cands, ncand, sizeof(HnswEdge), hnsw_edge_cmp);
 	(void) hnsw_plan_select(g, w, g->rs->cands, ncand, cap, false);
-	keep_old_fillers(g, w, removed, cap);
-	refill_to_old_count(g, w, ncand);
+	fill_room(g, w, removed, cap, ncand);
 	return true;
 }
 
@@ -340,7 +322,7 @@ repair_written(HnswGraph *g, const HnswListWrite *w, HnswBackLinks *q,
 	{
 		HnswEdge	e = w->fresh[i];
 
-		/* kept, or added by refill_to_old_count: nothing owed */
+		/* kept, or added by fill_room: nothing owed */
 		if (hnsw_list_contains(w->old, w->nold, e.id) ||
 			(g->fillers_marked && hnsw_edge_unsure(e)))
 			continue;

@@ -10,8 +10,8 @@
 # edges per element, and be within 0.02 of the rebuild's recall at both.
 #
 # Before repairs refilled a list to the edges it had (hnsw_repair.c,
-# refill_to_old_count), each repair kept only what the selection
-# heuristic chose and the list thinned with every VACUUM: 15.2-15.4 edges
+# fill_room), each repair kept only what the selection heuristic chose
+# and the list thinned with every VACUUM: 15.2-15.4 edges
 # per element against a rebuild's 26.0-26.1, recall at ef 10 0.023-0.027
 # below the rebuild (four runs).  After: 28.3-28.6 edges; over 33 runs
 # the gap at ef 10 / 20 was within 0.01 in 31, and -0.008 / -0.012 and
