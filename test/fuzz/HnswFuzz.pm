@@ -516,8 +516,10 @@ sub query
 	$self->{in} .= "$sql\n;\n\\echo $marker\n\\warn $marker\n";
 	$self->{timer}->start($timeout // $PostgreSQL::Test::Utils::timeout_default);
 	my %r = (ok => 0, lost => 0, timeout => 0);
+	# the markers' whole lines, newline included: a marker read without its
+	# newline would leave that newline to start the next query's output
 	my $done = sub {
-		return $self->{out} =~ /^$marker$/m && $self->{err} =~ /^$marker$/m;
+		return $self->{out} =~ /^$marker\n/m && $self->{err} =~ /^$marker\n/m;
 	};
 	eval {
 		$self->{h}->pump while $self->{h}->pumpable && !$done->() && !$self->{timer}->is_expired;
