@@ -226,26 +226,34 @@ run_tap() {
 			prove -I "$pgxsdir/src/test/perl" -I test/perl "$t"; then
 			pass=$((pass + 1))
 		else
-			fail=$((fail + 1))
+			fail=$((fail + 1)) failed+=("$name")
 			echo "--- tail of tmp_check/log/regress_log_$name ---"
 			tail -n 40 "tmp_check/log/regress_log_$name" 2>/dev/null || true
 		fi
 	done
 }
 
+# The names of the failed tests, on the line before the summary line, so
+# that the end of a CI log says which tests to look at.
+print_failed() {
+	(($#)) || return 0
+	echo "failed: $*"
+}
+
 run_fuzz() {
-	local pass=0 fail=0
+	local pass=0 fail=0 failed=()
 	export HNSW_FUZZ_SECONDS=${HNSW_FUZZ_SECONDS:-300}
 	echo "=== fuzz (test/t/04*_fuzz_*.pl), HNSW_FUZZ_SECONDS=$HNSW_FUZZ_SECONDS each ==="
 	run_tap test/t/04*_fuzz_*.pl
 	echo "=== summary: TAP test files ==="
+	print_failed "${failed[@]}"
 	echo "$pass passed, $fail failed"
 	reported=1
 	((fail == 0))
 }
 
 run_test() {
-	local pass=0 fail=0 n_ok n_bad t name rc tests=()
+	local pass=0 fail=0 n_ok n_bad t name rc tests=() failed=()
 	local log
 	log=$(mktemp)
 	tmpdirs+=("$log")
@@ -260,7 +268,7 @@ run_test() {
 			tests+=("$name")
 		else
 			echo "test $name ... FAILED: expected/$name.out is missing"
-			fail=$((fail + 1))
+			fail=$((fail + 1)) failed+=("$name")
 		fi
 	done
 	rm -rf results regression.diffs regression.out
@@ -271,7 +279,8 @@ run_test() {
 	fi
 	n_ok=$(grep -cE '\.\.\. ok' "$log" || true)
 	n_bad=$(grep -cE '\.\.\. FAILED' "$log" || true)
-	((rc == 0 || n_bad > 0)) || n_bad=1 # pg_regress itself failed
+	((rc == 0 || n_bad > 0)) || { n_bad=1 failed+=(pg_regress); } # pg_regress itself failed
+	while read -r name; do failed+=("$name"); done < <(sed -nE 's/^[ ]*(test |[0-9]+ +- )?([a-z0-9_]+) +\.\.\. FAILED.*/\2/p' "$log")
 	pass=$((pass + n_ok)) fail=$((fail + n_bad))
 	if [[ -f regression.diffs ]] && ((n_bad)); then
 		echo "--- regression.diffs ---"
@@ -282,9 +291,12 @@ run_test() {
 	run_tap test/t/*.pl
 
 	echo "=== summary: pg_regress tests + TAP test files ==="
+	print_failed "${failed[@]}"
 	echo "$pass passed, $fail failed"
 	reported=1
-	if [[ -n ${HNSW_SUMMARY_FILE:-} ]]; then echo "$pass $fail" >"$HNSW_SUMMARY_FILE"; fi
+	if [[ -n ${HNSW_SUMMARY_FILE:-} ]]; then
+		printf '%s %s\n%s\n' "$pass" "$fail" "${failed[*]}" >"$HNSW_SUMMARY_FILE"
+	fi
 	((fail == 0))
 }
 
@@ -293,16 +305,17 @@ run_test() {
 # back); HNSW_DEB_BUILD=0 only uses a package already built.  Prints the
 # summary line again with it counted (skipped: not counted).
 run_deb_test() {
-	local counts=$1 rc=0 pass fail
-	read -r pass fail <"$counts" || { pass=0 fail=1; }
+	local counts=$1 rc=0 pass fail failed=()
+	{ read -r pass fail && read -r -a failed; } <"$counts" || [[ -n ${pass:-} ]] || { pass=0 fail=1 failed=(suite); }
 	echo "=== Debian package (test/deb_test.sh) ==="
 	HNSW_DEB_BUILD=${HNSW_DEB_BUILD:-1} bash test/deb_test.sh || rc=$?
 	case $rc in
 	0) pass=$((pass + 1)) ;;
 	77) ;;
-	*) fail=$((fail + 1)) ;;
+	*) fail=$((fail + 1)) failed+=(deb_test) ;;
 	esac
 	echo "=== summary: pg_regress tests + TAP test files + Debian package ==="
+	print_failed "${failed[@]}"
 	echo "$pass passed, $fail failed"
 	((fail == 0))
 }
