@@ -234,6 +234,7 @@ extern void hnsw_page_walk_elements(Relation index, BlockNumber blkno,
 extern Size hnsw_item_space(Size size);
 extern Size hnsw_page_capacity(void);
 extern int	hnsw_level_cap(int m);
+extern uint64 hnsw_level_seed(Relation index);
 extern Buffer hnsw_new_buffer(Relation index, ForkNumber fork);
 extern void hnsw_corrupt(Relation index, BlockNumber blkno, OffsetNumber off,
 						 const char *what) pg_attribute_noreturn();

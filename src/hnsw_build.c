@@ -497,7 +497,8 @@ mem_add(HnswBuildState *bs, Datum value, ItemPointer tid)
 		hnsw_insert_datum(bs->index, &bs->info, value, tid, false);
 		return;
 	}
-	level = hnsw_random_level(bs->info.m, bs->max_level);
+	level = hnsw_tid_level(hnsw_level_seed(bs->index), tid, bs->info.m,
+						   bs->max_level);
 	if (bs->entry == HNSW_INVALID_ID)
 	{
 		bs->entry = mem_place(&bs->g, bs->vec, level, NULL, NULL, tid);

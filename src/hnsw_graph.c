@@ -18,10 +18,6 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#if PG_VERSION_NUM >= 150000
-#include "common/pg_prng.h"
-#endif
-
 /* ---------------------------------------------------------------------
  * Id set: open addressing over non-zero ids; a search's visited set (cleared
  * per search) and VACUUM's set of removed elements.
@@ -170,25 +166,49 @@ hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim, int m,
 	g->batchflags = palloc(sizeof(uint8) * maxlist);
 }
 
-/* a uniform random number in [0, 1), from the backend's generator */
-double
-hnsw_random_unit(void)
+/*
+ * Scrambles x so that every bit of the result depends on every bit of x
+ * (the finaliser of the splitmix64 generator).  Nearby inputs, as the
+ * TIDs of one heap page are, give unrelated outputs.
+ */
+uint64
+hnsw_mix64(uint64 x)
 {
-#if PG_VERSION_NUM >= 150000
-	return pg_prng_double(&pg_global_prng_state);
-#else
-	return (double) random() / ((double) MAX_RANDOM_VALUE + 1);
-#endif
+	x ^= x >> 30;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64CONST(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return x;
+}
+
+/* the next number of the generator whose state is *state, uniform in [0, 1) */
+double
+hnsw_next_unit(uint64 *state)
+{
+	*state += UINT64CONST(0x9e3779b97f4a7c15);
+	return (double) (hnsw_mix64(*state) >> 11) / (double) (UINT64CONST(1) << 53);
 }
 
 /*
- * Draws a level from the exponential distribution with mL = 1 / ln(m), as
- * in the paper, capped where the neighbour lists would no longer fit.
+ * The level of the element for heap tuple tid, drawn from the exponential
+ * distribution with mL = 1 / ln(m) as in the paper, capped where the
+ * neighbour lists would no longer fit.
+ *
+ * The draw is a hash of the TID and seed (the index's relfilenode, see
+ * hnsw_level_seed) rather than the backend's random generator, as hnswlib
+ * seeds its generator: the same rows loaded the same way give the same
+ * graph, so a failing test or a bench figure can be reproduced, and each
+ * REINDEX (a new relfilenode) still draws afresh.  Nobody who only writes
+ * rows chooses their TIDs, so the levels stay as random as the paper's.
  */
 int
-hnsw_random_level(int m, int max_level)
+hnsw_tid_level(uint64 seed, ItemPointer tid, int m, int max_level)
 {
-	double		level = -log(1.0 - hnsw_random_unit()) / log((double) m);
+	uint64		blk = ItemPointerGetBlockNumberNoCheck(tid);
+	uint64		state = (blk << 16 | ItemPointerGetOffsetNumberNoCheck(tid)) ^
+	hnsw_mix64(seed);
+	double		level = -log(1.0 - hnsw_next_unit(&state)) / log((double) m);
 
 	return (int) Min(level, (double) Min(max_level, HNSW_GRAPH_MAX_LEVELS - 1));
 }

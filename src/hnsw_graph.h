@@ -271,7 +271,8 @@ struct HnswGraph
 extern void hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim,
 							int m, int ef_construction, int max_level,
 							float (*dist) (const float *, const float *, int));
-extern int	hnsw_random_level(int m, int max_level);
+extern uint64 hnsw_mix64(uint64 x);
+extern int	hnsw_tid_level(uint64 seed, ItemPointer tid, int m, int max_level);
 extern HnswEdge hnsw_descend(HnswGraph *g, const float *q, HnswId entry,
 							 int from_level, int to_level, bool *skip);
 extern int	hnsw_search_layer(HnswGraph *g, const float *q, const HnswEdge *eps,

@@ -15,7 +15,7 @@
 
 /* hnsw_graph.c */
 extern void hnsw_idset_clear(HnswIdSet *v);
-extern double hnsw_random_unit(void);
+extern double hnsw_next_unit(uint64 *state);
 extern int	hnsw_edge_cmp(const void *a, const void *b);
 
 /* hnsw_search.c */

@@ -72,7 +72,7 @@ insert_datum(Relation index, HnswIndexInfo *info, Datum value,
 		hnsw_page_graph_close(pg);
 		return;
 	}
-	level = hnsw_random_level(meta.m, meta.max_level);
+	level = hnsw_tid_level(hnsw_level_seed(index), tid, meta.m, meta.max_level);
 	id = hnsw_insert(g, vec, level, tid, meta.entry, meta.entry_level);
 	hnsw_page_graph_close(pg);
 	if (id != HNSW_INVALID_ID && level > meta.entry_level)

@@ -277,11 +277,11 @@ attach_duplicate(HnswGraph *g, const float *vec, ItemPointer tid, int nfound)
 /* how many lists a walk through the tree reads at most */
 #define WALK_BUDGET 1024
 
-/* a uniform random integer in [0, n) */
+/* a uniform random integer in [0, n), from the generator state *state */
 static int
-random_below(int n)
+random_below(uint64 *state, int n)
 {
-	return Min((int) (hnsw_random_unit() * n), n - 1);
+	return Min((int) (hnsw_next_unit(state) * n), n - 1);
 }
 
 /*
@@ -309,11 +309,12 @@ hnsw_link_tree_walk(HnswGraph *g, HnswId x, const float *vec,
 	int			depth = 0;
 	int			reads;
 	bool		linked = false;
+	uint64		rng = hnsw_mix64(x);	/* the same walk for the same graph */
 
 	hnsw_idset_init(&seen, 2 * WALK_BUDGET);
 	(void) hnsw_idset_add(&seen, x);
 	if (n > 0)
-		stack[depth++] = starts[random_below(n)].id;
+		stack[depth++] = starts[random_below(&rng, n)].id;
 	for (reads = 0; depth > 0 && reads < WALK_BUDGET && !linked; reads++)
 	{
 		HnswId		y = stack[--depth];
@@ -336,7 +337,7 @@ hnsw_link_tree_walk(HnswGraph *g, HnswId x, const float *vec,
 		/* push the unseen tree neighbours in random order */
 		for (i = k; i > 0 && depth < WALK_BUDGET; i--)
 		{
-			int			j = random_below(i);
+			int			j = random_below(&rng, i);
 			HnswEdge	e = list[j];
 
 			list[j] = list[i - 1];
@@ -345,7 +346,7 @@ hnsw_link_tree_walk(HnswGraph *g, HnswId x, const float *vec,
 		}
 		/* a dead end: start again from another start */
 		if (depth == 0 && n > 1)
-			stack[depth++] = starts[random_below(n)].id;
+			stack[depth++] = starts[random_below(&rng, n)].id;
 	}
 	pfree(seen.keys);
 	pfree(list);

@@ -180,7 +180,8 @@ hnsw_meta_place_first(Relation index, HnswIndexInfo *info, Datum value,
 		return false;
 	}
 	dim = meta->dim ? meta->dim : DatumGetVector(value)->dim;
-	level = hnsw_random_level(meta->m, meta->max_level);
+	level = hnsw_tid_level(hnsw_level_seed(index), tid, meta->m,
+						   meta->max_level);
 	hint = meta->insert_page;
 	hnsw_check_dimensions(dim, meta->storage, false);
 	hnsw_codec_init(&codec, info, meta->storage, dim);

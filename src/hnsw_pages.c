@@ -474,3 +474,18 @@ hnsw_level_cap(int m)
 		level++;
 	return level;
 }
+
+/*
+ * What hnsw_tid_level mixes with a TID: the index's relfilenode, which a
+ * REINDEX changes and which is the same from run to run of the same
+ * script on a fresh cluster.
+ */
+uint64
+hnsw_level_seed(Relation index)
+{
+#if PG_VERSION_NUM >= 160000
+	return (uint64) index->rd_locator.relNumber;
+#else
+	return (uint64) index->rd_node.relNode;
+#endif
+}

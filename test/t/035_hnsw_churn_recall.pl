@@ -24,7 +24,12 @@
 # 0.023-0.041 and 0.011-0.026 at ef 10 / 20 / 40; after, 0.014-0.021,
 # 0.005-0.009 and 0-0.002.  This test itself: before, 0.058-0.059,
 # 0.040-0.043 and 0.021-0.033 (2 runs); after, 0.008-0.027, 0.001-0.007
-# and 0-0.004 (7 runs).
+# and 0-0.004 (7 runs).  Twelve later runs (the repair of issue 9's last
+# item, with levels drawn at random and hashed from the TID, six each)
+# reached 0.024 / 0.016 / 0.007 at worst: a churned index now and then
+# loses a few queries whose descent ends in another cluster, as a
+# rebuild does less often at these ef_search values.  Hence the margins
+# 0.04 / 0.025 / 0.015, still well inside what the old repair lost.
 use strict;
 use warnings;
 use FindBin;
@@ -39,7 +44,7 @@ my ($N, $DIM, $CLUSTERS, $NQ) = (6000, 64, 50, 500);
 my $SIGMA = 0.3;
 my $ROUNDS = 10;
 my $TRANSACTIONS = $ENV{HNSW_CHURN_TX} // 1250;   # per client and round (HNSW_CHURN_TX: other amounts by hand)
-my %MARGIN = (10 => 0.04, 20 => 0.02, 40 => 0.01);
+my %MARGIN = (10 => 0.04, 20 => 0.025, 40 => 0.015);
 my @EFS = (10, 20, 40);
 
 my $node = hnsw_node('churn_recall');
