@@ -251,7 +251,7 @@ extern int	hnsw_page_graph_neighbors(HnswPageGraph *pg, HnswId id, int level,
 extern void hnsw_page_graph_close(HnswPageGraph *pg);
 extern int	hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out,
 							  float est, double *spread);
-extern void hnsw_page_graph_set_query(HnswPageGraph *pg, const float *q);
+extern void hnsw_page_graph_rerank(HnswPageGraph *pg, const float *q);
 extern void hnsw_mark_dead(HnswPageGraph *pg, HnswId id,
 						   const ItemPointerData *tids, int ntids);
 extern int	hnsw_block_tids(HnswPageGraph *pg, BlockNumber blkno,

@@ -800,6 +800,22 @@ code_direction_error(const HnswCodec *c, const HnswCodeHeader *h)
 }
 
 /*
+ * Whether est, the kernel's distance to a code, estimates the exact
+ * distance at all: not where the float sum left its exact range, nor where
+ * the code's error, norm or step is not finite (half precision clamped
+ * a coordinate beyond 65504 to it, and the error that covers the clamp
+ * overflowed).  hnsw_code_spread is infinite exactly where it is not.
+ */
+bool
+hnsw_code_usable(const HnswCodec *c, const void *code, float est)
+{
+	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
+
+	return fabs(est) < VEC_DIST_EXACT && isfinite(h->err) &&
+		isfinite(h->norm) && isfinite(h->step);
+}
+
+/*
  * How far the exact distance typically strays from est, the kernel's
  * distance to the decoded code, for a re-ranking scan (hnsw_rerank.c):
  * hnsw_code_bound's interval with the error vector's typical component
@@ -818,8 +834,7 @@ hnsw_code_spread(int metric, const HnswCodec *c, const void *code, float est,
 	double		width;
 	double		scale;
 
-	if (!(fabs(est) < VEC_DIST_EXACT) || !isfinite(h->err) ||
-		!isfinite(h->norm) || !isfinite(h->step))
+	if (!hnsw_code_usable(c, code, est))
 		return INFINITY;
 	e = code_direction_error(c, h);
 	if (metric == HNSW_METRIC_L2)

@@ -169,7 +169,7 @@ scan_start(IndexScanDesc scan)
 									   so->meta.dim, hnsw_ef_search / 2);
 	if (so->rerank)
 	{
-		hnsw_page_graph_set_query(so->pg, so->q);
+		hnsw_page_graph_rerank(so->pg, so->q);
 		/* as index_fetch_heap: a standby's snapshots may still see them */
 		so->kill_dead = !scan->xactStartedInRecovery;
 	}
@@ -263,8 +263,10 @@ next_result(HnswScanOpaque so, HnswEdge *e)
  * LIMIT k reads about k rows plus those within the codes' error of the
  * k-th, at most k + ef_search / 2.  Rows found dead to
  * everyone get their element hinted DEAD, as next_tids does from the
- * executor's kill_prior_tuple.  Under strict_order a row nearer than one
- * already returned, found later, is dropped, as any late find.
+ * executor's kill_prior_tuple.  A row nearer than one already returned,
+ * found later, is dropped, as any late find, unless relaxed_order: under
+ * off too, where the margin can still let a row through before a nearer
+ * one is read (regress hnsw_rerank_order).
  */
 static bool
 next_reranked(HnswScanOpaque so)
@@ -280,7 +282,8 @@ next_reranked(HnswScanOpaque so)
 	{
 		while (hnsw_rerank_next(so->rerank, so->rerank_frontier, &tid, &d))
 		{
-			if (hnsw_iterative_scan == HNSW_ITERATIVE_STRICT &&
+			/* a late find: only relaxed_order returns it out of order */
+			if (hnsw_iterative_scan != HNSW_ITERATIVE_RELAXED &&
 				d < so->last_dist)
 				continue;
 			so->last_dist = d;

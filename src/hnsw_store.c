@@ -36,6 +36,7 @@ struct HnswPageGraph
 	HnswCodec	codec;			/* how elements keep their vectors */
 	HnswMetric	metric;
 	bool		bounds;			/* scan of a coded index: lower bounds */
+	bool		rerank;			/* re-ranking scan: see code_distance */
 	double		qnorm;			/* coded scans: the query's L2 norm */
 	float	   *decoded;		/* a decoded code (dim floats) */
 	void	   *code;			/* an encoded vector (add_heaptid) */
@@ -64,6 +65,13 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
  * the vector or on the code; a scan of a coded expression index takes the
  * lower bound instead, which is what it orders by and reports
  * (hnsw_code_bound).
+ *
+ * A re-ranking scan takes the lower bound too where the code's distance
+ * estimates nothing (hnsw_code_usable: half precision clamped a coordinate
+ * beyond 65504): such an element then comes first in the stream and its
+ * rows are read before any row goes out, where its code distance could
+ * place it among rows far farther than its own (a row with coordinates
+ * 3e38 and -2.9e38 read as 65504 and -65504, regress hnsw_rerank_order).
  */
 static inline float
 code_distance(HnswPageGraph *pg, const float *q, const void *code)
@@ -73,7 +81,7 @@ code_distance(HnswPageGraph *pg, const float *q, const void *code)
 	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
 		return pg->g.dist(q, (const float *) code, pg->g.dim);
 	d = hnsw_code_distance(&pg->codec, pg->metric, q, code, pg->decoded);
-	if (pg->bounds)
+	if (pg->bounds || (pg->rerank && !hnsw_code_usable(&pg->codec, code, d)))
 		d = hnsw_code_bound(pg->metric, &pg->codec, code, d, pg->qnorm);
 	return d;
 }
@@ -546,6 +554,13 @@ hnsw_page_graph_ignore_dead_hints(HnswPageGraph *pg)
 	pg->skip_flags &= ~HNSW_ELEMENT_DEAD;
 }
 
+/* tells the graph the scan's query (its norm enters the codes' bounds) */
+static void
+set_query(HnswPageGraph *pg, const float *q)
+{
+	pg->qnorm = sqrt(vec_norm_squared_double(q, pg->g.dim)) * 1.000001;
+}
+
 /*
  * Makes this graph's query distances lower bounds of the exact ones, for a
  * scan of a coded index, q being the query as the index compares it.
@@ -558,15 +573,16 @@ hnsw_page_graph_report_bounds(HnswPageGraph *pg, const float *q)
 	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
 		return false;
 	pg->bounds = true;
-	hnsw_page_graph_set_query(pg, q);
+	set_query(pg, q);
 	return true;
 }
 
-/* tells the graph the scan's query (its norm enters the codes' bounds) */
+/* the same, for a scan that re-ranks its candidates by the table's rows */
 void
-hnsw_page_graph_set_query(HnswPageGraph *pg, const float *q)
+hnsw_page_graph_rerank(HnswPageGraph *pg, const float *q)
 {
-	pg->qnorm = sqrt(vec_norm_squared_double(q, pg->g.dim)) * 1.000001;
+	set_query(pg, q);
+	pg->rerank = true;
 }
 
 /* drops the pins the operation still holds (it holds no lock) and pg */
@@ -629,7 +645,7 @@ copy_tids(HnswElementTuple etup, uint8 skip_flags, ItemPointerData *out)
  * The heap TIDs of element id, for a scan returning it.  A coded index's
  * re-ranking scan also asks, through spread (else NULL), how far the exact
  * distance of its rows typically lies from est, the element's code
- * distance from the query of hnsw_page_graph_set_query (hnsw_code_spread).
+ * distance from the query of hnsw_page_graph_rerank (hnsw_code_spread).
  */
 int
 hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out,
