@@ -108,7 +108,8 @@ def parse_args(argv):
     p.add_argument("--m", type=int, default=16)
     p.add_argument("--ef-construction", type=int, default=64)
     p.add_argument("--ef-search", type=int_list, default=None,
-                   help="comma list (default 10,20,40,80,120,200,400)")
+                   help="comma list (default 4,6,8,10,15,20,30,40,60,80,100,120,160,200,300,400; "
+                        "--quick 10,20,40,80,120,200,400)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--insert-n", type=int, default=None,
                    help="rows inserted one batch at a time into an index created "
@@ -166,7 +167,8 @@ def parse_args(argv):
                     ef_search=[10, 20, 40, 80, 120, 200, 400])
     else:
         dflt = dict(dim=128, queries=1000, exact_queries=50, insert_n=20000,
-                    ef_search=[10, 15, 20, 30, 40, 60, 80, 100, 120, 160, 200, 300, 400])
+                    ef_search=[4, 6, 8, 10, 15, 20, 30, 40, 60, 80, 100, 120, 160, 200,
+                               300, 400])
     for key, v in dflt.items():
         if getattr(opts, key) is None:
             setattr(opts, key, v)

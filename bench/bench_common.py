@@ -59,12 +59,50 @@ def fmt(value, spec, none="-"):
     return none if value is None else format(value, spec)
 
 
+def recall_efs(opts):
+    """The ef grid of the recall comparisons (maintenance, churn, the
+    incremental load): the sweep's ef from k up.  The sweep's ef below k
+    serve only to find the index's time at equal recall where its ef k
+    already passes the target (its scan still returns k rows)."""
+    return [ef for ef in opts.ef_search if ef >= opts.k] or list(opts.ef_search)
+
+
 def lowest_ef_at(efs, recall):
     """Lowest ef (by ef value) whose recall >= recall, or None."""
     for ef in sorted(efs):
         if efs[ef]["recall"] >= recall:
             return ef
     return None
+
+
+def at_recall(points, target):
+    """Index-side ms per query at recall target, linearly interpolated
+    between the two points of the curve around it.  points: (ef, recall,
+    ms) by ascending ef.  Returns {"ms", "ef_lo", "ef_hi", "kind"}: kind
+    "interp", or "first" when the lowest ef already reaches the target (its
+    time is then an upper bound); None when no ef reaches it."""
+    prev = None
+    for ef, r, ms in points:
+        if r >= target:
+            if prev is None:
+                return {"ms": ms, "ef_lo": None, "ef_hi": ef, "kind": "first"}
+            pef, pr, pms = prev
+            f = (target - pr) / (r - pr)
+            return {"ms": pms + f * (ms - pms), "ef_lo": pef, "ef_hi": ef, "kind": "interp"}
+        prev = (ef, r, ms)
+    return None
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def where(m):
+    if m is None:
+        return "never"
+    if m["kind"] == "first":
+        return "<= ef %d" % m["ef_hi"]
+    return "ef %d-%d" % (m["ef_lo"], m["ef_hi"])
 
 
 def best_of(opts, timed_pass):

@@ -8,7 +8,8 @@ import numpy as np
 import psycopg
 
 import datasets as D
-from bench_common import DELETE_MOD, MAINT_EF, MATCH_RECALL, TABLE, log, lowest_ef_at, now
+from bench_common import (DELETE_MOD, MAINT_EF, MATCH_RECALL, TABLE, log, lowest_ef_at, now,
+                          recall_efs)
 from bench_data import base_texts
 from bench_report import fmt_check, fmt_info, fmt_phases
 from bench_sql import (explain, first_line, index_bytes, maint_recall, scalar, sql_connect,
@@ -177,8 +178,8 @@ def run_sql_maintenance(conn, ds, run, sql_res, maint):
     conn.execute("SET max_parallel_maintenance_workers = 0")
     conn.execute("SET maintenance_work_mem = '%s'" % opts.maintenance_work_mem)
 
-    ef95 = lowest_ef_at(sql_res["ef"], MATCH_RECALL)
-    efs = sorted(set(opts.ef_search) | {MAINT_EF})
+    ef95 = lowest_ef_at({ef: sql_res["ef"][ef] for ef in recall_efs(opts)}, MATCH_RECALL)
+    efs = sorted(set(recall_efs(opts)) | {MAINT_EF})
     key_efs = sorted({e for e in (ef95, MAINT_EF) if e is not None})
     maint["ef_match"] = ef95
     maint["ef_search"] = efs
@@ -186,7 +187,7 @@ def run_sql_maintenance(conn, ds, run, sql_res, maint):
 
     swept = sql_res["ef"]
     before = {ef: {"recall": swept[ef]["recall"], "qps": swept[ef]["qps"],
-                   "ms_per_query": swept[ef]["ms_per_query"]} for ef in opts.ef_search}
+                   "ms_per_query": swept[ef]["ms_per_query"]} for ef in recall_efs(opts)}
     extra = [ef for ef in efs if ef not in before]
     if extra:
         log("  maintenance: recall before the delete at ef=%s (not in --ef-search), one pass ..."
@@ -372,7 +373,7 @@ def run_churn(conn, ds, run, sql_res, maint, present, idx, key_efs, churn):
         run.warn("%s: hnsw_index_check after churn: %s" % (ds.name, churn["check"]["error"]))
     _, gt_dist = D.ground_truth_rows(None, vecs, np.flatnonzero(present), ds.queries, k,
                                      ds.metric)
-    efs = sorted(set(opts.ef_search) | set(key_efs))
+    efs = sorted(set(recall_efs(opts)) | set(key_efs))
     churn["recall"] = maint_recall(conn, ds, run, idx, efs, vecs, gt_dist, present)
     for ef, e in churn["recall"].items():
         log("  churn: ef=%-4d recall %.4f (before the delete %.4f, %+.4f)  %.0f q/s"

@@ -9,7 +9,7 @@ import numpy as np
 import psycopg
 
 import datasets as D
-from bench_common import TABLE, TABLE_INS, best_of, fmt, log, now
+from bench_common import TABLE, TABLE_INS, best_of, fmt, log, now, recall_efs
 from bench_data import base_texts
 from bench_hnswlib import hnswlib_empty, hnswlib_pass
 
@@ -408,7 +408,7 @@ def insert_recall_curve(conn, ds, run, idx, hl_index):
     batches (hl_index, or None)."""
     opts = run.opts
     n, k = ds.insert_n, opts.k
-    efs = sorted(set(opts.ef_search) | {opts.insert_ef})
+    efs = sorted(set(recall_efs(opts)) | {opts.insert_ef})
     curve = maint_recall(conn, ds, run, idx, efs, ds.base[:n],
                          ds.ins_gt_dist, None, table=TABLE_INS)
     for ef, e in curve.items():

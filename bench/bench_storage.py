@@ -15,7 +15,8 @@ import psycopg
 
 import datasets as D
 from bench_common import (MATCH_RECALLS, STORAGE_EF, STORAGE_MAX_DIM, STORAGE_TARGET_RECALL,
-                          TABLE, fmt, log, lowest_ef_at, now)
+                          TABLE, at_recall, fmt, log, lowest_ef_at, now, ratio,
+                          where)
 from bench_maintenance import index_info
 from bench_sql import (FLOOR_SQL, SweepQueries, first_line, floor_params, index_bytes,
                        knn_sql_for, log_sweep_point, plan_of, scalar, sql_sweep_point)
@@ -205,24 +206,6 @@ def storage_index(conn, ds, run, hl_index, sweep, efs, st, main_idx, res):
 # report
 # --------------------------------------------------------------------------
 
-def at_recall(points, target):
-    """Index-side ms per query at recall target, linearly interpolated
-    between the two points of the curve around it.  points: (ef, recall,
-    ms) by ascending ef.  Returns {"ms", "ef_lo", "ef_hi", "kind"}: kind
-    "interp", or "first" when the lowest ef already reaches the target (its
-    time is then an upper bound); None when no ef reaches it."""
-    prev = None
-    for ef, r, ms in points:
-        if r >= target:
-            if prev is None:
-                return {"ms": ms, "ef_lo": None, "ef_hi": ef, "kind": "first"}
-            pef, pr, pms = prev
-            f = (target - pr) / (r - pr)
-            return {"ms": pms + f * (ms - pms), "ef_lo": pef, "ef_hi": ef, "kind": "interp"}
-        prev = (ef, r, ms)
-    return None
-
-
 def storage_curve(res):
     return [(ef, e["recall"], e["index_ms_per_query"]) for ef, e in sorted(res["ef"].items())]
 
@@ -235,18 +218,6 @@ def hnswlib_curve(hl_res, res):
         if ef in hl_res["ef"] and "hnswlib_ms_beside" in e:
             pts.append((ef, hl_res["ef"][ef]["recall"], e["hnswlib_ms_beside"]))
     return pts
-
-
-def ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
-
-
-def where(m):
-    if m is None:
-        return "never"
-    if m["kind"] == "first":
-        return "<= ef %d" % m["ef_hi"]
-    return "ef %d-%d" % (m["ef_lo"], m["ef_hi"])
 
 
 def report_storages(ds, opts, hl_res, sql_res):
