@@ -1,24 +1,24 @@
--- A coded index's re-ranking scan keeps the distance order with
--- hnsw.iterative_scan = off, as under strict_order: a row found nearer
--- than one already returned is dropped there, and only relaxed_order
--- returns it, out of order.  Rows go out as the stream of code distances
--- passes them, with a margin for the codes' errors measured on the rows
--- read so far; a row whose code errs more than those can come later.
+-- A coded index's re-ranking scan keeps the distance order under every
+-- hnsw.iterative_scan: rows go out as the stream of candidates passes
+-- them, and the stream must reach every row before a farther one goes
+-- out.  The search takes each code's distance less three of its own
+-- spreads (hnsw_code_spread), below which its rows are not expected to lie.
 --
 -- clamped: row 0 is by far the nearest to the query under <#> (q.v =
 -- 3.0e38 - 2.9e38 = 1e37), but half precision clamps both large
 -- coordinates to 65504, so its code distance (q.code = 0) would place it
 -- among the other 40.  Such a code estimates nothing (hnsw_code_usable),
--- and the scan takes its lower bound instead: row 0 is read first and
+-- and the search takes its lower bound instead: row 0 is read first and
 -- comes out first in every mode.  (Found by the fuzzer 041: with
 -- iterative_scan = off, row 0 came out 23rd, after rows at distance -1e20
 -- and above; strict_order dropped it, even at ef_search 1000.)
 --
 -- mixed: row 0 has norm 1414 among rows of norm about 2: its half code
 -- errs by 0.24 (q.v = 0.24, q.code = 0), a thousand times the others'
--- errors.  Rows between the two distances go out before it is read; under
--- off it was then returned out of order, now it is dropped as under
--- strict_order (what is left: src/README.md section 11).
+-- errors.  When the margin was the largest spread read so far, rows
+-- between the two distances went out before row 0 was read: it came out
+-- 23rd under off and relaxed_order and was dropped under strict_order.
+-- With its own spread it comes out 18th, in order, in every mode.
 SET client_min_messages = warning;
 CREATE TABLE ro_clamped (id int PRIMARY KEY, v vector(8));
 INSERT INTO ro_clamped SELECT i, ARRAY[sin(i), cos(i * 1.3), sin(i * 0.7),
@@ -55,7 +55,7 @@ SET hnsw.ef_search = 100;
 SELECT tab, mode, (ro_scan(tab, mode)).* FROM
 	(VALUES ('ro_clamped'), ('ro_mixed')) t(tab),
 	(VALUES ('off'), ('strict_order')) m(mode) ORDER BY 1, 2;
--- relaxed_order returns the mixed table's row 0, late
+-- relaxed_order too, in order
 SELECT tab, (ro_scan(tab, 'relaxed_order')).rows,
 	(ro_scan(tab, 'relaxed_order')).misordered > 0 AS late
 	FROM (VALUES ('ro_clamped'), ('ro_mixed')) t(tab);

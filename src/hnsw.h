@@ -250,7 +250,7 @@ extern int	hnsw_page_graph_neighbors(HnswPageGraph *pg, HnswId id, int level,
 									  HnswEdge *out);
 extern void hnsw_page_graph_close(HnswPageGraph *pg);
 extern int	hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out,
-							  float est, double *spread);
+							  double *est, double *spread);
 extern void hnsw_page_graph_rerank(HnswPageGraph *pg, const float *q);
 extern void hnsw_mark_dead(HnswPageGraph *pg, HnswId id,
 						   const ItemPointerData *tids, int ntids);
@@ -357,7 +357,14 @@ extern IndexBuildResult *hnswbuild(Relation heap, Relation index,
 								   IndexInfo *indexInfo);
 extern void hnswbuildempty(Relation index);
 
-/* hnsw_rerank.c: a coded index's candidates by the table's vectors */
+/*
+ * hnsw_rerank.c: a coded index's candidates by the table's vectors.  A
+ * re-ranking scan searches each code at its distance minus
+ * HNSW_RERANK_Z of its own spreads (hnsw_code_spread): three standard
+ * deviations of a normal error, below which its exact distance is not
+ * expected to lie.
+ */
+#define HNSW_RERANK_Z	3.0
 typedef struct HnswRerank HnswRerank;
 extern HnswRerank *hnsw_rerank_begin(Relation index, Relation heap,
 									 Snapshot snapshot,

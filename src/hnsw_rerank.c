@@ -34,12 +34,10 @@
 
 /*
  * How many spreads (hnsw_code_spread) below its code distance a candidate's
- * exact distance is allowed to lie before rows are handed out: three
- * standard deviations of a normal error.  A scan raises it to the largest
- * ratio it measures on the rows it reads, up to RERANK_Z_MAX (section 11
- * of src/README.md).
+ * exact distance may lie: HNSW_RERANK_Z, which the search already took off
+ * each candidate's distance, raised to the largest ratio the scan measures
+ * on the rows it reads, up to RERANK_Z_MAX (section 11 of src/README.md).
  */
-#define RERANK_Z	3.0
 #define RERANK_Z_MAX 20.0
 
 typedef struct RerankItem
@@ -63,6 +61,7 @@ struct HnswRerank
 	int			cap;
 	double		spread;			/* the largest code spread of a candidate */
 	double		z;				/* spreads allowed below the code distance */
+	double		code;			/* the last candidate's code distance */
 	int			nread;			/* rows read from the table */
 	int			lookahead;		/* most rows waiting before one goes out */
 };
@@ -93,7 +92,8 @@ hnsw_rerank_begin(Relation index, Relation heap, Snapshot snapshot,
 	r->dim = dim;
 	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hnsw rerank row",
 									  ALLOCSET_SMALL_SIZES);
-	r->z = RERANK_Z;
+	r->z = HNSW_RERANK_Z;
+	r->code = -INFINITY;
 	r->lookahead = Max(lookahead, 1);
 	r->cap = 64;
 	r->items = palloc(sizeof(RerankItem) * r->cap);
@@ -203,8 +203,10 @@ heap_down(RerankItem *h, int n)
 /*
  * Adds the rows of one candidate (its heap TIDs), whose code distance lets
  * the exact one stray by about spread (hnsw_code_spread), to the rows
- * waiting.  The largest spread so far stands for that of the candidates
- * not yet read.  Returns how many of the rows are dead to everyone.
+ * waiting.  Where a row lies more spreads below its code distance than z
+ * allows, z rises, and the largest finite spread so far stands for that of
+ * the candidates not yet read (an infinite one belongs to a code searched
+ * by its lower bound).  Returns how many of the rows are dead to everyone.
  */
 int
 hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids,
@@ -212,8 +214,11 @@ hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids,
 {
 	int			ndead = 0;
 
-	if (!(spread <= r->spread))
-		r->spread = spread;		/* NaN too: then nothing is certain */
+	r->code = code;
+	if (isfinite(spread) && spread > r->spread)
+		r->spread = spread;
+	else if (isnan(spread))
+		r->spread = spread;		/* then nothing is certain */
 	for (int i = 0; i < ntids; i++)
 	{
 		double		d;
@@ -241,16 +246,18 @@ hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids, int ntids,
 
 /*
  * The nearest row waiting, if no candidate not yet read can be nearer:
- * every such candidate lies at code distance frontier or beyond (the
- * stream hands them out in that order), so by its exact distance at
- * frontier minus the margin or beyond (the margin is measured, not
- * proven: see src/README.md section 11).  frontier is INFINITY when no
- * candidate is left.  Where codes are coarse for the data, that margin
- * can hold hundreds of rows; with half of ef_search rows waiting (the
- * look-ahead) the margin is dropped, as the batches of earlier versions
- * did: a row goes out once it is no farther than the last code distance.
- * Handing out the nearest row regardless would be worse: under
- * strict_order every nearer row found later is then dropped.
+ * every such candidate's code distance less HNSW_RERANK_Z of its spreads
+ * is frontier or beyond (the stream hands them out in that order), so its
+ * exact distance too, unless its code errs more than that: by the margin
+ * (z - HNSW_RERANK_Z) times the largest spread, 0 until a row has erred
+ * more (measured, not proven: see src/README.md section 11).  frontier is
+ * INFINITY when no candidate is left.  Where codes are coarse for the
+ * data, the spreads can hold back hundreds of rows; with half of
+ * ef_search rows waiting (the look-ahead) they are dropped, as the
+ * batches of earlier versions did: a row goes out once it is no farther
+ * than the last candidate's code distance itself.  Handing out the
+ * nearest row regardless would be worse: under strict_order every nearer
+ * row found later is then dropped.
  */
 bool
 hnsw_rerank_next(HnswRerank *r, double frontier, ItemPointer tid,
@@ -258,9 +265,11 @@ hnsw_rerank_next(HnswRerank *r, double frontier, ItemPointer tid,
 {
 	if (r->n == 0)
 		return false;
-	if (frontier != INFINITY &&
-		!(r->items[0].dist <= frontier -
-		  (r->n >= r->lookahead ? 0.0 : r->z * r->spread)))
+	if (frontier != INFINITY && r->n >= r->lookahead)
+		frontier = Max(frontier, r->code);
+	else if (frontier != INFINITY && r->z > HNSW_RERANK_Z)
+		frontier -= (r->z - HNSW_RERANK_Z) * r->spread;
+	if (!(r->items[0].dist <= frontier))
 		return false;
 	*tid = r->items[0].tid;
 	*dist = r->items[0].dist;

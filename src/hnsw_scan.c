@@ -275,6 +275,7 @@ next_reranked(HnswScanOpaque so)
 	ItemPointerData tid;
 	HnswEdge	e;
 	double		d;
+	double		est;
 	double		spread;
 	int			n;
 
@@ -301,10 +302,12 @@ next_reranked(HnswScanOpaque so)
 		/* the operator's units: the inner product's is the index's - 1 */
 		so->rerank_frontier = so->info.metric == HNSW_METRIC_IP ?
 			e.dist - 1.0 : e.dist;
-		n = hnsw_element_tids(so->pg, e.id, tids, e.dist, &spread);
+		n = hnsw_element_tids(so->pg, e.id, tids, &est, &spread);
+		if (so->info.metric == HNSW_METRIC_IP)
+			est -= 1.0;
 		/* rows dead to everyone: hint the element DEAD, as next_tids does */
-		if (hnsw_rerank_add(so->rerank, tids, n, so->rerank_frontier,
-							spread) == n && n > 0 && so->kill_dead)
+		if (hnsw_rerank_add(so->rerank, tids, n, est, spread) == n &&
+			n > 0 && so->kill_dead)
 			hnsw_mark_dead(so->pg, e.id, tids, n);
 	}
 }
@@ -336,7 +339,7 @@ next_tids(IndexScanDesc scan)
 		{
 			if (!next_result(so, &e))
 				return false;
-			so->ntids = hnsw_element_tids(so->pg, e.id, so->tids, e.dist, NULL);
+			so->ntids = hnsw_element_tids(so->pg, e.id, so->tids, NULL, NULL);
 			so->cur = e.id;
 			so->dist = e.dist;
 		}

@@ -38,6 +38,7 @@ struct HnswPageGraph
 	bool		bounds;			/* scan of a coded index: lower bounds */
 	bool		rerank;			/* re-ranking scan: see code_distance */
 	double		qnorm;			/* coded scans: the query's L2 norm */
+	const float *q;				/* re-ranking scans: the query */
 	float	   *decoded;		/* a decoded code (dim floats) */
 	void	   *code;			/* an encoded vector (add_heaptid) */
 };
@@ -66,12 +67,14 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
  * lower bound instead, which is what it orders by and reports
  * (hnsw_code_bound).
  *
- * A re-ranking scan takes the lower bound too where the code's distance
+ * A re-ranking scan takes the code's distance less HNSW_RERANK_Z of its
+ * own spreads (hnsw_code_spread), below which its rows' exact distances
+ * are not expected to lie: the stream then reaches an element before any
+ * row it may precede goes out, even where its code errs far more than its
+ * neighbours' (a vector a thousand times longer than the others, regress
+ * hnsw_rerank_order).  It takes the lower bound where the code's distance
  * estimates nothing (hnsw_code_usable: half precision clamped a coordinate
- * beyond 65504): such an element then comes first in the stream and its
- * rows are read before any row goes out, where its code distance could
- * place it among rows far farther than its own (a row with coordinates
- * 3e38 and -2.9e38 read as 65504 and -65504, regress hnsw_rerank_order).
+ * beyond 65504 and the error that covers it overflowed).
  */
 static inline float
 code_distance(HnswPageGraph *pg, const float *q, const void *code)
@@ -83,6 +86,9 @@ code_distance(HnswPageGraph *pg, const float *q, const void *code)
 	d = hnsw_code_distance(&pg->codec, pg->metric, q, code, pg->decoded);
 	if (pg->bounds || (pg->rerank && !hnsw_code_usable(&pg->codec, code, d)))
 		d = hnsw_code_bound(pg->metric, &pg->codec, code, d, pg->qnorm);
+	else if (pg->rerank)
+		d -= HNSW_RERANK_Z * hnsw_code_spread(pg->metric, &pg->codec, code,
+											  d, pg->qnorm);
 	return d;
 }
 
@@ -582,6 +588,7 @@ void
 hnsw_page_graph_rerank(HnswPageGraph *pg, const float *q)
 {
 	set_query(pg, q);
+	pg->q = q;
 	pg->rerank = true;
 }
 
@@ -643,21 +650,28 @@ copy_tids(HnswElementTuple etup, uint8 skip_flags, ItemPointerData *out)
 
 /*
  * The heap TIDs of element id, for a scan returning it.  A coded index's
- * re-ranking scan also asks, through spread (else NULL), how far the exact
- * distance of its rows typically lies from est, the element's code
- * distance from the query of hnsw_page_graph_rerank (hnsw_code_spread).
+ * re-ranking scan (hnsw_page_graph_rerank) also asks, through est and
+ * spread (else NULL), for the element's code distance from the query (not
+ * less its spreads, as the search takes it) and how far the exact distance
+ * of its rows typically lies from it (hnsw_code_spread).
  */
 int
 hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out,
-				  float est, double *spread)
+				  double *est, double *spread)
 {
 	Page		page = hnsw_buffers_lock(&pg->bufs, HnswIdBlock(id));
 	HnswElementTuple etup = element_on(pg, page, id);
 	int			n = copy_tids(etup, pg->skip_flags, out);
 
 	if (spread)
-		*spread = hnsw_code_spread(pg->metric, &pg->codec, etup->vec, est,
+	{
+		float		d = hnsw_code_distance(&pg->codec, pg->metric, pg->q,
+										   etup->vec, pg->decoded);
+
+		*est = d;
+		*spread = hnsw_code_spread(pg->metric, &pg->codec, etup->vec, d,
 								   pg->qnorm);
+	}
 	hnsw_buffers_unlock(&pg->bufs);
 	return n;
 }
