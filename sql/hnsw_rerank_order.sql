@@ -7,11 +7,12 @@
 -- clamped: row 0 is by far the nearest to the query under <#> (q.v =
 -- 3.0e38 - 2.9e38 = 1e37), but half precision clamps both large
 -- coordinates to 65504, so its code distance (q.code = 0) would place it
--- among the other 40.  Such a code estimates nothing (hnsw_code_usable),
--- and the search takes its lower bound instead: row 0 is read first and
--- comes out first in every mode.  (Found by the fuzzer 041: with
--- iterative_scan = off, row 0 came out 23rd, after rows at distance -1e20
--- and above; strict_order dropped it, even at ef_search 1000.)
+-- among the other 40.  Such a code estimates nothing (its spread,
+-- hnsw_code_spread, is infinite), and the search takes its lower bound
+-- instead: row 0 is read first and comes out first in every mode.
+-- (Found by the fuzzer 041: with iterative_scan = off, row 0 came out
+-- 23rd, after rows at distance -1e20 and above; strict_order dropped it,
+-- even at ef_search 1000.)
 --
 -- mixed: row 0 has norm 1414 among rows of norm about 2: its half code
 -- errs by 0.24 (q.v = 0.24, q.code = 0), a thousand times the others'

@@ -806,8 +806,8 @@ code_direction_error(const HnswCodec *c, const HnswCodeHeader *h)
  * a coordinate beyond 65504 to it, and the error that covers the clamp
  * overflowed).  hnsw_code_spread is infinite exactly where it is not.
  */
-bool
-hnsw_code_usable(const HnswCodec *c, const void *code, float est)
+static bool
+code_usable(const HnswCodec *c, const void *code, float est)
 {
 	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
 
@@ -834,7 +834,7 @@ hnsw_code_spread(int metric, const HnswCodec *c, const void *code, float est,
 	double		width;
 	double		scale;
 
-	if (!hnsw_code_usable(c, code, est))
+	if (!code_usable(c, code, est))
 		return INFINITY;
 	e = code_direction_error(c, h);
 	if (metric == HNSW_METRIC_L2)

@@ -62,7 +62,6 @@ extern float hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
 extern float hnsw_code_bound(int metric, const HnswCodec *c, const void *code,
 							 float est, double qnorm);
 extern double hnsw_bound_to_operator(int metric, float bound);
-extern bool hnsw_code_usable(const HnswCodec *c, const void *code, float est);
 extern double hnsw_code_spread(int metric, const HnswCodec *c, const void *code,
 							   float est, double qnorm);
 

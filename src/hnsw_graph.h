@@ -271,7 +271,6 @@ struct HnswGraph
 extern void hnsw_graph_init(HnswGraph *g, const HnswGraphOps *ops, int dim,
 							int m, int ef_construction, int max_level,
 							float (*dist) (const float *, const float *, int));
-extern uint64 hnsw_mix64(uint64 x);
 extern int	hnsw_tid_level(uint64 seed, ItemPointer tid, int m, int max_level);
 extern HnswEdge hnsw_descend(HnswGraph *g, const float *q, HnswId entry,
 							 int from_level, int to_level, bool *skip);

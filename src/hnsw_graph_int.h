@@ -15,6 +15,7 @@
 
 /* hnsw_graph.c */
 extern void hnsw_idset_clear(HnswIdSet *v);
+extern uint64 hnsw_mix64(uint64 x);
 extern double hnsw_next_unit(uint64 *state);
 extern int	hnsw_edge_cmp(const void *a, const void *b);
 

@@ -30,11 +30,14 @@ typedef struct HnswRepairScratch
 	HnswListWrite *writes;		/* HNSW_WRITE_BATCH planned writes */
 } HnswRepairScratch;
 
-/* scratch for repair and reconnection, (2m + 1)^2 candidates */
+/* room for a repair's candidates: a list's 2m edges and each one's list */
+#define REPAIR_MAX_CANDS(m)	((2 * (m) + 1) * (2 * (m) + 1))
+
+/* scratch for repair and reconnection, REPAIR_MAX_CANDS candidates */
 static void
 alloc_repair_scratch(HnswGraph *g)
 {
-	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
+	int			maxcand = REPAIR_MAX_CANDS(g->m);
 	HnswRepairScratch *rs;
 	int			i;
 
@@ -172,7 +175,7 @@ static int
 add_search_candidates(HnswGraph *g, HnswId id, int level,
 					  const HnswIdSet *removed, int ncand)
 {
-	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
+	int			maxcand = REPAIR_MAX_CANDS(g->m);
 	int			neps = Min(ncand, g->ef_construction);
 	int			nfound;
 	int			i;
@@ -451,7 +454,7 @@ plan_back_links(HnswGraph *g, const HnswBackLink *q, int64 first, int64 last,
 {
 	int			level = q[first].level;
 	int			cap = HNSW_LIST_CAP(g->m, level);
-	int			maxcand = (2 * g->m + 1) * (2 * g->m + 1);
+	int			maxcand = REPAIR_MAX_CANDS(g->m);
 	int			n;
 	int64		i;
 

@@ -73,8 +73,8 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
  * row it may precede goes out, even where its code errs far more than its
  * neighbours' (a vector a thousand times longer than the others, regress
  * hnsw_rerank_order).  It takes the lower bound where the code's distance
- * estimates nothing (hnsw_code_usable: half precision clamped a coordinate
- * beyond 65504 and the error that covers it overflowed).
+ * estimates nothing, the spread being infinite (half precision clamped a
+ * coordinate beyond 65504 and the error that covers it overflowed).
  */
 static inline float
 code_distance(HnswPageGraph *pg, const float *q, const void *code)
@@ -84,11 +84,16 @@ code_distance(HnswPageGraph *pg, const float *q, const void *code)
 	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
 		return pg->g.dist(q, (const float *) code, pg->g.dim);
 	d = hnsw_code_distance(&pg->codec, pg->metric, q, code, pg->decoded);
-	if (pg->bounds || (pg->rerank && !hnsw_code_usable(&pg->codec, code, d)))
+	if (pg->rerank)
+	{
+		double		s = hnsw_code_spread(pg->metric, &pg->codec, code, d,
+										 pg->qnorm);
+
+		if (isfinite(s))
+			return d - HNSW_RERANK_Z * s;
+	}
+	if (pg->bounds || pg->rerank)
 		d = hnsw_code_bound(pg->metric, &pg->codec, code, d, pg->qnorm);
-	else if (pg->rerank)
-		d -= HNSW_RERANK_Z * hnsw_code_spread(pg->metric, &pg->codec, code,
-											  d, pg->qnorm);
 	return d;
 }
 
