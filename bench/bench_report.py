@@ -89,7 +89,8 @@ def report(ds, opts, hnswlib_res, sql_res):
         log("%-22s  not run (no SQL connection / extension)" % "SQL")
     log("")
     if sql_res and "floor_ms" in sql_res:
-        log("SQL floor: prepared pk lookup %.4f ms/q (%.0f q/s); with a %d-dim vector parameter %.4f ms/q"
+        log("SQL floor: prepared, k rows by primary key %.4f ms/q (%.0f q/s); "
+            "with a %d-dim vector parameter %.4f ms/q"
             % (sql_res["floor_ms"], 1e3 / sql_res["floor_ms"], ds.dim, sql_res["floor_vec_ms"]))
         log("           index-side ms/q = ms/q - the floor timed beside it at each ef "
             "(above, once: %.4f ms)" % sql_res["floor_ms"])

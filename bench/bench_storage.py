@@ -18,7 +18,7 @@ from bench_common import (MATCH_RECALLS, STORAGE_EF, STORAGE_MAX_DIM, STORAGE_TA
                           TABLE, at_recall, fmt, log, lowest_ef_at, now, ratio,
                           where)
 from bench_maintenance import index_info
-from bench_sql import (FLOOR_SQL, SweepQueries, first_line, floor_params, index_bytes,
+from bench_sql import (floor_sql_for, SweepQueries, first_line, floor_params, index_bytes,
                        knn_sql_for, log_sweep_point, plan_of, scalar, sql_sweep_point)
 
 MAIN_INDEX = TABLE + "_hnsw"
@@ -49,7 +49,7 @@ def run_storages(conn, ds, run, hl_index, hl_res, sql_res):
     efs = storage_efs(opts)
     sweep = SweepQueries(knn_sql=knn_sql_for(TABLE, opts.k, ds.op),
                          knn_params=[(t,) for t in ds.query_texts],
-                         floor_sql=FLOOR_SQL, floor_params=floor_params(ds))
+                         floor_sql=floor_sql_for(opts.k), floor_params=floor_params(ds))
     log("")
     log("  storages: %s, one index each (m=%d, ef_construction=%d), ef %s"
         % (",".join(opts.storages), opts.m, opts.ef_construction, ",".join(map(str, efs))))

@@ -26,6 +26,17 @@
  * checked the first time this backend reads it; every tuple access is
  * still checked.  Keyed by the physical file, so TRUNCATE and REINDEX start
  * afresh.  A few indexes are remembered, replaced round robin.
+ *
+ * The same arrays say which blocks an operation holds pinned (heldby), so
+ * that an operation starts without allocating or clearing a map of the
+ * index's blocks (for a large index that clearing cost more than a short
+ * scan's search).  A block held by one operation and then pinned by
+ * another, or an index's arrays replaced while its operation is
+ * suspended (a sixth index scanned in between), costs a second pin, which
+ * the operation's list of pins (HnswBuffers.heldbufs) releases like any.
+ * Whenever a block's heldby names an operation, its buffer is the one
+ * that operation pinned for blkno: both are written together, and the
+ * buffer cannot change while pinned.
  */
 #if PG_VERSION_NUM >= 160000
 typedef RelFileLocator HnswRelFile;
@@ -35,18 +46,45 @@ typedef RelFileNode HnswRelFile;
 #define HNSW_RELFILE(rel)	((rel)->rd_node)
 #endif
 
+/* what a backend knows of one block: one cache line serves a pin */
+typedef struct HnswRecentBlock
+{
+	Buffer		buffer;			/* where it was last seen, or InvalidBuffer */
+	uint32		heldby;			/* the operation holding a pin on it, or 0 */
+	bool		checked;		/* special space checked in that buffer */
+} HnswRecentBlock;
+
 typedef struct HnswRecentBlocks
 {
 	HnswRelFile file;
 	bool		used;
 	uint32		n;
-	Buffer	   *buffers;
-	bool	   *checked;
+	HnswRecentBlock *blocks;	/* n of them */
 } HnswRecentBlocks;
 
 #define HNSW_RECENT_INDEXES 4
 static HnswRecentBlocks recent_blocks[HNSW_RECENT_INDEXES];
 static int	recent_next = 0;
+
+/*
+ * Operation ids (HnswBuffers.opid), per backend.  An id is retired when
+ * its operation drops its pins, so a block marked with a live id is pinned
+ * by that operation; when the counter wraps, every mark is cleared.
+ */
+static uint32 last_opid = 0;
+
+static uint32
+next_opid(void)
+{
+	if (++last_opid == 0)
+	{
+		for (int i = 0; i < HNSW_RECENT_INDEXES; i++)
+			for (uint32 j = 0; recent_blocks[i].used && j < recent_blocks[i].n; j++)
+				recent_blocks[i].blocks[j].heldby = 0;
+		last_opid = 1;
+	}
+	return last_opid;
+}
 
 static HnswRecentBlocks *
 recent_for(Relation index)
@@ -65,14 +103,13 @@ recent_for(Relation index)
 	recent_next = (recent_next + 1) % HNSW_RECENT_INDEXES;
 	if (rb->used)
 	{
-		pfree(rb->buffers);
-		pfree(rb->checked);
+		pfree(rb->blocks);
 	}
 	rb->file = file;
 	rb->used = true;
 	rb->n = 64;
-	rb->buffers = MemoryContextAllocZero(TopMemoryContext, sizeof(Buffer) * rb->n);
-	rb->checked = MemoryContextAllocZero(TopMemoryContext, rb->n);
+	rb->blocks = MemoryContextAllocZero(TopMemoryContext,
+										sizeof(HnswRecentBlock) * rb->n);
 	return rb;
 }
 
@@ -84,10 +121,8 @@ recent_grow(HnswRecentBlocks *rb, BlockNumber blkno)
 
 	while (n <= blkno)
 		n *= 2;
-	rb->buffers = repalloc_huge(rb->buffers, sizeof(Buffer) * n);
-	rb->checked = repalloc_huge(rb->checked, n);
-	memset(rb->buffers + rb->n, 0, sizeof(Buffer) * (n - rb->n));
-	memset(rb->checked + rb->n, 0, n - rb->n);
+	rb->blocks = repalloc_huge(rb->blocks, sizeof(HnswRecentBlock) * n);
+	memset(rb->blocks + rb->n, 0, sizeof(HnswRecentBlock) * (n - rb->n));
 	rb->n = n;
 }
 
@@ -101,48 +136,54 @@ hnsw_buffers_init(HnswBuffers *b, Relation index)
 {
 	b->index = index;
 	b->recent = recent_for(index);
+	b->opid = next_opid();
 	b->nblocks = 0;
 	b->maxheld = Max(4 * HNSW_BATCH_BLOCKS_MAX, Min(1024, NBuffers / 32));
-	b->heldlist = palloc(sizeof(BlockNumber) * (b->maxheld + HNSW_BATCH_BLOCKS_MAX));
-	b->held = NULL;
-	b->heldsize = 0;
+	b->heldbufs = palloc(sizeof(Buffer) * (b->maxheld + HNSW_BATCH_BLOCKS_MAX));
 	b->nheld = 0;
 	b->locked = InvalidBuffer;
 }
 
-/* drops every pin the operation holds; no buffer of it may be locked */
+/*
+ * Drops every pin the operation holds; no buffer of it may be locked.  The
+ * operation takes a new id, so that its marks in heldby are void at once.
+ */
 void
 hnsw_buffers_release(HnswBuffers *b)
 {
 	int			i;
 
 	for (i = 0; i < b->nheld; i++)
-	{
-		BlockNumber blkno = b->heldlist[i];
-
-		ReleaseBuffer(b->held[blkno]);
-		b->held[blkno] = InvalidBuffer;
-	}
+		ReleaseBuffer(b->heldbufs[i]);
+	if (b->nheld > 0)
+		b->opid = next_opid();
 	b->nheld = 0;
 }
 
-/* remembers buf as held for blkno */
-static void
-hold(HnswBuffers *b, BlockNumber blkno, Buffer buf)
+/*
+ * The arrays of b's index: those of another index if the slot was given to
+ * it since (a sixth index in between), in which case the index is looked
+ * up again.
+ */
+static inline HnswRecentBlocks *
+recent_of(HnswBuffers *b)
 {
-	if (blkno >= b->heldsize)
-	{
-		uint32		n = Max(b->heldsize * 2, 64);
+	HnswRelFile file = HNSW_RELFILE(b->index);
 
-		while (n <= blkno)
-			n *= 2;
-		b->held = b->held ? repalloc_huge(b->held, sizeof(Buffer) * n) :
-			palloc_extended(sizeof(Buffer) * n, MCXT_ALLOC_HUGE);
-		memset(b->held + b->heldsize, 0, sizeof(Buffer) * (n - b->heldsize));
-		b->heldsize = n;
-	}
-	b->held[blkno] = buf;
-	b->heldlist[b->nheld++] = blkno;
+	if (unlikely(memcmp(&b->recent->file, &file, sizeof(file)) != 0))
+		b->recent = recent_for(b->index);
+	return b->recent;
+}
+
+/* remembers buf as held for blkno */
+static inline void
+hold(HnswBuffers *b, HnswRecentBlocks *rb, BlockNumber blkno, Buffer buf)
+{
+	if (b->nheld >= b->maxheld + HNSW_BATCH_BLOCKS_MAX)
+		elog(ERROR, "hnsw: more pins than the operation's budget");
+	rb->blocks[blkno].buffer = buf;
+	rb->blocks[blkno].heldby = b->opid;
+	b->heldbufs[b->nheld++] = buf;
 }
 
 /*
@@ -153,11 +194,11 @@ hold(HnswBuffers *b, BlockNumber blkno, Buffer buf)
 Buffer
 hnsw_buffers_pin(HnswBuffers *b, BlockNumber blkno)
 {
-	HnswRecentBlocks *rb = b->recent;
+	HnswRecentBlocks *rb = recent_of(b);
 	Buffer		buf;
 
-	if (blkno < b->heldsize && b->held[blkno] != InvalidBuffer)
-		return b->held[blkno];
+	if (blkno < rb->n && rb->blocks[blkno].heldby == b->opid)
+		return rb->blocks[blkno].buffer;
 
 	/* an id beyond the index's end is corruption, not a read error */
 	if (blkno >= b->nblocks)
@@ -169,20 +210,18 @@ hnsw_buffers_pin(HnswBuffers *b, BlockNumber blkno)
 	if (blkno >= rb->n)
 		recent_grow(rb, blkno);
 #if PG_VERSION_NUM >= 140000
-	if (rb->buffers[blkno] != InvalidBuffer &&
-		ReadRecentBuffer(rb->file, MAIN_FORKNUM, blkno, rb->buffers[blkno]))
+	buf = rb->blocks[blkno].buffer;
+	if (buf != InvalidBuffer &&
+		ReadRecentBuffer(rb->file, MAIN_FORKNUM, blkno, buf))
 	{
-		hold(b, blkno, rb->buffers[blkno]);
-		return rb->buffers[blkno];
+		hold(b, rb, blkno, buf);
+		return buf;
 	}
 #endif
 	buf = ReadBuffer(b->index, blkno);
-	if (rb->buffers[blkno] != buf)
-	{
-		rb->buffers[blkno] = buf;
-		rb->checked[blkno] = false;
-	}
-	hold(b, blkno, buf);
+	if (rb->blocks[blkno].buffer != buf)
+		rb->blocks[blkno].checked = false;
+	hold(b, rb, blkno, buf);
 	return buf;
 }
 
@@ -190,10 +229,10 @@ hnsw_buffers_pin(HnswBuffers *b, BlockNumber blkno)
 void
 hnsw_buffers_check_once(HnswBuffers *b, BlockNumber blkno, Page page)
 {
-	if (!b->recent->checked[blkno])
+	if (!b->recent->blocks[blkno].checked)
 	{
 		hnsw_check_page(b->index, page, blkno);
-		b->recent->checked[blkno] = true;
+		b->recent->blocks[blkno].checked = true;
 	}
 }
 
@@ -246,7 +285,7 @@ buffer_header(Buffer buf)
 static inline Buffer
 recent_guess(HnswBuffers *b, BlockNumber blkno)
 {
-	return blkno < b->recent->n ? b->recent->buffers[blkno] : InvalidBuffer;
+	return blkno < b->recent->n ? b->recent->blocks[blkno].buffer : InvalidBuffer;
 }
 
 /*

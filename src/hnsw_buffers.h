@@ -27,10 +27,9 @@ typedef struct HnswBuffers
 {
 	Relation	index;
 	struct HnswRecentBlocks *recent;	/* per backend: see hnsw_buffers.c */
+	uint32		opid;			/* marks the blocks it holds (hnsw_buffers.c) */
 	BlockNumber nblocks;		/* the index's size, as last looked up */
-	Buffer	   *held;			/* per block: the buffer this operation holds */
-	uint32		heldsize;
-	BlockNumber *heldlist;		/* the blocks held */
+	Buffer	   *heldbufs;		/* the pins held, one entry per pin */
 	int			nheld;
 	int			maxheld;
 	Buffer		locked;			/* what hnsw_buffers_lock share-locked */
