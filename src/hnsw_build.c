@@ -7,8 +7,12 @@
  * Once the heap is scanned, elements are laid out breadth-first from the
  * entry point, so that neighbours tend to share pages, and written
  * sequentially; the pages are WAL-logged in bulk at the end.  If the graph
- * outgrows maintenance_work_mem, what is built so far is written out and
- * the remaining tuples are inserted into the pages one by one.
+ * outgrows maintenance_work_mem under a compact storage (half, sq8, sq4),
+ * its vectors are replaced by their codes, and the build goes on in memory
+ * with the distances an insert into the pages computes (to the codes); if
+ * it outgrows the limit again, or under float4, what is built so far is
+ * written out and the remaining tuples are inserted into the pages one by
+ * one.
  */
 #include "postgres.h"
 
@@ -47,7 +51,10 @@ typedef struct HnswBuildState
 	/* the in-memory graph; ids are index + 1 */
 	uint32		n;
 	uint32		cap;
-	float	   *vecs;
+	char	   *vecs;			/* vbytes each: vectors, or codes */
+	Size		vbytes;
+	bool		coded;			/* vecs holds codes (mem_code_ops) */
+	void	   *code;			/* scratch: a code, then dim floats */
 	HnswEdge   *l0;
 	uint16	   *l0count;
 	MemElement *elems;
@@ -65,7 +72,10 @@ typedef struct HnswBuildState
 } HnswBuildState;
 
 #define BS_OF(g)	((HnswBuildState *) (g))
-#define MEM_VEC(bs, id)		((bs)->vecs + (Size) ((id) - 1) * (bs)->dim)
+#define MEM_AREA(bs, id)	((bs)->vecs + (Size) ((id) - 1) * (bs)->vbytes)
+#define MEM_VEC(bs, id)		((float *) MEM_AREA(bs, id))	/* unless coded */
+#define MEM_SCRATCH(bs)		((float *) ((char *) (bs)->code + \
+							 MAXALIGN(hnsw_code_bytes((bs)->info.storage, (bs)->dim))))
 #define MEM_L0(bs, id)		((bs)->l0 + (Size) ((id) - 1) * 2 * (bs)->info.m)
 
 static void
@@ -131,7 +141,7 @@ mem_vector(HnswGraph *g, HnswId id, float *scratch)
 static Size
 mem_element_bytes(HnswBuildState *bs)
 {
-	return sizeof(float) * bs->dim + sizeof(HnswEdge) * 2 * bs->info.m +
+	return bs->vbytes + sizeof(HnswEdge) * 2 * bs->info.m +
 		sizeof(uint16) + sizeof(MemElement);
 }
 
@@ -156,14 +166,14 @@ mem_reserve(HnswBuildState *bs)
 	old = MemoryContextSwitchTo(bs->graphctx);
 	if (bs->cap == 0)
 	{
-		bs->vecs = palloc_extended(sizeof(float) * bs->dim * newcap, MCXT_ALLOC_HUGE);
+		bs->vecs = palloc_extended(bs->vbytes * newcap, MCXT_ALLOC_HUGE);
 		bs->l0 = palloc_extended(sizeof(HnswEdge) * 2 * bs->info.m * newcap, MCXT_ALLOC_HUGE);
 		bs->l0count = palloc_extended(sizeof(uint16) * newcap, MCXT_ALLOC_HUGE);
 		bs->elems = palloc_extended(sizeof(MemElement) * newcap, MCXT_ALLOC_HUGE);
 	}
 	else
 	{
-		bs->vecs = repalloc_huge(bs->vecs, sizeof(float) * bs->dim * newcap);
+		bs->vecs = repalloc_huge(bs->vecs, bs->vbytes * newcap);
 		bs->l0 = repalloc_huge(bs->l0, sizeof(HnswEdge) * 2 * bs->info.m * newcap);
 		bs->l0count = repalloc_huge(bs->l0count, sizeof(uint16) * newcap);
 		bs->elems = repalloc_huge(bs->elems, sizeof(MemElement) * newcap);
@@ -183,7 +193,7 @@ mem_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
 	int			l;
 
 	Assert(bs->n <= bs->cap);
-	memcpy(MEM_VEC(bs, id), vec, sizeof(float) * bs->dim);
+	memcpy(MEM_AREA(bs, id), vec, bs->vbytes);	/* a code from mem_code_place */
 	e->level = level;
 	e->ntids = 1;
 	e->tids[0] = *tid;
@@ -242,6 +252,114 @@ static const HnswGraphOps mem_ops = {
 	NULL,						/* replace_many: one at a time */
 	mem_prefetch
 };
+
+/*
+ * The same graph once its vectors are codes (to_codes): distances, the
+ * vector of an element, placement and the duplicate test as the on-page
+ * graph computes them under the index's storage.
+ */
+static void
+mem_code_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
+				   float *dist, uint8 *flags)
+{
+	HnswBuildState *bs = BS_OF(g);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		dist[i] = hnsw_code_distance(&bs->codec, bs->info.metric, q,
+									 MEM_AREA(bs, ids[i]), MEM_SCRATCH(bs));
+		flags[i] = 0;
+	}
+}
+
+static const float *
+mem_code_vector(HnswGraph *g, HnswId id, float *scratch)
+{
+	HnswBuildState *bs = BS_OF(g);
+
+	return hnsw_decode(&bs->codec, MEM_AREA(bs, id), scratch);
+}
+
+/* HnswGraphOps.self_distance: from vec to its own code */
+static float
+mem_code_self_distance(HnswGraph *g, const float *vec)
+{
+	HnswBuildState *bs = BS_OF(g);
+
+	hnsw_encode(&bs->codec, vec, bs->code);
+	return hnsw_code_distance(&bs->codec, bs->info.metric, vec, bs->code,
+							  MEM_SCRATCH(bs));
+}
+
+static HnswId
+mem_code_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
+			   const int *counts, ItemPointer tid)
+{
+	HnswBuildState *bs = BS_OF(g);
+
+	hnsw_encode(&bs->codec, vec, bs->code);
+	return mem_place(g, bs->code, level, lists, counts, tid);
+}
+
+static bool
+mem_code_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
+{
+	HnswBuildState *bs = BS_OF(g);
+	MemElement *e = &bs->elems[id - 1];
+
+	if (e->ntids >= HNSW_HEAPTIDS ||
+		!hnsw_code_holds(&bs->codec, MEM_AREA(bs, id), vec, bs->code))
+		return false;
+	e->tids[e->ntids++] = *tid;
+	return true;
+}
+
+static const HnswGraphOps mem_code_ops = {
+	mem_code_distances,
+	mem_neighbors,
+	mem_replace_neighbors,
+	mem_code_vector,
+	mem_code_self_distance,
+	mem_code_place,
+	mem_code_add_heaptid,
+	NULL,						/* replace_many: one at a time */
+	mem_prefetch
+};
+
+/*
+ * Replaces every vector of the graph by its code, in place (a code is
+ * smaller than the vector, so code i never reaches vector i + 1), and
+ * switches to mem_code_ops.  The codes are what write_element would have
+ * made of the vectors.  Returns false where codes would save nothing
+ * (float4, or a code at least as large as the vector at very low
+ * dimensions).
+ */
+static bool
+to_codes(HnswBuildState *bs)
+{
+	Size		cbytes;
+	uint32		i;
+
+	if (bs->coded || bs->info.storage == HNSW_STORAGE_FLOAT4)
+		return false;
+	cbytes = hnsw_code_bytes(bs->info.storage, bs->dim);
+	if (cbytes >= bs->vbytes)
+		return false;
+	for (i = 0; i < bs->n; i++)
+	{
+		hnsw_encode(&bs->codec, (const float *) (bs->vecs + i * bs->vbytes),
+					bs->code);
+		memcpy(bs->vecs + i * cbytes, bs->code, cbytes);
+	}
+	elog(DEBUG1, "hnsw graph for index \"%s\" keeps codes instead of vectors after %u elements",
+		 RelationGetRelationName(bs->index), bs->n);
+	bs->vbytes = cbytes;
+	bs->coded = true;
+	bs->g.ops = &mem_code_ops;
+	bs->vecs = repalloc_huge(bs->vecs, Max(cbytes * bs->n, 1));
+	return true;
+}
 
 /* ---------------------------------------------------------------------
  * Writing the graph to pages
@@ -362,8 +480,10 @@ write_element(HnswBuildState *bs, HnswBulkWriter *w, HnswId id,
 		}
 	}
 	ntup = hnsw_form_neighbors(bs->info.m, e->level, lists, counts, &nsize);
-	etup = hnsw_form_element(&bs->codec, MEM_VEC(bs, id), e->level, NULL,
-							 &esize);
+	etup = hnsw_form_element(&bs->codec, bs->coded ? NULL : MEM_VEC(bs, id),
+							 e->level, NULL, &esize);
+	if (bs->coded)
+		memcpy(etup->vec, MEM_AREA(bs, id), bs->vbytes);
 	for (i = 0; i < e->ntids; i++)
 		etup->heaptids[i] = e->tids[i];
 	etup->nbrs = nid[id];
@@ -477,6 +597,8 @@ init_dims(HnswBuildState *bs, Datum value)
 	hnsw_graph_init(&bs->g, &mem_ops, bs->dim, bs->info.m,
 					bs->info.ef_construction, bs->max_level, bs->info.dist);
 	bs->vec = palloc(sizeof(float) * bs->dim);
+	bs->vbytes = sizeof(float) * bs->dim;
+	bs->code = palloc(hnsw_code_scratch_bytes(&bs->codec));
 	MemoryContextSwitchTo(old);
 }
 
@@ -491,7 +613,7 @@ mem_add(HnswBuildState *bs, Datum value, ItemPointer tid)
 		init_dims(bs, value);
 	if (!hnsw_prepare_vector(&bs->info, value, bs->vec, bs->dim))
 		return;
-	if (!mem_reserve(bs))
+	if (!mem_reserve(bs) && !(to_codes(bs) && mem_reserve(bs)))
 	{
 		spill_to_pages(bs);
 		hnsw_insert_datum(bs->index, &bs->info, value, tid, false);
@@ -501,7 +623,7 @@ mem_add(HnswBuildState *bs, Datum value, ItemPointer tid)
 						   bs->max_level);
 	if (bs->entry == HNSW_INVALID_ID)
 	{
-		bs->entry = mem_place(&bs->g, bs->vec, level, NULL, NULL, tid);
+		bs->entry = bs->g.ops->place(&bs->g, bs->vec, level, NULL, NULL, tid);
 		bs->entry_level = level;
 		return;
 	}

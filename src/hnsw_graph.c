@@ -38,17 +38,9 @@ hnsw_idset_clear(HnswIdSet *v)
 	v->count = 0;
 }
 
-static inline uint32
-idset_slot(HnswId id, uint32 mask)
-{
-	uint32		h = id * 0x9E3779B1u;
-
-	return (h ^ (h >> 15)) & mask;
-}
-
-/* double the table, re-inserting every key */
-static void
-idset_grow(HnswIdSet *v)
+/* double the table, re-inserting every key (hnsw_idset_add, when half full) */
+void
+hnsw_idset_grow(HnswIdSet *v)
 {
 	HnswId	   *old = v->keys;
 	uint32		oldsize = v->mask + 1;
@@ -62,7 +54,7 @@ idset_grow(HnswIdSet *v)
 	{
 		if (old[i] != HNSW_INVALID_ID)
 		{
-			uint32		s = idset_slot(old[i], v->mask);
+			uint32		s = hnsw_idset_slot(old[i], v->mask);
 
 			while (v->keys[s] != HNSW_INVALID_ID)
 				s = (s + 1) & v->mask;
@@ -72,31 +64,11 @@ idset_grow(HnswIdSet *v)
 	pfree(old);
 }
 
-/* add id; true if it was not there before */
-bool
-hnsw_idset_add(HnswIdSet *v, HnswId id)
-{
-	uint32		s;
-
-	if (v->count * 2 >= v->mask)
-		idset_grow(v);
-	s = idset_slot(id, v->mask);
-	while (v->keys[s] != HNSW_INVALID_ID)
-	{
-		if (v->keys[s] == id)
-			return false;
-		s = (s + 1) & v->mask;
-	}
-	v->keys[s] = id;
-	v->count++;
-	return true;
-}
-
 /* true if id is in the set */
 bool
 hnsw_idset_contains(const HnswIdSet *v, HnswId id)
 {
-	uint32		s = idset_slot(id, v->mask);
+	uint32		s = hnsw_idset_slot(id, v->mask);
 
 	while (v->keys[s] != HNSW_INVALID_ID)
 	{

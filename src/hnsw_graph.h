@@ -215,6 +215,40 @@ typedef struct HnswIdSet
 	uint32		count;
 } HnswIdSet;
 
+extern void hnsw_idset_grow(HnswIdSet *v);
+
+/* where id's probe starts: a multiplicative hash of the non-zero id */
+static inline uint32
+hnsw_idset_slot(HnswId id, uint32 mask)
+{
+	uint32		h = id * 0x9E3779B1u;
+
+	return (h ^ (h >> 15)) & mask;
+}
+
+/*
+ * Adds id; true if it was not there before.  Inline: a search calls it for
+ * every neighbour it meets.
+ */
+static inline bool
+hnsw_idset_add(HnswIdSet *v, HnswId id)
+{
+	uint32		s;
+
+	if (v->count * 2 >= v->mask)
+		hnsw_idset_grow(v);
+	s = hnsw_idset_slot(id, v->mask);
+	while (v->keys[s] != HNSW_INVALID_ID)
+	{
+		if (v->keys[s] == id)
+			return false;
+		s = (s + 1) & v->mask;
+	}
+	v->keys[s] = id;
+	v->count++;
+	return true;
+}
+
 /*
  * A layer search in progress.  Layer searches during insertion run it to
  * completion once; a scan keeps it and resumes it to stream more results.
@@ -295,7 +329,6 @@ extern bool hnsw_attach_duplicate(HnswGraph *g, const float *vec,
 
 /* id sets (the visited set's table, also used by VACUUM) */
 extern void hnsw_idset_init(HnswIdSet *v, uint32 size);
-extern bool hnsw_idset_add(HnswIdSet *v, HnswId id);
 extern bool hnsw_idset_contains(const HnswIdSet *v, HnswId id);
 extern uint32 hnsw_idset_members(const HnswIdSet *v, HnswId *out);
 extern int64 hnsw_find_id(const HnswId *first, int64 n, Size stride,

@@ -19,7 +19,11 @@
 
 #include "hnsw.h"
 
-/* builds an element tuple for vec (stored as codec says) at level, with tid */
+/*
+ * Builds an element tuple for vec (stored as codec says) at level, with
+ * tid; with vec NULL, its vector area is left zero for the caller to fill
+ * (a build that already holds the code).
+ */
 HnswElementTuple
 hnsw_form_element(const HnswCodec *codec, const float *vec, int level,
 				  ItemPointer tid, Size *size)
@@ -35,7 +39,8 @@ hnsw_form_element(const HnswCodec *codec, const float *vec, int level,
 		ItemPointerSetInvalid(&etup->heaptids[i]);
 	if (tid)
 		etup->heaptids[0] = *tid;
-	hnsw_encode(codec, vec, etup->vec);
+	if (vec)
+		hnsw_encode(codec, vec, etup->vec);
 	return etup;
 }
 
