@@ -78,6 +78,28 @@ typedef struct HnswBuildState
 							 MAXALIGN(hnsw_code_bytes((bs)->info.storage, (bs)->dim))))
 #define MEM_L0(bs, id)		((bs)->l0 + (Size) ((id) - 1) * 2 * (bs)->info.m)
 
+/*
+ * Asks the CPU to load the vectors (or codes) of a batch before their
+ * distances are computed, so that their cache misses overlap: the build is
+ * bound by those misses (the kernel took 65% of a build's CPU), and this
+ * took 14% off a build of the bench's clustered set, 7.5% off
+ * Fashion-MNIST.
+ */
+static inline void
+mem_prefetch_batch(HnswBuildState *bs, const HnswId *ids, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		const char *v = MEM_AREA(bs, ids[i]);
+		Size		o;
+
+		for (o = 0; o < bs->vbytes; o += 64)
+			__builtin_prefetch(v + o);
+	}
+}
+
 static void
 mem_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 			  float *dist, uint8 *flags)
@@ -85,6 +107,7 @@ mem_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 	HnswBuildState *bs = BS_OF(g);
 	int			i;
 
+	mem_prefetch_batch(bs, ids, n);
 	for (i = 0; i < n; i++)
 	{
 		dist[i] = g->dist(q, MEM_VEC(bs, ids[i]), g->dim);
@@ -265,6 +288,7 @@ mem_code_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 	HnswBuildState *bs = BS_OF(g);
 	int			i;
 
+	mem_prefetch_batch(bs, ids, n);
 	for (i = 0; i < n; i++)
 	{
 		dist[i] = hnsw_code_distance(&bs->codec, bs->info.metric, q,
