@@ -156,8 +156,13 @@ def parse_args(argv):
                    help="comma list of index storages, e.g. float4,half,sq8: after the main "
                         "index's sweep, one index per storage (WITH (storage = ...)), its "
                         "build time, size and ef sweep, compared at equal recall with the "
-                        "float4 index (the main one, always included) and hnswlib "
+                        "float4 index (always included) and hnswlib "
                         "(default: none)")
+    p.add_argument("--storage-seed", type=int, default=1,
+                   help="hnsw.level_seed for the storage indexes: every storage's index "
+                        "(float4's too, built again instead of taking the main one) gets "
+                        "the same levels, so that the storages are compared on one graph; "
+                        "0: no seed, float4 is the main index (default: 1)")
     p.add_argument("--json", default=None, help="output path (default bench/out/results-<ts>.json)")
     opts = p.parse_args(argv)
 

@@ -5,11 +5,15 @@ the main index; and their report: sizes against float4's, recall per ef,
 and index-side time at equal recall against the float4 index's and
 hnswlib's, interpolated on the curves.
 
-The main index of bench_sql.run_sql (no storage option: the default,
-float4) is the float4 entry.  Each other storage's index is built and swept
-inside a transaction that first drops the main index and is rolled back at
-the end, so that the planner sees only the index under test and the main
-index is back, untouched, for the maintenance phases."""
+Each storage's index is built and swept inside a transaction that first
+drops the main index and is rolled back at the end, so that the planner sees
+only the index under test and the main index is back, untouched, for the
+maintenance phases.  Every one is built under SET LOCAL hnsw.level_seed =
+--storage-seed, so that all storages get the same levels and their recall
+differs only by what their codes do (two builds drawing their own levels
+differ by up to 0.01 at ef 10 by themselves); with --storage-seed 0 the
+main index of bench_sql.run_sql (no storage option: float4) is the float4
+entry and each index draws its own levels."""
 
 import psycopg
 
@@ -58,13 +62,22 @@ def run_storages(conn, ds, run, hl_index, hl_res, sql_res):
             if ef not in hl_res["ef"]:
                 hl_res.setdefault("extra_recall", {})[ef] = hnswlib_recall_at(
                     ds, hl_index, ef, opts.k)
+    seed = opts.storage_seed
+    if seed and not scalar(conn, "SELECT count(*) FROM pg_settings WHERE name = 'hnsw.level_seed'"):
+        run.warn("%s: the server has no hnsw.level_seed: each storage's index draws its own "
+                 "levels" % ds.name)
+        seed = 0
+    if seed:
+        log("  every storage's index built with hnsw.level_seed = %d: the same levels" % seed)
     for st in opts.storages:
         res = out[st] = {"storage": st}
-        if st == "float4" and main_ok:
+        if st == "float4" and main_ok and not seed:
             storage_from_main(conn, ds, run, hl_index, sweep, efs, sql_res, res)
             continue
         try:
             with conn.transaction(force_rollback=True):
+                if seed:
+                    conn.execute("SET LOCAL hnsw.level_seed = %d" % seed)
                 storage_index(conn, ds, run, hl_index, sweep, efs, st,
                               MAIN_INDEX if main_ok else None, res)
         except psycopg.Error as e:
@@ -230,9 +243,14 @@ def report_storages(ds, opts, hl_res, sql_res):
     ok = [st for st in opts.storages if "ef" in sts[st] and sts[st]["ef"]]
     f4 = sts.get("float4") if "float4" in ok else None
     log("")
+    if not f4:
+        base = "float4 not available here"
+    elif f4.get("main_index"):
+        base = "float4 = the main index above, each index with its own levels"
+    else:
+        base = "all with hnsw.level_seed = %d (the same levels)" % opts.storage_seed
     log("index storages: one index each on the same rows, m=%d, ef_construction=%d, serial "
-        "build; float4 = the main index above%s"
-        % (opts.m, opts.ef_construction, "" if f4 else " (not available here)"))
+        "build; %s" % (opts.m, opts.ef_construction, base))
     hdr = "  %-7s %9s %9s %9s %9s %9s %10s %9s  %s" % (
         "storage", "build s", "/hnswlib", "index MB", "B/vector", "/float4",
         "rec@ef%d" % STORAGE_EF, "tbl reads", "hnsw_index_info")

@@ -94,6 +94,11 @@ SET hnsw.scan_mem_multiplier = 0.5;
 SET hnsw.scan_mem_multiplier = 1001;
 SHOW hnsw.scan_mem_multiplier;
 RESET hnsw.scan_mem_multiplier;
+-- the levels' seed: 0 (the index's file number) by default
+SHOW hnsw.level_seed;
+SET hnsw.level_seed = 2147483647;
+SET hnsw.level_seed = -1;
+RESET hnsw.level_seed;
 -- the hnsw prefix is reserved
 SET hnsw.no_such_setting = 1;
 

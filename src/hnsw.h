@@ -172,6 +172,7 @@ typedef enum HnswIterativeScan
 extern int	hnsw_ef_search;
 extern int	hnsw_iterative_scan;
 extern int	hnsw_max_scan_tuples;
+extern int	hnsw_level_seed_setting;
 extern double hnsw_scan_mem_multiplier;
 
 /* what an index's opclass and options say, read once per operation */

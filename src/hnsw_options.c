@@ -23,6 +23,7 @@
 int			hnsw_ef_search = 40;
 int			hnsw_iterative_scan = HNSW_ITERATIVE_STRICT;
 int			hnsw_max_scan_tuples = 20000;
+int			hnsw_level_seed_setting = 0;
 double		hnsw_scan_mem_multiplier = 1;
 
 static relopt_kind hnsw_relopt_kind;
@@ -90,6 +91,14 @@ hnsw_init_options(void)
 							 "Memory a scan may use, as a multiple of work_mem.",
 							 NULL, &hnsw_scan_mem_multiplier, 1, 1, 1000,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("hnsw.level_seed",
+							"Seed of the levels of the elements an index "
+							"build or insert adds; 0 takes the index's "
+							"file number.",
+							"With the same seed, the same rows get the same "
+							"levels in any index, and a REINDEX keeps them.",
+							&hnsw_level_seed_setting, 0, 0, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("hnsw");
 }
 

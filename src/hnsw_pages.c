@@ -478,11 +478,15 @@ hnsw_level_cap(int m)
 /*
  * What hnsw_tid_level mixes with a TID: the index's relfilenode, which a
  * REINDEX changes and which is the same from run to run of the same
- * script on a fresh cluster.
+ * script on a fresh cluster; or hnsw.level_seed where it is set, so that
+ * indexes of different storages, or a REINDEX, can be compared on the
+ * same levels.
  */
 uint64
 hnsw_level_seed(Relation index)
 {
+	if (hnsw_level_seed_setting != 0)
+		return (uint64) hnsw_level_seed_setting;
 #if PG_VERSION_NUM >= 160000
 	return (uint64) index->rd_locator.relNumber;
 #else

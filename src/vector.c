@@ -123,27 +123,34 @@ skip_space(const char *p)
 }
 
 /*
- * A short plain decimal ("-0.1234", "17", ".5") without strtof, which
- * spends most of vector_in's time on such input.  When the digits read as
- * an integer are at most 2^24 and at most 10 of them follow the point,
- * both that integer and the power of ten are exact floats, and one IEEE
- * division rounds their quotient correctly: the very float strtof returns.
- * Anything else (an exponent, more digits, inf, nan, hex) returns false
- * and is left to strtof.
+ * A plain decimal ("-0.1234", "17", ".5", "1.25e-07") without strtof, which
+ * spends most of vector_in's time on such input (the '%.9g' that clients
+ * print a float with gives 9 significant digits and often an exponent).
+ * Up to 19 significant digits read as an integer w at most 2^53, and 10^e
+ * with |e| <= 22, are exact doubles, so one IEEE multiplication or division
+ * rounds w * 10^e correctly to double.  Narrowing that double to float then
+ * gives the float strtof returns, except where the double lies exactly
+ * halfway between two floats: the decimal may lie on either side of it,
+ * or on it.  Those, results outside float's normal range, and anything
+ * else (more digits, inf, nan, hex) return false and are left to strtof.
  */
 static bool
-parse_short_decimal(const char *p, float *value, char **end)
+parse_decimal(const char *p, float *value, char **end)
 {
-	static const float pow10[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f,
-	1e7f, 1e8f, 1e9f, 1e10f};
+	static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+		1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+	1e20, 1e21, 1e22};
 	bool		neg = (*p == '-');
-	uint32		w = 0;
+	bool		point = false;
+	uint64		w = 0;
+	int			sig = 0;
 	int			digits = 0;
-	int			frac = -1;
-	float		v;
+	int			e = 0;
+	double		d = 0;
+	uint64		bits;
 
 #if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
-	/* the division must round once, to float (x87 would round twice) */
+	/* each operation must round once (x87 would round twice) */
 	return false;
 #endif
 	if (*p == '-' || *p == '+')
@@ -152,22 +159,59 @@ parse_short_decimal(const char *p, float *value, char **end)
 	{
 		if (*p >= '0' && *p <= '9')
 		{
-			w = w * 10 + (*p - '0');
 			digits++;
-			if (frac >= 0)
-				frac++;
-			if (w > (1 << 24) || frac >= (int) lengthof(pow10))
+			if (w == 0 && *p == '0')
+				e -= point;		/* a leading zero: no significant digit */
+			else if (++sig > 19)
 				return false;
+			else
+			{
+				w = w * 10 + (*p - '0');
+				e -= point;
+			}
 		}
-		else if (*p == '.' && frac < 0)
-			frac = 0;
+		else if (*p == '.' && !point)
+			point = true;
 		else
 			break;
 	}
-	if (digits == 0 || !(*p == ',' || *p == ']' || is_vector_space(*p)))
+	if (digits == 0)
 		return false;
-	v = (float) w / pow10[Max(frac, 0)];
-	*value = neg ? -v : v;
+	if (*p == 'e' || *p == 'E')
+	{
+		bool		eneg;
+		int			x = 0;
+		int			n = 0;
+
+		p++;
+		eneg = (*p == '-');
+		if (*p == '-' || *p == '+')
+			p++;
+		for (; *p >= '0' && *p <= '9'; p++)
+		{
+			if (++n > 4)
+				return false;
+			x = x * 10 + (*p - '0');
+		}
+		if (n == 0)
+			return false;
+		e += eneg ? -x : x;
+	}
+	if (!(*p == ',' || *p == ']' || is_vector_space(*p)))
+		return false;
+	if (w != 0)
+	{
+		if (w > (UINT64CONST(1) << 53) || e < -22 || e > 22)
+			return false;
+		d = e >= 0 ? (double) w * pow10[e] : (double) w / pow10[-e];
+		if (d < FLT_MIN || d > FLT_MAX)
+			return false;
+		/* halfway between two floats: the 29 bits below float's are 1000... */
+		memcpy(&bits, &d, sizeof(bits));
+		if ((bits & ((UINT64CONST(1) << 29) - 1)) == (UINT64CONST(1) << 28))
+			return false;
+	}
+	*value = neg ? -(float) d : (float) d;
 	*end = unconstify(char *, p);
 	return true;
 }
@@ -245,7 +289,7 @@ vector_in(PG_FUNCTION_ARGS)
 		if (*p == '\0')
 			invalid_vector_syntax(literal);
 
-		if (!parse_short_decimal(p, &value, &end))
+		if (!parse_decimal(p, &value, &end))
 			value = parse_element(p, &end, literal);
 		if (dim == capacity)
 		{

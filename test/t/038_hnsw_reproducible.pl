@@ -16,7 +16,10 @@
 #
 # The levels must still be the paper's: a share of about 1/m above
 # level 0 (here m 16: 6.25%, checked within 4 standard deviations), and
-# a REINDEX (a new relfilenode) must draw them afresh.
+# a REINDEX (a new relfilenode) must draw them afresh -- unless
+# hnsw.level_seed is set: then any index of the same rows (here a half
+# index beside the float4 one) gets the same levels, and a REINDEX keeps
+# them.
 use strict;
 use warnings;
 use FindBin;
@@ -132,5 +135,33 @@ my $after = levels($nodes[0], 'built_idx');
 my $moved = grep { ($after->{$_} // -1) != $before->{$_} } keys %$before;
 cmp_ok($moved, '>', 0.05 * keys %$before,
 	"REINDEX draws new levels ($moved of ${\ scalar keys %$before} rows moved)");
+
+# hnsw.level_seed: the same levels in any index of the same rows, whatever
+# its storage, and kept by a REINDEX
+sub same_levels
+{
+	my ($x, $y) = @_;
+	return scalar grep { ($y->{$_} // -1) != $x->{$_} } keys %$x;
+}
+$nodes[0]->safe_psql(
+	'postgres', q{
+	SET hnsw.level_seed = 7;
+	REINDEX INDEX built_idx;
+	CREATE INDEX built_half_idx ON built USING hnsw (v vector_l2_ops)
+		WITH (m = 16, ef_construction = 40, storage = half);});
+my $seeded = levels($nodes[0], 'built_idx');
+my $half = levels($nodes[0], 'built_half_idx');
+is(same_levels($seeded, $half), 0,
+	'level_seed: a half index gets the float4 index\'s levels for every row');
+cmp_ok(same_levels($after, $seeded), '>', 0.05 * keys %$after,
+	'level_seed: other levels than the file number gave');
+$nodes[0]->safe_psql('postgres',
+	'SET hnsw.level_seed = 7; REINDEX INDEX built_idx');
+is(same_levels($seeded, levels($nodes[0], 'built_idx')), 0,
+	'level_seed: a REINDEX under the same seed keeps every level');
+$nodes[0]->safe_psql('postgres',
+	'SET hnsw.level_seed = 8; REINDEX INDEX built_half_idx');
+cmp_ok(same_levels($seeded, levels($nodes[0], 'built_half_idx')), '>',
+	0.05 * keys %$seeded, 'level_seed: another seed, other levels');
 
 done_testing();

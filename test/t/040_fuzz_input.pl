@@ -3,7 +3,7 @@
 #
 # For HNSW_FUZZ_SECONDS (default 25) this generates batches of cases: a
 # fixed corpus of edge cases first, then random vectors in every spelling
-# strtof knows (short decimals on both sides of the fast path's limits, long
+# strtof knows (decimals on both sides of the fast path's limits, long
 # digit strings, exponents, hex floats, subnormals, the float4 limits,
 # inf/nan spellings), random whitespace, structural damage (brackets,
 # commas, junk, 0 and 16,001 elements) and random mutations of all of these
@@ -234,9 +234,13 @@ sub token
 	my $sign = rand() < 0.3 ? rand_pick('-', '+', '') : '';
 	if ($k < 0.30)
 	{
-		# a short decimal: the fast path, and just past its limits
-		my $int = digits(rand_int(0, 8));
-		my $frac = rand() < 0.7 ? '.' . digits(rand_int(0, 11)) : '';
+		# a decimal the fast path reads, and just past its limits (19
+		# significant digits, 2^53, exponents beyond +-22)
+		my $wide = rand() < 0.3;
+		my $int = digits(rand_int(0, $wide ? 21 : 8));
+		my $frac = rand() < 0.7 ? '.' . digits(rand_int(0, $wide ? 24 : 11)) : '';
+		$frac .= rand_pick('e', 'E') . rand_pick('', '+', '-') . rand_int(0, 30)
+		  if rand() < 0.3;
 		$int = '0' if $int eq '' && ($frac eq '' || $frac eq '.');
 		return "$sign$int$frac";
 	}
