@@ -52,7 +52,7 @@ typedef struct HnswBuildState
 	uint32		n;
 	uint32		cap;
 	char	   *vecs;			/* vbytes each: vectors, or codes */
-	Size		vbytes;
+	Size		vbytes;			/* 4 * dim, or a code's size MAXALIGNed */
 	bool		coded;			/* vecs holds codes (mem_code_ops) */
 	void	   *code;			/* scratch: a code, then dim floats */
 	HnswEdge   *l0;
@@ -110,7 +110,11 @@ mem_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 	mem_prefetch_batch(bs, ids, n);
 	for (i = 0; i < n; i++)
 	{
-		dist[i] = g->dist(q, MEM_VEC(bs, ids[i]), g->dim);
+		/* once coded, as the on-page graph computes it (mem_code_ops) */
+		dist[i] = bs->coded ?
+			hnsw_code_distance(&bs->codec, bs->info.metric, q,
+							   MEM_AREA(bs, ids[i]), MEM_SCRATCH(bs)) :
+			g->dist(q, MEM_VEC(bs, ids[i]), g->dim);
 		flags[i] = 0;
 	}
 }
@@ -216,7 +220,8 @@ mem_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
 	int			l;
 
 	Assert(bs->n <= bs->cap);
-	memcpy(MEM_AREA(bs, id), vec, bs->vbytes);	/* a code from mem_code_place */
+	/* under codes, vec is mem_code_place's scratch, at least vbytes long */
+	memcpy(MEM_AREA(bs, id), vec, bs->vbytes);
 	e->level = level;
 	e->ntids = 1;
 	e->tids[0] = *tid;
@@ -277,26 +282,10 @@ static const HnswGraphOps mem_ops = {
 };
 
 /*
- * The same graph once its vectors are codes (to_codes): distances, the
- * vector of an element, placement and the duplicate test as the on-page
- * graph computes them under the index's storage.
+ * The same graph once its vectors are codes (to_codes): the vector of an
+ * element, placement and the duplicate test as the on-page graph computes
+ * them under the index's storage (mem_distances switches itself).
  */
-static void
-mem_code_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
-				   float *dist, uint8 *flags)
-{
-	HnswBuildState *bs = BS_OF(g);
-	int			i;
-
-	mem_prefetch_batch(bs, ids, n);
-	for (i = 0; i < n; i++)
-	{
-		dist[i] = hnsw_code_distance(&bs->codec, bs->info.metric, q,
-									 MEM_AREA(bs, ids[i]), MEM_SCRATCH(bs));
-		flags[i] = 0;
-	}
-}
-
 static const float *
 mem_code_vector(HnswGraph *g, HnswId id, float *scratch)
 {
@@ -340,7 +329,7 @@ mem_code_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
 }
 
 static const HnswGraphOps mem_code_ops = {
-	mem_code_distances,
+	mem_distances,
 	mem_neighbors,
 	mem_replace_neighbors,
 	mem_code_vector,
@@ -352,36 +341,38 @@ static const HnswGraphOps mem_code_ops = {
 };
 
 /*
- * Replaces every vector of the graph by its code, in place (a code is
- * smaller than the vector, so code i never reaches vector i + 1), and
- * switches to mem_code_ops.  The codes are what write_element would have
- * made of the vectors.  Returns false where codes would save nothing
- * (float4, or a code at least as large as the vector at very low
- * dimensions).
+ * Replaces every vector of the graph by its code, in place (codes are kept
+ * MAXALIGNed, as their headers' floats want, and each is smaller than a
+ * vector, so code i never reaches vector i + 1), and switches to
+ * mem_code_ops.  The codes are what write_element would have made of the
+ * vectors.  Returns false where codes would save nothing (float4, or a
+ * code at least as large as the vector at very low dimensions).
  */
 static bool
 to_codes(HnswBuildState *bs)
 {
 	Size		cbytes;
+	Size		stride;
 	uint32		i;
 
 	if (bs->coded || bs->info.storage == HNSW_STORAGE_FLOAT4)
 		return false;
 	cbytes = hnsw_code_bytes(bs->info.storage, bs->dim);
-	if (cbytes >= bs->vbytes)
+	stride = MAXALIGN(cbytes);
+	if (stride >= bs->vbytes)
 		return false;
 	for (i = 0; i < bs->n; i++)
 	{
 		hnsw_encode(&bs->codec, (const float *) (bs->vecs + i * bs->vbytes),
 					bs->code);
-		memcpy(bs->vecs + i * cbytes, bs->code, cbytes);
+		memcpy(bs->vecs + i * stride, bs->code, cbytes);
 	}
 	elog(DEBUG1, "hnsw graph for index \"%s\" keeps codes instead of vectors after %u elements",
 		 RelationGetRelationName(bs->index), bs->n);
-	bs->vbytes = cbytes;
+	bs->vbytes = stride;
 	bs->coded = true;
 	bs->g.ops = &mem_code_ops;
-	bs->vecs = repalloc_huge(bs->vecs, Max(cbytes * bs->n, 1));
+	bs->vecs = repalloc_huge(bs->vecs, Max(stride * bs->n, 1));
 	return true;
 }
 
@@ -507,7 +498,8 @@ write_element(HnswBuildState *bs, HnswBulkWriter *w, HnswId id,
 	etup = hnsw_form_element(&bs->codec, bs->coded ? NULL : MEM_VEC(bs, id),
 							 e->level, NULL, &esize);
 	if (bs->coded)
-		memcpy(etup->vec, MEM_AREA(bs, id), bs->vbytes);
+		memcpy(etup->vec, MEM_AREA(bs, id),
+			   hnsw_code_bytes(bs->info.storage, bs->dim));
 	for (i = 0; i < e->ntids; i++)
 		etup->heaptids[i] = e->tids[i];
 	etup->nbrs = nid[id];

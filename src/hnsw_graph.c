@@ -185,13 +185,38 @@ hnsw_tid_level(uint64 seed, ItemPointer tid, int m, int max_level)
 	return (int) Min(level, (double) Min(max_level, HNSW_GRAPH_MAX_LEVELS - 1));
 }
 
-int
-hnsw_edge_cmp(const void *a, const void *b)
-{
-	float		da = ((const HnswEdge *) a)->dist;
-	float		db = ((const HnswEdge *) b)->dist;
+/* ---------------------------------------------------------------------
+ * Sorting edges by distance: VACUUM's repair sorts a candidate list per
+ * list it plans, and qsort through a comparator function took about 12% of
+ * a VACUUM.  PostgreSQL 14's sort template inlines the comparison.
+ * ---------------------------------------------------------------------
+ */
+#define EDGE_CMP(a, b)	(((a)->dist > (b)->dist) - ((a)->dist < (b)->dist))
 
-	return (da > db) - (da < db);
+#if PG_VERSION_NUM >= 140000
+#define ST_SORT sort_edges
+#define ST_ELEMENT_TYPE HnswEdge
+#define ST_COMPARE(a, b) EDGE_CMP(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+#else
+static int
+edge_cmp(const void *a, const void *b)
+{
+	return EDGE_CMP((const HnswEdge *) a, (const HnswEdge *) b);
+}
+#endif
+
+/* sorts n edges nearest first (ties in no particular order) */
+void
+hnsw_sort_edges(HnswEdge *edges, size_t n)
+{
+#if PG_VERSION_NUM >= 140000
+	sort_edges(edges, n);
+#else
+	qsort(edges, n, sizeof(HnswEdge), edge_cmp);
+#endif
 }
 
 /*

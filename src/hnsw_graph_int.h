@@ -17,7 +17,7 @@
 extern void hnsw_idset_clear(HnswIdSet *v);
 extern uint64 hnsw_mix64(uint64 x);
 extern double hnsw_next_unit(uint64 *state);
-extern int	hnsw_edge_cmp(const void *a, const void *b);
+extern void hnsw_sort_edges(HnswEdge *edges, size_t n);
 
 /* hnsw_search.c */
 extern void hnsw_search_init(HnswSearch *s, int ef, uint32 visited);

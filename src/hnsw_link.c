@@ -520,7 +520,7 @@ select_level0_upper(HnswGraph *g, int nfound)
 		c[n++] = e;
 	}
 	if (n > nfound)
-		qsort(c, n, sizeof(HnswEdge), hnsw_edge_cmp);
+		hnsw_sort_edges(c, n);
 	return hnsw_select_neighbors(g, c, n, g->m, true, g->lists[0]);
 }
 

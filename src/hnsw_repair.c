@@ -252,7 +252,7 @@ fill_room(HnswGraph *g, HnswListWrite *w, const HnswIdSet *removed, int cap,
 	if (n == w->nnew)
 		return;
 	w->nnew = n;
-	qsort(w->fresh, n, sizeof(HnswEdge), hnsw_edge_cmp);
+	hnsw_sort_edges(w->fresh, n);
 }
 
 /*
@@ -299,7 +299,7 @@ hnsw_repair_plan(HnswGraph *g, HnswId id, int level, int top,
 	ncand = add_hop_candidates(g, nhop, ncand);
 	if (level >= 1)
 		ncand = add_search_candidates(g, id, level, removed, ncand);
-	qsort(g->rs->cands, ncand, sizeof(HnswEdge), hnsw_edge_cmp);
+	hnsw_sort_edges(g->rs->cands, ncand);
 	(void) hnsw_plan_select(g, w, g->rs->cands, ncand, cap, false);
 	fill_room(g, w, removed, cap, ncand);
 	return true;
@@ -472,7 +472,7 @@ plan_back_links(HnswGraph *g, const HnswBackLink *q, int64 first, int64 last,
 	}
 	if (n == w->nold)
 		return false;
-	qsort(g->rs->cands, n, sizeof(HnswEdge), hnsw_edge_cmp);
+	hnsw_sort_edges(g->rs->cands, n);
 	return hnsw_plan_select(g, w, g->rs->cands, n, cap, n > cap);
 }
 
