@@ -54,7 +54,8 @@ typedef struct HnswBuildState
 	char	   *vecs;			/* vbytes each: vectors, or codes */
 	Size		vbytes;			/* 4 * dim, or a code's size MAXALIGNed */
 	bool		coded;			/* vecs holds codes (mem_code_ops) */
-	void	   *code;			/* scratch: a code, then dim floats */
+	void	   *code;			/* scratch: a code */
+	float	   *decoded;		/* scratch after it: dim floats */
 	HnswEdge   *l0;
 	uint16	   *l0count;
 	MemElement *elems;
@@ -74,8 +75,6 @@ typedef struct HnswBuildState
 #define BS_OF(g)	((HnswBuildState *) (g))
 #define MEM_AREA(bs, id)	((bs)->vecs + (Size) ((id) - 1) * (bs)->vbytes)
 #define MEM_VEC(bs, id)		((float *) MEM_AREA(bs, id))	/* unless coded */
-#define MEM_SCRATCH(bs)		((float *) ((char *) (bs)->code + \
-							 MAXALIGN(hnsw_code_bytes((bs)->info.storage, (bs)->dim))))
 #define MEM_L0(bs, id)		((bs)->l0 + (Size) ((id) - 1) * 2 * (bs)->info.m)
 
 /*
@@ -113,7 +112,7 @@ mem_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 		/* once coded, as the on-page graph computes it (mem_code_ops) */
 		dist[i] = bs->coded ?
 			hnsw_code_distance(&bs->codec, bs->info.metric, q,
-							   MEM_AREA(bs, ids[i]), MEM_SCRATCH(bs)) :
+							   MEM_AREA(bs, ids[i]), bs->decoded) :
 			g->dist(q, MEM_VEC(bs, ids[i]), g->dim);
 		flags[i] = 0;
 	}
@@ -302,7 +301,7 @@ mem_code_self_distance(HnswGraph *g, const float *vec)
 
 	hnsw_encode(&bs->codec, vec, bs->code);
 	return hnsw_code_distance(&bs->codec, bs->info.metric, vec, bs->code,
-							  MEM_SCRATCH(bs));
+							  bs->decoded);
 }
 
 static HnswId
@@ -615,6 +614,9 @@ init_dims(HnswBuildState *bs, Datum value)
 	bs->vec = palloc(sizeof(float) * bs->dim);
 	bs->vbytes = sizeof(float) * bs->dim;
 	bs->code = palloc(hnsw_code_scratch_bytes(&bs->codec));
+	/* where hnsw_code_holds decodes into the same scratch */
+	bs->decoded = (float *) ((char *) bs->code +
+							 MAXALIGN(hnsw_code_bytes(bs->info.storage, bs->dim)));
 	MemoryContextSwitchTo(old);
 }
 

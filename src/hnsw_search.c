@@ -99,21 +99,36 @@ hnsw_search_init(HnswSearch *s, int ef, uint32 visited)
  * ---------------------------------------------------------------------
  */
 
-/* fetch id's unvisited neighbours at the search's level and their distances */
+/*
+ * The neighbours of id at level not in seen yet (added to it now), in
+ * g->batch, with their distances from q in g->batchdist and flags in
+ * g->batchflags; returns how many.  The layer searches and the greedy
+ * descent both expand an element this way.
+ */
 static int
-fetch_unvisited(HnswGraph *g, HnswSearch *s, HnswId id)
+unseen_neighbors(HnswGraph *g, HnswIdSet *seen, const float *q, HnswId id,
+				 int level)
 {
-	int			n = g->ops->neighbors(g, id, s->level, g->nbrs);
+	int			n = g->ops->neighbors(g, id, level, g->nbrs);
 	int			k = 0;
 	int			i;
 
 	for (i = 0; i < n; i++)
 	{
-		if (hnsw_idset_add(&s->visited, g->nbrs[i].id))
+		if (hnsw_idset_add(seen, g->nbrs[i].id))
 			g->batch[k++] = g->nbrs[i].id;
 	}
 	if (k > 0)
-		g->ops->distances(g, s->q, g->batch, k, g->batchdist, g->batchflags);
+		g->ops->distances(g, q, g->batch, k, g->batchdist, g->batchflags);
+	return k;
+}
+
+/* fetch id's unvisited neighbours at the search's level and their distances */
+static int
+fetch_unvisited(HnswGraph *g, HnswSearch *s, HnswId id)
+{
+	int			k = unseen_neighbors(g, &s->visited, s->q, id, s->level);
+
 	s->ndistances += k;
 	return k;
 }
@@ -269,19 +284,10 @@ hnsw_descend(HnswGraph *g, const float *q, HnswId entry, int from_level,
 
 		while (changed)
 		{
-			int			n = g->ops->neighbors(g, cur.id, level, g->nbrs);
-			int			k = 0;
+			int			k = unseen_neighbors(g, seen, q, cur.id, level);
 			int			i;
 
 			changed = false;
-			for (i = 0; i < n; i++)
-			{
-				if (hnsw_idset_add(seen, g->nbrs[i].id))
-					g->batch[k++] = g->nbrs[i].id;
-			}
-			if (k == 0)
-				break;
-			g->ops->distances(g, q, g->batch, k, g->batchdist, g->batchflags);
 			for (i = 0; i < k; i++)
 			{
 				if (g->batchdist[i] < cur.dist)
