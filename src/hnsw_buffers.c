@@ -127,9 +127,9 @@ recent_grow(HnswRecentBlocks *rb, BlockNumber blkno)
 }
 
 /*
- * Starts an operation's pin budget on index (see HnswBuffers).  The budget
- * is a small share of shared_buffers: pins held by one backend are buffers
- * no other backend can evict.
+ * Starts an operation's pins on index (see HnswBuffers).  Between two
+ * checkpoints an operation pins at most one batch of pages, so its list of
+ * pins is small; maxheld is a guard, not a budget.
  */
 void
 hnsw_buffers_init(HnswBuffers *b, Relation index)
@@ -138,7 +138,7 @@ hnsw_buffers_init(HnswBuffers *b, Relation index)
 	b->recent = recent_for(index);
 	b->opid = next_opid();
 	b->nblocks = 0;
-	b->maxheld = Max(4 * HNSW_BATCH_BLOCKS_MAX, Min(1024, NBuffers / 32));
+	b->maxheld = HNSW_BATCH_BLOCKS_MAX;
 	b->heldbufs = palloc(sizeof(Buffer) * (b->maxheld + HNSW_BATCH_BLOCKS_MAX));
 	b->nheld = 0;
 	b->locked = InvalidBuffer;

@@ -11,17 +11,22 @@
 
 #include "hnsw_graph.h"
 
-/* blocks share-locked at once while a batch's distances are computed */
-#define HNSW_BATCH_BLOCKS	16
+/*
+ * Blocks share-locked at once while a batch's distances are computed.  With
+ * the few other pins a backend holds (the executor's heap page), they stay
+ * within the 8 pins PostgreSQL counts in a plain array per backend: beyond
+ * those, every pin and unpin of the backend goes through a hash table.
+ */
+#define HNSW_BATCH_BLOCKS	6
 /* most pins a graph operation takes between two hnsw_buffers_checkpoint calls */
 #define HNSW_BATCH_BLOCKS_MAX	(HNSW_BATCH_BLOCKS + 4)
 
 /*
  * Pins held by one graph operation (a scan, an insert, a VACUUM pass): a
- * page once pinned stays pinned until the operation ends or its budget
- * (maxheld) is spent, so revisiting a page costs no pin and unpin.  The
- * pins are dropped only where the operation holds no lock
- * (hnsw_buffers_checkpoint, hnsw_buffers_release).
+ * page once pinned stays pinned until the next hnsw_buffers_checkpoint, a
+ * point where the operation holds no lock, so a page read twice in between
+ * (an element and then its neighbour list) costs one pin.  maxheld only
+ * guards against a path that pins without ever reaching a checkpoint.
  */
 typedef struct HnswBuffers
 {
@@ -47,11 +52,11 @@ extern void hnsw_buffers_unlock(HnswBuffers *b);
 extern void hnsw_buffers_prefetch_element(HnswBuffers *b, HnswId id);
 extern void hnsw_buffers_prefetch_tuple(HnswBuffers *b, HnswId id, Size size);
 
-/* at a point where no buffer of the operation is locked: keeps the budget */
+/* at a point where no buffer of the operation is locked: drops its pins */
 static inline void
 hnsw_buffers_checkpoint(HnswBuffers *b)
 {
-	if (b->nheld + HNSW_BATCH_BLOCKS_MAX >= b->maxheld)
+	if (b->nheld > 0)
 		hnsw_buffers_release(b);
 }
 
