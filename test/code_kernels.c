@@ -1,0 +1,151 @@
+/*
+ * code_kernels.c
+ *		The code kernels' variants against each other, outside the server:
+ *		the AVX-512 sq8 and sq4 kernels must give the AVX2 ones' results bit
+ *		for bit (they add the same terms in the same order), and every
+ *		variant the CPU runs must stay within float rounding of a double
+ *		reference.  Built and run by test/t/054_code_kernels.pl.
+ *
+ * hnsw_codes.c is included whole, so that its static kernels are
+ * reachable; the few server functions it names are stood in for below.
+ */
+#include "../src/hnsw_codes.c"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#undef printf
+#undef fprintf
+
+void *
+palloc(Size size)
+{
+	return malloc(size);
+}
+
+void
+pfree(void *pointer)
+{
+	free(pointer);
+}
+
+int
+pg_strcasecmp(const char *s1, const char *s2)
+{
+	return strcasecmp(s1, s2);
+}
+
+/* the three sums in double over the decoded values, and sum |terms| */
+static void
+reference(const float *q, const float *x, int n, double *ref, double *mag)
+{
+	for (int m = 0; m < 3; m++)
+		ref[m] = mag[m] = 0;
+	for (int i = 0; i < n; i++)
+	{
+		double		d = (double) q[i] - x[i];
+
+		ref[0] += d * d;
+		ref[1] += (double) q[i] * x[i];
+		ref[2] += fabs(d);
+		mag[1] += fabs((double) q[i] * x[i]);
+	}
+	mag[0] = ref[0];
+	mag[2] = ref[2];
+}
+
+/*
+ * One trial: dimension n, a code of random levels (sq8, or sq4's nibbles),
+ * a query; returns the number of mismatches found.
+ */
+static int
+trial(int n, float lo, float step, float *q, uint8 *c, float *x)
+{
+	const CodeKernels *avx2[2] = {&sq8_kernels_avx2, &sq4_kernels_avx2};
+	const CodeKernels *avx512[2] = {&sq8_kernels_avx512, &sq4_kernels_avx512};
+	const CodeKernels *generic[2] = {&sq8_kernels_generic, &sq4_kernels_generic};
+	int			bad = 0;
+
+	for (int s = 0; s < 2; s++)
+	{
+		double		ref[3],
+					mag[3];
+		const CodeKernels *k[3] = {generic[s], avx2[s], avx512[s]};
+
+		k[0]->decode(c, n, lo, step, x);
+		reference(q, x, n, ref, mag);
+		for (int v = 0; v < 3; v++)
+		{
+			float		r[3] = {k[v]->l2_squared(q, c, n, lo, step),
+				k[v]->inner_product(q, c, n, lo, step),
+			k[v]->l1(q, c, n, lo, step)};
+
+			for (int m = 0; m < 3; m++)
+			{
+				/* the decode's own rounding, then the sums' */
+				double		tol = (n + 64) * 0x1p-22 * (mag[m] + 1e-30) +
+					n * 0x1p-21 * fabs(lo) * (m == 0 ? 2 * sqrt(mag[0]) : 1) +
+					n * 0x1p-21 * fabs(step) * 255 * (m == 0 ? 2 * sqrt(mag[0]) + 1 : 1);
+
+				if (fabs(r[m] - ref[m]) > tol)
+				{
+					if (bad++ < 5)
+						fprintf(stderr, "%s variant %d metric %d n %d: %.9g, reference %.9g\n",
+								s ? "sq4" : "sq8", v, m, n, r[m], ref[m]);
+				}
+			}
+			if (v == 2)
+			{
+				float		a[3] = {avx2[s]->l2_squared(q, c, n, lo, step),
+					avx2[s]->inner_product(q, c, n, lo, step),
+				avx2[s]->l1(q, c, n, lo, step)};
+
+				if (memcmp(a, r, sizeof(a)) != 0)
+				{
+					if (bad++ < 5)
+						fprintf(stderr, "%s n %d: avx512 %.9g %.9g %.9g, avx2 %.9g %.9g %.9g\n",
+								s ? "sq4" : "sq8", n, r[0], r[1], r[2], a[0], a[1], a[2]);
+				}
+			}
+		}
+	}
+	return bad;
+}
+
+int
+main(void)
+{
+	static float q[16384],
+				x[16384];
+	static uint8 c[16384];
+	long		bad = 0;
+	int			trials = 0;
+
+	__builtin_cpu_init();
+	if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+		  cpu_has_avx512bw()))
+	{
+		fprintf(stdout, "skip: no AVX-512BW\n");
+		return 0;
+	}
+	srand(20261205);
+	for (int n = 1; n <= 16000; n += (n < 200 ? 1 : 97 + rand() % 50))
+	{
+		for (int rep = 0; rep < 3; rep++, trials++)
+		{
+			float		scale = rep == 2 ? 1000.0f : 1.0f;
+			float		lo = ((float) rand() / RAND_MAX - 0.5f) * scale;
+			float		step = (float) rand() / RAND_MAX * 0.01f * scale;
+
+			for (int i = 0; i < n; i++)
+			{
+				q[i] = ((float) rand() / RAND_MAX - 0.5f) * scale;
+				c[i] = rand() & 255;
+			}
+			bad += trial(n, lo, step, q, c, x);
+		}
+	}
+	fprintf(stdout, "%d trials, %ld mismatches\n", trials, bad);
+	return bad != 0;
+}
