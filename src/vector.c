@@ -20,6 +20,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
+#include "port/pg_bitutils.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -123,6 +124,58 @@ skip_space(const char *p)
 }
 
 /*
+ * Reads the run of decimal digits at p into *w (*w times 10 per digit plus
+ * the digit, wrapping: the caller only uses *w when the run was short
+ * enough) and returns where the run ends.  Where 8 bytes remain before the
+ * literal's end, 8 bytes are tested and converted at once: their digits
+ * (bytes c - '0' below 10, found by adding 0x76 to each, which sets its
+ * high bit at 10 or more, or with a borrow below '0'), shifted to the top
+ * of the word, become one number by three multiplications that each join
+ * neighbouring groups (pairs, fours, eights).  A byte after the first
+ * non-digit may be wrong, but it is not used.
+ */
+static inline const char *
+scan_digits(const char *p, const char *end, uint64 *w)
+{
+	static const uint64 pow10int[] = {1, 10, 100, 1000, 10000, 100000,
+	1000000, 10000000, 100000000};
+	uint64		acc = *w;
+
+#ifndef WORDS_BIGENDIAN
+	while (end - p >= 8)
+	{
+		uint64		v;
+		uint64		x;
+		uint64		nondigit;
+		int			n;
+
+		memcpy(&v, p, sizeof(v));
+		x = v - UINT64CONST(0x3030303030303030);
+		nondigit = ((x + UINT64CONST(0x7676767676767676)) | x) &
+			UINT64CONST(0x8080808080808080);
+		n = nondigit ? pg_rightmost_one_pos64(nondigit) / 8 : 8;
+		if (n == 0)
+			break;
+		v = (v & UINT64CONST(0x0F0F0F0F0F0F0F0F)) << (8 * (8 - n));
+		v = (v * 2561) >> 8;
+		v = ((v & UINT64CONST(0x00FF00FF00FF00FF)) * 6553601) >> 16;
+		v = ((v & UINT64CONST(0x0000FFFF0000FFFF)) * UINT64CONST(42949672960001)) >> 32;
+		acc = acc * pow10int[n] + v;
+		p += n;
+		if (n < 8)
+		{
+			*w = acc;
+			return p;
+		}
+	}
+#endif
+	for (; *p >= '0' && *p <= '9'; p++)
+		acc = acc * 10 + (*p - '0');
+	*w = acc;
+	return p;
+}
+
+/*
  * A plain decimal ("-0.1234", "17", ".5", "1.25e-07") without strtof, which
  * spends most of vector_in's time on such input (the '%.9g' that clients
  * print a float with gives 9 significant digits and often an exponent).
@@ -133,18 +186,20 @@ skip_space(const char *p)
  * halfway between two floats: the decimal may lie on either side of it,
  * or on it.  Those, results outside float's normal range, and anything
  * else (more digits, inf, nan, hex) return false and are left to strtof.
+ * end is the literal's end (scan_digits reads ahead up to it).
  */
 static bool
-parse_decimal(const char *p, float *value, char **end)
+parse_decimal(const char *p, const char *end, float *value, char **endp)
 {
 	static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
 		1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
 	1e20, 1e21, 1e22};
 	bool		neg = (*p == '-');
-	bool		point = false;
 	uint64		w = 0;
-	int			sig = 0;
-	int			digits = 0;
+	const char *first;
+	const char *sig;
+	int			nsig;
+	int			digits;
 	int			e = 0;
 	double		d = 0;
 	uint64		bits;
@@ -155,27 +210,29 @@ parse_decimal(const char *p, float *value, char **end)
 #endif
 	if (*p == '-' || *p == '+')
 		p++;
-	for (;; p++)
+	/* the integer part: leading zeros, then the significant digits */
+	first = p;
+	while (*p == '0')
+		p++;
+	sig = p;
+	p = scan_digits(p, end, &w);
+	nsig = p - sig;
+	digits = p - first;
+	if (*p == '.')
 	{
-		if (*p >= '0' && *p <= '9')
-		{
-			digits++;
-			if (w == 0 && *p == '0')
-				e -= point;		/* a leading zero: no significant digit */
-			else if (++sig > 19)
-				return false;
-			else
-			{
-				w = w * 10 + (*p - '0');
-				e -= point;
-			}
-		}
-		else if (*p == '.' && !point)
-			point = true;
-		else
-			break;
+		/* the fraction: its leading zeros are significant after a digit */
+		first = ++p;
+		if (w == 0)
+			while (*p == '0')
+				p++;
+		e = -(int) (p - first);
+		sig = p;
+		p = scan_digits(p, end, &w);
+		nsig += p - sig;
+		e -= p - sig;
+		digits += p - first;
 	}
-	if (digits == 0)
+	if (digits == 0 || nsig > 19)
 		return false;
 	if (*p == 'e' || *p == 'E')
 	{
@@ -212,7 +269,7 @@ parse_decimal(const char *p, float *value, char **end)
 			return false;
 	}
 	*value = neg ? -(float) d : (float) d;
-	*end = unconstify(char *, p);
+	*endp = unconstify(char *, p);
 	return true;
 }
 
@@ -255,6 +312,7 @@ vector_in(PG_FUNCTION_ARGS)
 	char	   *literal = PG_GETARG_CSTRING(0);
 	int32		typmod = PG_GETARG_INT32(2);
 	const char *p = skip_space(literal);
+	const char *literal_end = literal + strlen(literal);
 	float	   *values;
 	int			capacity = 64;
 	int			dim = 0;
@@ -289,7 +347,7 @@ vector_in(PG_FUNCTION_ARGS)
 		if (*p == '\0')
 			invalid_vector_syntax(literal);
 
-		if (!parse_decimal(p, &value, &end))
+		if (!parse_decimal(p, literal_end, &value, &end))
 			value = parse_element(p, &end, literal);
 		if (dim == capacity)
 		{
