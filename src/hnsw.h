@@ -244,6 +244,7 @@ extern void hnsw_corrupt(Relation index, BlockNumber blkno, OffsetNumber off,
 extern HnswPageGraph *hnsw_page_graph_open(Relation index,
 										   const HnswIndexInfo *info,
 										   const HnswMetaPageData *meta);
+extern void hnsw_page_graph_keep_pins(HnswPageGraph *pg, int keep);
 extern HnswGraph *hnsw_page_graph_core(HnswPageGraph *pg);
 extern void hnsw_page_graph_ignore_dead_hints(HnswPageGraph *pg);
 extern bool hnsw_page_graph_report_bounds(HnswPageGraph *pg, const float *q);

@@ -127,9 +127,9 @@ recent_grow(HnswRecentBlocks *rb, BlockNumber blkno)
 }
 
 /*
- * Starts an operation's pins on index (see HnswBuffers).  Between two
- * checkpoints an operation pins at most one batch of pages, so its list of
- * pins is small; maxheld is a guard, not a budget.
+ * Starts an operation's pins on index (see HnswBuffers): none kept across
+ * checkpoints.  Between two checkpoints an operation pins at most one
+ * batch of pages, so maxheld is a guard, not a budget.
  */
 void
 hnsw_buffers_init(HnswBuffers *b, Relation index)
@@ -138,10 +138,26 @@ hnsw_buffers_init(HnswBuffers *b, Relation index)
 	b->recent = recent_for(index);
 	b->opid = next_opid();
 	b->nblocks = 0;
+	b->keep = 0;
 	b->maxheld = HNSW_BATCH_BLOCKS_MAX;
 	b->heldbufs = palloc(sizeof(Buffer) * (b->maxheld + HNSW_BATCH_BLOCKS_MAX));
 	b->nheld = 0;
 	b->locked = InvalidBuffer;
+}
+
+/*
+ * Lets the operation keep up to keep pins across checkpoints, capped at a
+ * small share of shared_buffers: pins held by one backend are buffers no
+ * other backend can evict.  Called before the operation pins anything.
+ */
+void
+hnsw_buffers_keep(HnswBuffers *b, int keep)
+{
+	Assert(b->nheld == 0);
+	b->keep = Min(keep, Max(4 * HNSW_BATCH_BLOCKS_MAX, NBuffers / 32));
+	b->maxheld = b->keep + HNSW_BATCH_BLOCKS_MAX;
+	b->heldbufs = repalloc(b->heldbufs,
+						   sizeof(Buffer) * (b->maxheld + HNSW_BATCH_BLOCKS_MAX));
 }
 
 /*

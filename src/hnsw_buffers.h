@@ -23,10 +23,12 @@
 
 /*
  * Pins held by one graph operation (a scan, an insert, a VACUUM pass): a
- * page once pinned stays pinned until the next hnsw_buffers_checkpoint, a
- * point where the operation holds no lock, so a page read twice in between
- * (an element and then its neighbour list) costs one pin.  maxheld only
- * guards against a path that pins without ever reaching a checkpoint.
+ * page once pinned stays pinned until an hnsw_buffers_checkpoint, a point
+ * where the operation holds no lock, so a page read twice in between (an
+ * element and then its neighbour list) costs one pin.  A scan or an insert
+ * drops its pins at every checkpoint; VACUUM keeps up to keep of them
+ * across checkpoints (hnsw_buffers_keep), since its repairs return to the
+ * same pages again and again (src/README.md 5.2 has the measurements).
  */
 typedef struct HnswBuffers
 {
@@ -36,11 +38,13 @@ typedef struct HnswBuffers
 	BlockNumber nblocks;		/* the index's size, as last looked up */
 	Buffer	   *heldbufs;		/* the pins held, one entry per pin */
 	int			nheld;
+	int			keep;			/* pins kept across checkpoints, at most */
 	int			maxheld;
 	Buffer		locked;			/* what hnsw_buffers_lock share-locked */
 } HnswBuffers;
 
 extern void hnsw_buffers_init(HnswBuffers *b, Relation index);
+extern void hnsw_buffers_keep(HnswBuffers *b, int keep);
 extern void hnsw_buffers_release(HnswBuffers *b);
 extern Buffer hnsw_buffers_pin(HnswBuffers *b, BlockNumber blkno);
 extern Page hnsw_buffers_pin_lock(HnswBuffers *b, BlockNumber blkno,
@@ -52,11 +56,14 @@ extern void hnsw_buffers_unlock(HnswBuffers *b);
 extern void hnsw_buffers_prefetch_element(HnswBuffers *b, HnswId id);
 extern void hnsw_buffers_prefetch_tuple(HnswBuffers *b, HnswId id, Size size);
 
-/* at a point where no buffer of the operation is locked: drops its pins */
+/*
+ * At a point where no buffer of the operation is locked: drops its pins,
+ * unless the next batch still fits within what it may keep.
+ */
 static inline void
 hnsw_buffers_checkpoint(HnswBuffers *b)
 {
-	if (b->nheld > 0)
+	if (b->nheld > 0 && b->nheld + HNSW_BATCH_BLOCKS_MAX > b->keep)
 		hnsw_buffers_release(b);
 }
 

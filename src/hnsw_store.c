@@ -539,6 +539,16 @@ hnsw_page_graph_open(Relation index, const HnswIndexInfo *info,
 	return pg;
 }
 
+/*
+ * Lets the graph keep up to keep pins between its reads (VACUUM: see
+ * HnswBuffers); before it reads anything.
+ */
+void
+hnsw_page_graph_keep_pins(HnswPageGraph *pg, int keep)
+{
+	hnsw_buffers_keep(&pg->bufs, keep);
+}
+
 /* the graph core's handle, for its algorithms (hnsw_graph.h) */
 HnswGraph *
 hnsw_page_graph_core(HnswPageGraph *pg)

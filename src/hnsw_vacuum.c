@@ -227,6 +227,8 @@ repair_and_free(HnswVacuum *vac)
 	hnsw_get_info(vac->index, &info);
 	hnsw_read_meta(vac->index, &meta);
 	pg = hnsw_page_graph_open(vac->index, &info, &meta);
+	/* repairs return to the same pages: keep their pins (src/README.md 5.2) */
+	hnsw_page_graph_keep_pins(pg, 1024);
 	g = hnsw_page_graph_core(pg);
 	nblocks = RelationGetNumberOfBlocks(vac->index);
 	vac->capstaying = 1024;
