@@ -201,6 +201,25 @@ name(const uint8 *restrict c, int n, int shift, float lo, float step, \
 		out[j] = SQ8_VALUE(lo, step, LEVEL(c[j], shift)); \
 }
 
+/*
+ * What every code kernel does after its blocks of LANES values: blocks of
+ * 8 into the first lanes (a dimension count is often a multiple of 8 and
+ * not of 32), the fold, then single values; returns the sum.
+ */
+#define CODE_TAIL(TERM, LEVEL) \
+	do { \
+		for (int k = (n % LANES) / 8; k > 0; k--, q += 8, c += 8) \
+		{ \
+			UNROLL(8) \
+			for (int j = 0; j < 8; j++) \
+				part[j] += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
+		} \
+		sum = fold(part, LANES); \
+		for (int j = 0; j < n % 8; j++) \
+			sum += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
+		return sum; \
+	} while (0)
+
 #define CODE_BODY(name, TERM, LEVEL) \
 KERNEL_INLINE float \
 name(const float *restrict q, const uint8 *restrict c, int n, int shift, \
@@ -215,16 +234,7 @@ name(const float *restrict q, const uint8 *restrict c, int n, int shift, \
 		for (int j = 0; j < LANES; j++) \
 			part[j] += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
 	} \
-	for (int k = (n % LANES) / 8; k > 0; k--, q += 8, c += 8) \
-	{ \
-		UNROLL(8) \
-		for (int j = 0; j < 8; j++) \
-			part[j] += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
-	} \
-	sum = fold(part, LANES); \
-	for (int j = 0; j < n % 8; j++) \
-		sum += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
-	return sum; \
+	CODE_TAIL(TERM, LEVEL); \
 }
 
 #define TERM_L2(a, b)	(((a) - (b)) * ((a) - (b)))
@@ -361,15 +371,7 @@ name(const float *restrict q, const uint8 *restrict c, int n, int shift, \
 	} \
 	_mm512_storeu_ps(part, acc0); \
 	_mm512_storeu_ps(part + 16, acc1); \
-	for (int k = (n % LANES) / 8; k > 0; k--, q += 8, c += 8) \
-	{ \
-		for (int j = 0; j < 8; j++) \
-			part[j] += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
-	} \
-	sum = fold(part, LANES); \
-	for (int j = 0; j < n % 8; j++) \
-		sum += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
-	return sum; \
+	CODE_TAIL(TERM, LEVEL); \
 }
 
 CODE_BODY_512(sq8_l2_avx512, STEP512_L2, TERM_L2, WIDEN_SQ8, LEVEL_SQ8)
