@@ -127,9 +127,19 @@ recent_grow(HnswRecentBlocks *rb, BlockNumber blkno)
 }
 
 /*
+ * How many pins an operation may hold: what it keeps across checkpoints,
+ * plus one batch (HNSW_BATCH_BLOCKS_MAX) taken between two of them, plus as
+ * much again as a guard; more is a bug (hold).
+ */
+static inline int
+pin_capacity(const HnswBuffers *b)
+{
+	return b->keep + 2 * HNSW_BATCH_BLOCKS_MAX;
+}
+
+/*
  * Starts an operation's pins on index (see HnswBuffers): none kept across
- * checkpoints.  Between two checkpoints an operation pins at most one
- * batch of pages, so maxheld is a guard, not a budget.
+ * checkpoints.
  */
 void
 hnsw_buffers_init(HnswBuffers *b, Relation index)
@@ -139,8 +149,7 @@ hnsw_buffers_init(HnswBuffers *b, Relation index)
 	b->opid = next_opid();
 	b->nblocks = 0;
 	b->keep = 0;
-	b->maxheld = HNSW_BATCH_BLOCKS_MAX;
-	b->heldbufs = palloc(sizeof(Buffer) * (b->maxheld + HNSW_BATCH_BLOCKS_MAX));
+	b->heldbufs = palloc(sizeof(Buffer) * pin_capacity(b));
 	b->nheld = 0;
 	b->locked = InvalidBuffer;
 }
@@ -155,9 +164,7 @@ hnsw_buffers_keep(HnswBuffers *b, int keep)
 {
 	Assert(b->nheld == 0);
 	b->keep = Min(keep, Max(4 * HNSW_BATCH_BLOCKS_MAX, NBuffers / 32));
-	b->maxheld = b->keep + HNSW_BATCH_BLOCKS_MAX;
-	b->heldbufs = repalloc(b->heldbufs,
-						   sizeof(Buffer) * (b->maxheld + HNSW_BATCH_BLOCKS_MAX));
+	b->heldbufs = repalloc(b->heldbufs, sizeof(Buffer) * pin_capacity(b));
 }
 
 /*
@@ -195,7 +202,7 @@ recent_of(HnswBuffers *b)
 static inline void
 hold(HnswBuffers *b, HnswRecentBlocks *rb, BlockNumber blkno, Buffer buf)
 {
-	if (b->nheld >= b->maxheld + HNSW_BATCH_BLOCKS_MAX)
+	if (b->nheld >= pin_capacity(b))
 		elog(ERROR, "hnsw: more pins than the operation's budget");
 	rb->blocks[blkno].buffer = buf;
 	rb->blocks[blkno].heldby = b->opid;

@@ -39,7 +39,6 @@ typedef struct HnswBuffers
 	Buffer	   *heldbufs;		/* the pins held, one entry per pin */
 	int			nheld;
 	int			keep;			/* pins kept across checkpoints, at most */
-	int			maxheld;
 	Buffer		locked;			/* what hnsw_buffers_lock share-locked */
 } HnswBuffers;
 
