@@ -90,9 +90,11 @@ hnswvalidate(Oid opclassoid)
  * rows: the fit of bench/cost_calibrate.py's counts, 2m * sqrt(beam) *
  * log_2m(N) (a search path that grows with the beam's square root and the
  * graph's depth, each expansion meeting up to 2m new neighbours), bounded
- * by the table with a smooth saturation.  The beam is ef_search, widened
- * to 2 * rows when a continuing scan needs more rounds (each hands out
- * ef_search / 2 rows); with iterative_scan off one round is all there is.
+ * by the table with a smooth saturation.  The beam is ef_search: a round
+ * hands out its whole beam.  A continuing scan that needs more rounds
+ * costs about what one round of a beam of 1.4-2 times rows costs (LIMIT
+ * 30 and 100 on the bench's clustered set), so the beam is widened to
+ * 2 * rows there; with iterative_scan off one round is all there is.
  */
 static double
 hnsw_visits(double tuples, int m, double rows)
@@ -100,8 +102,8 @@ hnsw_visits(double tuples, int m, double rows)
 	double		beam = hnsw_ef_search;
 	double		u;
 
-	if (hnsw_iterative_scan != HNSW_ITERATIVE_OFF)
-		beam = Max(beam, 2.0 * rows);
+	if (hnsw_iterative_scan != HNSW_ITERATIVE_OFF && rows > beam)
+		beam = 2.0 * rows;
 	u = 2.0 * m * sqrt(beam) * Max(log(tuples), 1.0) / log(2.0 * m);
 	return tuples * (1.0 - exp(-u / tuples));
 }
@@ -177,7 +179,7 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		dim = 128;
 
 	/* rows the scan must hand out: LIMIT (+ OFFSET) over the selectivity */
-	rows = Max(hnsw_ef_search / 2, 1);
+	rows = hnsw_ef_search;
 	if (root->limit_tuples > 0 &&
 		bms_membership(root->all_baserels) == BMS_SINGLETON)
 	{

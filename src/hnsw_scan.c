@@ -246,9 +246,17 @@ next_result(HnswScanOpaque so, HnswEdge *e)
 						   hnsw_ef_search,
 						   hnsw_iterative_scan != HNSW_ITERATIVE_RELAXED);
 		so->rounds++;
-		/* off: no later round, so the whole beam is final */
-		so->round_left = hnsw_iterative_scan == HNSW_ITERATIVE_OFF ?
-			hnsw_ef_search : Max(hnsw_ef_search / 2, 1);
+
+		/*
+		 * A round hands out its whole beam, as a one-shot HNSW search returns
+		 * its ef best, so a LIMIT up to ef_search takes one round. Handing
+		 * out half of it, so that the next round could still find elements
+		 * lying between the halves, bought recall per ef_search at a higher
+		 * price than a larger ef_search buys the same recall (src/README.md
+		 * section 9).  A round still ends early before a result farther than
+		 * an unexpanded find (hnsw_stream_behind).
+		 */
+		so->round_left = hnsw_ef_search;
 	}
 }
 
