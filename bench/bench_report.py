@@ -4,7 +4,7 @@ project's targets, the maintenance block; each fills the dataset's
 
 from bench_common import (DELETE_MOD, MAINT_EF, MATCH_RECALL, MATCH_RECALLS, TARGET_BUILD,
                           TARGET_INSERT, TARGET_QUERY, TARGET_RECALL_DROP, TARGET_VACUUM, at_recall,
-                          fmt, log, lowest_ef_at, ratio, where)
+                          fmt, log, lowest_ef_at, ratio, upper_bound, where)
 
 
 def fmt_info(info):
@@ -125,13 +125,17 @@ def report_matched(sql_res, hnswlib_res, target, out):
                            for ef in efs if ef in hnswlib_res["ef"]], target)
     match = ratio(sq_at["ms"] if sq_at else None, hl_at["ms"] if hl_at else None)
     bound = ""
-    if sq_at and hl_at and sq_at["kind"] == "first" and hl_at["kind"] == "interp":
-        bound = " (at most: hnsw's lowest ef already reaches it)"
-    elif sq_at and hl_at and hl_at["kind"] == "first" and sq_at["kind"] == "interp":
-        bound = " (at least: hnswlib's lowest ef already reaches it)"
+    if sq_at and hl_at and upper_bound(sq_at) and not upper_bound(hl_at):
+        bound = " (at most: an ef of hnsw's at or above the target is timed, not its crossing)"
+    elif sq_at and hl_at and upper_bound(hl_at) and not upper_bound(sq_at):
+        bound = " (at least: an ef of hnswlib's at or above the target is timed, not its crossing)"
     log("matched recall %.2f, interpolated: hnsw %s ms index-side (%s) vs hnswlib %s ms (%s)"
         % (target, fmt(sq_at["ms"] if sq_at else None, ".4f"), where(sq_at),
            fmt(hl_at["ms"] if hl_at else None, ".4f"), where(hl_at)))
+    for name, m in (("hnsw", sq_at), ("hnswlib", hl_at)):
+        if m and m["kind"] == "cheaper":
+            log("  (%s: a higher ef reaches %.2f cheaper than its crossing, "
+                "interpolated at %.4f ms)" % (name, target, m["crossing_ms"]))
     v = verdict(match, TARGET_QUERY)
     if bound.startswith(" (at least") and v == "PASS":
         v = "n/a"               # a lower bound below the target says nothing
