@@ -29,7 +29,7 @@ INSERT INTO mi1 SELECT i, mi_vec(i, 3) FROM generate_series(601, 1200) i;
 ANALYZE mi1, mi2, mi3, mi4, mi5;
 
 SET enable_seqscan = off;
--- rounds of 5 rows: the outer scan searches again after each 5 outer rows
+-- rounds of 10 rows: the outer scan searches again after each 10 outer rows
 SET hnsw.ef_search = 10;
 
 CREATE VIEW mi_join AS
