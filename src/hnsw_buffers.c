@@ -345,7 +345,6 @@ hnsw_buffers_prefetch_tuple(HnswBuffers *b, HnswId id, Size size)
 	Buffer		buf = recent_guess(b, HnswIdBlock(id));
 	char	   *page;
 	ItemIdData	lp;
-	Size		o;
 
 	if (buf <= 0 || HnswIdOffset(id) < FirstOffsetNumber)
 		return;
@@ -354,6 +353,5 @@ hnsw_buffers_prefetch_tuple(HnswBuffers *b, HnswId id, Size size)
 		   (HnswIdOffset(id) - 1) * sizeof(ItemIdData), sizeof(lp));
 	if (lp.lp_off < SizeOfPageHeaderData || lp.lp_off + size > BLCKSZ)
 		return;
-	for (o = 0; o < size; o += 64)
-		__builtin_prefetch(page + lp.lp_off + o);
+	hnsw_prefetch_bytes(page + lp.lp_off, size);
 }

@@ -90,13 +90,7 @@ mem_prefetch_batch(HnswBuildState *bs, const HnswId *ids, int n)
 	int			i;
 
 	for (i = 0; i < n; i++)
-	{
-		const char *v = MEM_AREA(bs, ids[i]);
-		Size		o;
-
-		for (o = 0; o < bs->vbytes; o += 64)
-			__builtin_prefetch(v + o);
-	}
+		hnsw_prefetch_bytes(MEM_AREA(bs, ids[i]), bs->vbytes);
 }
 
 static void

@@ -111,6 +111,18 @@ hnsw_edge_dist(float dist, bool protect)
 	return hnsw_edge_mark(dist, protect ? HNSW_EDGE_PROTECTED : 0);
 }
 
+/*
+ * Asks the CPU to start loading size bytes at p, a cache line at a time:
+ * a vector or element tuple whose distance is about to be computed.  A
+ * hint only; nothing is read through p.
+ */
+static inline void
+hnsw_prefetch_bytes(const void *p, Size size)
+{
+	for (Size o = 0; o < size; o += 64)
+		__builtin_prefetch((const char *) p + o);
+}
+
 /* per-id flags reported by the distances callback */
 #define HNSW_SKIP_RESULT	0x01	/* traverse through it, never return it */
 #define HNSW_SKIP_LINK		0x02	/* never link to it (VACUUM removes it) */

@@ -169,12 +169,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 					continue;	/* element_on reports it below */
 				item = (char *) page + ItemIdGetOffset(PageGetItemId(page, off));
 				if (item + esize <= (char *) page + BLCKSZ)
-				{
-					Size		o;
-
-					for (o = 0; o < esize; o += 64)
-						__builtin_prefetch(item + o);
-				}
+					hnsw_prefetch_bytes(item, esize);
 			}
 		}
 		for (j = start; j < i; j++)
