@@ -21,6 +21,7 @@
 #define HNSW_MAGIC				0x68534E57	/* "hSNW" */
 #define HNSW_FORMAT_VERSION		2	/* 2: lists mark their fillers */
 #define HNSW_FORMAT_VERSION_CODES	3	/* 3: elements hold codes */
+#define HNSW_FORMAT_VERSION_CENTROIDS	4	/* 4: codes of residuals */
 #define HNSW_MIN_FORMAT_VERSION	1	/* still read and written */
 #define HNSW_PAGE_ID			0xFF91
 
@@ -30,6 +31,7 @@
 #define HNSW_MAX_DIM_SQ8		8000
 #define HNSW_MAX_DIM_SQ4		16000	/* the vector type's own limit */
 #define HNSW_HEAPTIDS			8	/* heap tuples sharing one vector */
+#define HNSW_MAX_CENTROIDS		64	/* an element's number must fit 8 bits */
 #define HNSW_MAX_ITEMS_PER_PAGE	255 /* offsets must fit in 8 bits of an id */
 #define HNSW_MAX_BLOCKS			((BlockNumber) 1 << 24)
 
@@ -47,6 +49,7 @@
 /* page kinds */
 #define HNSW_PAGE_META			1
 #define HNSW_PAGE_GRAPH			2
+#define HNSW_PAGE_CENTROIDS		3	/* blocks 1 to centroid_pages */
 
 /* tuple kinds */
 #define HNSW_TUPLE_ELEMENT		1
@@ -97,6 +100,10 @@ typedef struct HnswMetaPageData
 	HnswId		entry;			/* entry point, or HNSW_INVALID_ID */
 	int32		entry_level;
 	BlockNumber insert_page;	/* page new tuples are appended to */
+	/* version 4: trained centroids (sq8, sq4; zero in older metapages) */
+	uint16		ncentroids;		/* 0, or 2 to HNSW_MAX_CENTROIDS */
+	uint16		centroid_pages; /* blocks 1 to this hold them */
+	uint32		centroid_crc;	/* CRC-32C of their floats */
 } HnswMetaPageData;
 
 typedef HnswMetaPageData *HnswMetaPage;
@@ -111,7 +118,7 @@ typedef struct HnswElementTupleData
 	uint8		type;
 	uint8		level;
 	uint8		flags;
-	uint8		unused;
+	uint8		centroid;		/* its code's centroid (hnsw_codes.h), or 0 */
 	HnswId		nbrs;
 	ItemPointerData heaptids[HNSW_HEAPTIDS];	/* unused ones invalid */
 	float		vec[FLEXIBLE_ARRAY_MEMBER]; /* hnsw_code_bytes of them */
@@ -240,6 +247,21 @@ extern Buffer hnsw_new_buffer(Relation index, ForkNumber fork);
 extern void hnsw_corrupt(Relation index, BlockNumber blkno, OffsetNumber off,
 						 const char *what) pg_attribute_noreturn();
 
+/* hnsw_centroids.c */
+extern int	hnsw_centroid_count(double rows, int storage, int dim);
+extern int	hnsw_centroid_pages(int ncent, int dim);
+extern float *hnsw_centroids_train(const char *base, Size stride, uint32 n,
+								   int dim, int ncent);
+extern void hnsw_centroids_write(Relation index, const float *cent, int ncent,
+								 int dim);
+extern void hnsw_codec_load_centroids(Relation index,
+									  const HnswMetaPageData *meta,
+									  HnswCodec *codec);
+
+/* the first graph block: after the metapage and the centroids' pages */
+#define HNSW_FIRST_GRAPH_BLOCK(meta) \
+	((BlockNumber) (HNSW_METAPAGE_BLKNO + 1 + (meta)->centroid_pages))
+
 /* hnsw_store.c and hnsw_place.c */
 extern HnswPageGraph *hnsw_page_graph_open(Relation index,
 										   const HnswIndexInfo *info,
@@ -317,6 +339,8 @@ extern bool hnsw_prepare_vector(HnswIndexInfo *info, Datum value, float *out,
 extern void hnsw_meta_init(Relation index, ForkNumber fork, int dim, int m,
 						   int ef_construction, int storage);
 extern void hnsw_meta_set_dim(Relation index, int dim);
+extern void hnsw_meta_set_centroids(Relation index, int ncent, int pages,
+									uint32 crc);
 extern void hnsw_meta_advance(Relation index, HnswId entry, int level,
 							  BlockNumber insert_page);
 extern void hnsw_meta_replace_entry(Relation index, const HnswIdSet *removed,

@@ -33,6 +33,7 @@ typedef struct MemElement
 {
 	uint8		level;
 	uint8		ntids;
+	uint8		centroid;		/* once coded: its code's centroid */
 	ItemPointerData tids[HNSW_HEAPTIDS];
 	uint16	   *upcount;		/* counts of levels 1..level */
 	HnswEdge   *upper;			/* m edges per level 1..level */
@@ -47,6 +48,7 @@ typedef struct HnswBuildState
 	int			dim;
 	int			max_level;
 	HnswCodec	codec;			/* how the pages keep the vectors */
+	bool		trained;		/* centroids considered (train_centroids) */
 
 	/* the in-memory graph; ids are index + 1 */
 	uint32		n;
@@ -106,7 +108,8 @@ mem_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 		/* once coded, as the on-page graph computes it (mem_code_ops) */
 		dist[i] = bs->coded ?
 			hnsw_code_distance(&bs->codec, bs->info.metric, q,
-							   MEM_AREA(bs, ids[i]), bs->decoded) :
+							   MEM_AREA(bs, ids[i]),
+							   bs->elems[ids[i] - 1].centroid, bs->decoded) :
 			g->dist(q, MEM_VEC(bs, ids[i]), g->dim);
 		flags[i] = 0;
 	}
@@ -216,6 +219,7 @@ mem_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
 	/* under codes, vec is mem_code_place's scratch, at least vbytes long */
 	memcpy(MEM_AREA(bs, id), vec, bs->vbytes);
 	e->level = level;
+	e->centroid = 0;
 	e->ntids = 1;
 	e->tids[0] = *tid;
 	e->upcount = NULL;
@@ -284,7 +288,8 @@ mem_code_vector(HnswGraph *g, HnswId id, float *scratch)
 {
 	HnswBuildState *bs = BS_OF(g);
 
-	return hnsw_decode(&bs->codec, MEM_AREA(bs, id), scratch);
+	return hnsw_decode(&bs->codec, MEM_AREA(bs, id),
+					   bs->elems[id - 1].centroid, scratch);
 }
 
 /* HnswGraphOps.self_distance: from vec to its own code */
@@ -293,9 +298,10 @@ mem_code_self_distance(HnswGraph *g, const float *vec)
 {
 	HnswBuildState *bs = BS_OF(g);
 
-	hnsw_encode(&bs->codec, vec, bs->code);
+	int			centroid = hnsw_encode(&bs->codec, vec, bs->code);
+
 	return hnsw_code_distance(&bs->codec, bs->info.metric, vec, bs->code,
-							  bs->decoded);
+							  centroid, bs->decoded);
 }
 
 static HnswId
@@ -303,9 +309,11 @@ mem_code_place(HnswGraph *g, const float *vec, int level, HnswEdge **lists,
 			   const int *counts, ItemPointer tid)
 {
 	HnswBuildState *bs = BS_OF(g);
+	int			centroid = hnsw_encode(&bs->codec, vec, bs->code);
+	HnswId		id = mem_place(g, bs->code, level, lists, counts, tid);
 
-	hnsw_encode(&bs->codec, vec, bs->code);
-	return mem_place(g, bs->code, level, lists, counts, tid);
+	bs->elems[id - 1].centroid = centroid;
+	return id;
 }
 
 static bool
@@ -315,7 +323,8 @@ mem_code_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
 	MemElement *e = &bs->elems[id - 1];
 
 	if (e->ntids >= HNSW_HEAPTIDS ||
-		!hnsw_code_holds(&bs->codec, MEM_AREA(bs, id), vec, bs->code))
+		!hnsw_code_holds(&bs->codec, MEM_AREA(bs, id), e->centroid, vec,
+						 bs->code))
 		return false;
 	e->tids[e->ntids++] = *tid;
 	return true;
@@ -332,6 +341,35 @@ static const HnswGraphOps mem_code_ops = {
 	NULL,						/* replace_many: one at a time */
 	mem_prefetch
 };
+
+/*
+ * Trains the centroids of an sq8 or sq4 index on the vectors the graph
+ * holds, before the first of them is encoded, writes them after the
+ * metapage and gives them to the codec (hnsw_centroids.c).  Once per
+ * build: rows inserted later are coded against the same centroids.
+ */
+static void
+train_centroids(HnswBuildState *bs)
+{
+	int			k = hnsw_centroid_count(bs->n, bs->info.storage, bs->dim);
+	float	   *cent;
+	MemoryContext old;
+
+	if (bs->trained || bs->coded)
+		return;
+	bs->trained = true;
+	if (k == 0)
+		return;
+	/* the build's graph context: the codec keeps them */
+	old = MemoryContextSwitchTo(bs->graphctx);
+	cent = hnsw_centroids_train(bs->vecs, bs->vbytes, bs->n, bs->dim, k);
+	MemoryContextSwitchTo(old);
+	hnsw_centroids_write(bs->index, cent, k, bs->dim);
+	bs->codec.ncent = k;
+	bs->codec.cent = cent;
+	elog(DEBUG1, "hnsw index \"%s\" codes residuals to %d centroids trained on %u rows",
+		 RelationGetRelationName(bs->index), k, bs->n);
+}
 
 /*
  * Replaces every vector of the graph by its code, in place (codes are kept
@@ -354,10 +392,12 @@ to_codes(HnswBuildState *bs)
 	stride = MAXALIGN(cbytes);
 	if (stride >= bs->vbytes)
 		return false;
+	train_centroids(bs);
 	for (i = 0; i < bs->n; i++)
 	{
-		hnsw_encode(&bs->codec, (const float *) (bs->vecs + i * bs->vbytes),
-					bs->code);
+		bs->elems[i].centroid =
+			hnsw_encode(&bs->codec, (const float *) (bs->vecs + i * bs->vbytes),
+						bs->code);
 		memcpy(bs->vecs + i * stride, bs->code, cbytes);
 	}
 	elog(DEBUG1, "hnsw graph for index \"%s\" keeps codes instead of vectors after %u elements",
@@ -491,8 +531,11 @@ write_element(HnswBuildState *bs, HnswBulkWriter *w, HnswId id,
 	etup = hnsw_form_element(&bs->codec, bs->coded ? NULL : MEM_VEC(bs, id),
 							 e->level, NULL, &esize);
 	if (bs->coded)
+	{
 		memcpy(etup->vec, MEM_AREA(bs, id),
 			   hnsw_code_bytes(bs->info.storage, bs->dim));
+		etup->centroid = e->centroid;
+	}
 	for (i = 0; i < e->ntids; i++)
 		etup->heaptids[i] = e->tids[i];
 	etup->nbrs = nid[id];
@@ -524,7 +567,7 @@ reconnect_all(HnswBuildState *bs)
 static void
 write_graph(HnswBuildState *bs)
 {
-	BlockNumber first = RelationGetNumberOfBlocks(bs->index);
+	BlockNumber first;
 	HnswBulkWriter *w;
 	HnswId	   *order;
 	HnswId	   *eid;
@@ -534,6 +577,8 @@ write_graph(HnswBuildState *bs)
 
 	if (bs->n == 0)
 		return;
+	train_centroids(bs);
+	first = RelationGetNumberOfBlocks(bs->index);
 	elemctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build write",
 									ALLOCSET_DEFAULT_SIZES);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,

@@ -151,7 +151,8 @@ check_element(Checker *ck, HnswId id, HnswElementTuple etup, Size len)
 	hnsw_check_deleted_element(ck->index, id, etup);
 	if (etup->flags & HNSW_ELEMENT_FREE)
 		return;
-	if ((bad = hnsw_code_invalid(&ck->codec, etup->vec)) != NULL)
+	if ((bad = hnsw_code_invalid(&ck->codec, etup->vec,
+								 etup->centroid)) != NULL)
 		violation(ck, id, bad);
 	if (!(etup->flags & HNSW_ELEMENT_GONE))
 	{
@@ -508,7 +509,8 @@ element_has_vector(Checker *ck, HnswId id)
 		same = false;
 	}
 	else
-		same = hnsw_code_holds(&ck->codec, etup->vec, ck->vec, ck->code);
+		same = hnsw_code_holds(&ck->codec, etup->vec, etup->centroid,
+							   ck->vec, ck->code);
 	UnlockReleaseBuffer(buf);
 	return same;
 }
@@ -649,7 +651,7 @@ check_table(Checker *ck, BlockNumber nblocks)
 		ck->lo = ck->hi;
 		ck->hi = InvalidBlockNumber;
 		ck->ntids = 0;
-		for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+		for (blkno = HNSW_FIRST_GRAPH_BLOCK(&ck->meta); blkno < nblocks; blkno++)
 		{
 			CHECK_FOR_INTERRUPTS();
 			hnsw_page_walk_elements(ck->index, blkno, NULL, collect_tids, ck);
@@ -702,6 +704,7 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	hnsw_read_meta(ck.index, &ck.meta);
 	hnsw_get_info(ck.index, &info);
 	hnsw_codec_init(&ck.codec, &info, ck.meta.storage, ck.meta.dim);
+	hnsw_codec_load_centroids(ck.index, &ck.meta, &ck.codec);
 	ck.esize = HNSW_ELEMENT_SIZE(ck.meta.storage, ck.meta.dim);
 	ck.cap = ck.ntcap = 1024;
 	ck.elems = palloc(sizeof(CheckElem) * ck.cap);
@@ -720,7 +723,7 @@ hnsw_index_check(PG_FUNCTION_ARGS)
 	}
 
 	nblocks = RelationGetNumberOfBlocks(ck.index);
-	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	for (blkno = HNSW_FIRST_GRAPH_BLOCK(&ck.meta); blkno < nblocks; blkno++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		hnsw_page_walk_items(ck.index, blkno, NULL, collect_item, &ck);

@@ -7,8 +7,10 @@
  *
  * A coded element keeps an HnswCodeHeader and then its code: dim IEEE
  * half-precision values, or a scalar code of 8 or 4 bits a value with the
- * vector's own offset and step (no training, so an insert never falls out
- * of a trained range and REINDEX is never needed to retrain).
+ * vector's own offset and step, of the vector itself or of its residual to
+ * the nearest of the index's trained centroids (hnsw_centroids.c).  The
+ * offset and step are each code's own, so an insert never falls out of a
+ * trained range: a row far from every centroid is coded as itself.
  */
 #include "postgres.h"
 
@@ -41,13 +43,13 @@
 typedef struct CodeKernels
 {
 	void		(*decode) (const void *code, int n, float lo, float step,
-						   float *out);
+						   const float *cen, float *out);
 	float		(*l2_squared) (const float *q, const void *code, int n,
-							   float lo, float step);
+							   float lo, float step, const float *cen);
 	float		(*inner_product) (const float *q, const void *code, int n,
-								  float lo, float step);
+								  float lo, float step, const float *cen);
 	float		(*l1) (const float *q, const void *code, int n, float lo,
-					   float step);
+					   float step, const float *cen);
 } CodeKernels;
 
 static CodeKernels half_kernels;
@@ -178,27 +180,36 @@ half_to_float(uint16 h)
 
 /*
  * The bodies, one per metric and code: TERM(q, x) is what a lane adds up
- * for query value q and decoded value x, LEVEL(c, shift) the level a code
- * byte holds (sq8: the byte; sq4: one nibble, see below).  Blocks of LANES,
- * then of 8 into the first lanes (a dimension count is often a multiple of
- * 8 and not of 32), then single values.
+ * for query value q and decoded value x, X(j) the decoded value of the
+ * j-th code of the block: lo + step * level, plus the centroid's value
+ * where the code is of a residual (X_*C; the bodies then read cen, which
+ * advances with q; elsewhere cen is NULL and never read).  LEVEL(c, shift)
+ * is the level a code byte holds (sq8: the byte; sq4: one nibble, see
+ * below).  Blocks of LANES, then of 8 into the first lanes (a dimension
+ * count is often a multiple of 8 and not of 32), then single values.
  */
 #define LEVEL_SQ8(c, shift)		(c)
 #define LEVEL_SQ4(c, shift)		(((c) >> (shift)) & 15)
+#define X_SQ8(j)	SQ8_VALUE(lo, step, LEVEL_SQ8(c[j], shift))
+#define X_SQ4(j)	SQ8_VALUE(lo, step, LEVEL_SQ4(c[j], shift))
+#define X_SQ8C(j)	(cen[j] + X_SQ8(j))
+#define X_SQ4C(j)	(cen[j] + X_SQ4(j))
+#define ADV_NONE(k)	((void) 0)
+#define ADV_CEN(k)	(cen += (k))
 
-#define CODE_DECODE(name, LEVEL) \
+#define CODE_DECODE(name, X, ADV) \
 KERNEL_INLINE void \
 name(const uint8 *restrict c, int n, int shift, float lo, float step, \
-	 float *restrict out) \
+	 const float *restrict cen, float *restrict out) \
 { \
-	for (int k = n / LANES; k > 0; k--, c += LANES, out += LANES) \
+	for (int k = n / LANES; k > 0; k--, c += LANES, out += LANES, ADV(LANES)) \
 	{ \
 		UNROLL(32) \
 		for (int j = 0; j < LANES; j++) \
-			out[j] = SQ8_VALUE(lo, step, LEVEL(c[j], shift)); \
+			out[j] = X(j); \
 	} \
 	for (int j = 0; j < n % LANES; j++) \
-		out[j] = SQ8_VALUE(lo, step, LEVEL(c[j], shift)); \
+		out[j] = X(j); \
 }
 
 /*
@@ -206,115 +217,133 @@ name(const uint8 *restrict c, int n, int shift, float lo, float step, \
  * 8 into the first lanes (a dimension count is often a multiple of 8 and
  * not of 32), the fold, then single values; returns the sum.
  */
-#define CODE_TAIL(TERM, LEVEL) \
+#define CODE_TAIL(TERM, X, ADV) \
 	do { \
-		for (int k = (n % LANES) / 8; k > 0; k--, q += 8, c += 8) \
+		for (int k = (n % LANES) / 8; k > 0; k--, q += 8, c += 8, ADV(8)) \
 		{ \
 			UNROLL(8) \
 			for (int j = 0; j < 8; j++) \
-				part[j] += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
+				part[j] += TERM(q[j], X(j)); \
 		} \
 		sum = fold(part, LANES); \
 		for (int j = 0; j < n % 8; j++) \
-			sum += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
+			sum += TERM(q[j], X(j)); \
 		return sum; \
 	} while (0)
 
-#define CODE_BODY(name, TERM, LEVEL) \
+#define CODE_BODY(name, TERM, X, ADV) \
 KERNEL_INLINE float \
 name(const float *restrict q, const uint8 *restrict c, int n, int shift, \
-	 float lo, float step) \
+	 float lo, float step, const float *restrict cen) \
 { \
 	float		part[LANES] = {0}; \
 	float		sum; \
 \
-	for (int k = n / LANES; k > 0; k--, q += LANES, c += LANES) \
+	for (int k = n / LANES; k > 0; k--, q += LANES, c += LANES, ADV(LANES)) \
 	{ \
 		UNROLL(32) \
 		for (int j = 0; j < LANES; j++) \
-			part[j] += TERM(q[j], SQ8_VALUE(lo, step, LEVEL(c[j], shift))); \
+			part[j] += TERM(q[j], X(j)); \
 	} \
-	CODE_TAIL(TERM, LEVEL); \
+	CODE_TAIL(TERM, X, ADV); \
 }
 
 #define TERM_L2(a, b)	(((a) - (b)) * ((a) - (b)))
 #define TERM_IP(a, b)	((a) * (b))
 #define TERM_L1(a, b)	fabsf((a) - (b))
 
-CODE_DECODE(body_sq8_decode, LEVEL_SQ8)
-CODE_BODY(body_sq8_l2, TERM_L2, LEVEL_SQ8)
-CODE_BODY(body_sq8_ip, TERM_IP, LEVEL_SQ8)
-CODE_BODY(body_sq8_l1, TERM_L1, LEVEL_SQ8)
+/* a code's decoder and its three metrics' bodies */
+#define CODE_BODIES(prefix, X, ADV) \
+	CODE_DECODE(prefix##_decode, X, ADV) \
+	CODE_BODY(prefix##_l2, TERM_L2, X, ADV) \
+	CODE_BODY(prefix##_ip, TERM_IP, X, ADV) \
+	CODE_BODY(prefix##_l1, TERM_L1, X, ADV)
+
+CODE_BODIES(body_sq8, X_SQ8, ADV_NONE)
+CODE_BODIES(body_sq8c, X_SQ8C, ADV_CEN)
 
 /*
  * sq4 keeps value j in the low nibble of byte j and value half + j in its
  * high nibble (half = (n + 1) / 2): two contiguous runs, each summed by the
  * body above taking one nibble of each byte.
  */
-CODE_DECODE(body_nibbles_decode, LEVEL_SQ4)
-CODE_BODY(body_nibbles_l2, TERM_L2, LEVEL_SQ4)
-CODE_BODY(body_nibbles_ip, TERM_IP, LEVEL_SQ4)
-CODE_BODY(body_nibbles_l1, TERM_L1, LEVEL_SQ4)
+CODE_BODIES(body_nibbles, X_SQ4, ADV_NONE)
+CODE_BODIES(body_nibblesc, X_SQ4C, ADV_CEN)
+
+/* the centroid's values from off on, if there is a centroid */
+static inline const float *
+cen_at(const float *cen, int off)
+{
+	return cen ? cen + off : NULL;
+}
 
 /* an sq4 kernel: the low nibbles' run, then the high ones' */
-#define SQ4_SUM(body, q, code, n, lo, step) \
-	(body((q), (code), ((n) + 1) / 2, 0, (lo), (step)) + \
-	 body((q) + ((n) + 1) / 2, (code), (n) / 2, 4, (lo), (step)))
+#define SQ4_SUM(body, q, code, n, lo, step, cen) \
+	(body((q), (code), ((n) + 1) / 2, 0, (lo), (step), (cen)) + \
+	 body((q) + ((n) + 1) / 2, (code), (n) / 2, 4, (lo), (step), \
+		  cen_at((cen), ((n) + 1) / 2)))
+
+/*
+ * One storage's kernels in one CPU variant: without a centroid (the code
+ * of the vector itself) and with one (the code of the vector's residual
+ * to centroid cen), for each metric, and the decoders.
+ */
+#define INSTANTIATE_ONE(kind, suffix, attrs, DECODE, BODY, SUM) \
+static attrs void \
+kind##_decode_##suffix(const void *code, int n, float lo, float step, \
+					   const float *cen, float *out) \
+{ \
+	DECODE(code, n, lo, step, cen, out); \
+} \
+static attrs float \
+kind##_l2_##suffix(const float *q, const void *code, int n, float lo, \
+				   float step, const float *cen) \
+{ \
+	return cen ? SUM(BODY##c_l2, q, code, n, lo, step, cen) : \
+		SUM(BODY##_l2, q, code, n, lo, step, NULL); \
+} \
+static attrs float \
+kind##_ip_##suffix(const float *q, const void *code, int n, float lo, \
+				   float step, const float *cen) \
+{ \
+	return cen ? SUM(BODY##c_ip, q, code, n, lo, step, cen) : \
+		SUM(BODY##_ip, q, code, n, lo, step, NULL); \
+} \
+static attrs float \
+kind##_l1_##suffix(const float *q, const void *code, int n, float lo, \
+				   float step, const float *cen) \
+{ \
+	return cen ? SUM(BODY##c_l1, q, code, n, lo, step, cen) : \
+		SUM(BODY##_l1, q, code, n, lo, step, NULL); \
+} \
+static const CodeKernels kind##_kernels_##suffix = { \
+	kind##_decode_##suffix, kind##_l2_##suffix, kind##_ip_##suffix, \
+	kind##_l1_##suffix \
+};
+
+#define SQ8_RUN(body, q, code, n, lo, step, cen) \
+	body((q), (code), (n), 0, (lo), (step), (cen))
+#define SQ8_DECODE(code, n, lo, step, cen, out) \
+	((cen) ? body_sq8c_decode((code), (n), 0, (lo), (step), (cen), (out)) : \
+	 body_sq8_decode((code), (n), 0, (lo), (step), NULL, (out)))
+#define SQ4_DECODE_RUN(code, n, lo, step, cen, out, body) \
+	(body((code), ((n) + 1) / 2, 0, (lo), (step), (cen), (out)), \
+	 body((code), (n) / 2, 4, (lo), (step), \
+		  cen_at((cen), ((n) + 1) / 2), (out) + ((n) + 1) / 2))
+#define SQ4_DECODE(code, n, lo, step, cen, out) \
+	((cen) ? SQ4_DECODE_RUN(code, n, lo, step, cen, out, body_nibblesc_decode) : \
+	 SQ4_DECODE_RUN(code, n, lo, step, cen, out, body_nibbles_decode))
 
 #define INSTANTIATE_SCALAR(suffix, attrs) \
-static attrs void \
-sq8_decode_##suffix(const void *code, int n, float lo, float step, float *out) \
-{ \
-	body_sq8_decode(code, n, 0, lo, step, out); \
-} \
-static attrs float \
-sq8_l2_##suffix(const float *q, const void *code, int n, float lo, float step) \
-{ \
-	return body_sq8_l2(q, code, n, 0, lo, step); \
-} \
-static attrs float \
-sq8_ip_##suffix(const float *q, const void *code, int n, float lo, float step) \
-{ \
-	return body_sq8_ip(q, code, n, 0, lo, step); \
-} \
-static attrs float \
-sq8_l1_##suffix(const float *q, const void *code, int n, float lo, float step) \
-{ \
-	return body_sq8_l1(q, code, n, 0, lo, step); \
-} \
-static attrs void \
-sq4_decode_##suffix(const void *code, int n, float lo, float step, float *out) \
-{ \
-	body_nibbles_decode(code, (n + 1) / 2, 0, lo, step, out); \
-	body_nibbles_decode(code, n / 2, 4, lo, step, out + (n + 1) / 2); \
-} \
-static attrs float \
-sq4_l2_##suffix(const float *q, const void *code, int n, float lo, float step) \
-{ \
-	return SQ4_SUM(body_nibbles_l2, q, code, n, lo, step); \
-} \
-static attrs float \
-sq4_ip_##suffix(const float *q, const void *code, int n, float lo, float step) \
-{ \
-	return SQ4_SUM(body_nibbles_ip, q, code, n, lo, step); \
-} \
-static attrs float \
-sq4_l1_##suffix(const float *q, const void *code, int n, float lo, float step) \
-{ \
-	return SQ4_SUM(body_nibbles_l1, q, code, n, lo, step); \
-} \
-static const CodeKernels sq8_kernels_##suffix = { \
-	sq8_decode_##suffix, sq8_l2_##suffix, sq8_ip_##suffix, sq8_l1_##suffix \
-}; \
-static const CodeKernels sq4_kernels_##suffix = { \
-	sq4_decode_##suffix, sq4_l2_##suffix, sq4_ip_##suffix, sq4_l1_##suffix \
-};
+	INSTANTIATE_ONE(sq8, suffix, attrs, SQ8_DECODE, body_sq8, SQ8_RUN) \
+	INSTANTIATE_ONE(sq4, suffix, attrs, SQ4_DECODE, body_nibbles, SQ4_SUM)
 
 INSTANTIATE_SCALAR(generic, /* baseline ISA */ )
 
 /* half without F16C: decode into scratch, then distance.c's kernels */
 static void
-half_decode_generic(const void *code, int n, float lo, float step, float *out)
+half_decode_generic(const void *code, int n, float lo, float step,
+					const float *cen, float *out)
 {
 	const uint16 *h = (const uint16 *) code;
 
@@ -348,11 +377,15 @@ INSTANTIATE_SCALAR(avx2, __attribute__((target("avx2,fma"))))
 #define STEP512_IP(acc, a, b)	_mm512_fmadd_ps(a, b, acc)
 #define STEP512_L1(acc, a, b)	_mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(a, b)))
 
-#define CODE_BODY_512(name, STEP, TERM, WIDEN, LEVEL) \
+/* the decoded values of a register, with the centroid's added (CEN512) */
+#define CEN512_NONE(x, off)	(x)
+#define CEN512_ADD(x, off)	_mm512_add_ps(_mm512_loadu_ps(cen + (off)), x)
+
+#define CODE_BODY_512(name, STEP, TERM, WIDEN, X, CEN512, ADV) \
 __attribute__((target("avx512f,avx512bw,avx2,fma"))) \
 static float \
 name(const float *restrict q, const uint8 *restrict c, int n, int shift, \
-	 float lo, float step) \
+	 float lo, float step, const float *restrict cen) \
 { \
 	__m512		acc0 = _mm512_setzero_ps(); \
 	__m512		acc1 = _mm512_setzero_ps(); \
@@ -361,46 +394,44 @@ name(const float *restrict q, const uint8 *restrict c, int n, int shift, \
 	float		part[LANES]; \
 	float		sum; \
 \
-	for (int k = n / LANES; k > 0; k--, q += LANES, c += LANES) \
+	for (int k = n / LANES; k > 0; k--, q += LANES, c += LANES, ADV(LANES)) \
 	{ \
 		__m512		x0 = _mm512_fmadd_ps(vstep, _mm512_cvtepi32_ps(WIDEN(c, shift)), vlo); \
 		__m512		x1 = _mm512_fmadd_ps(vstep, _mm512_cvtepi32_ps(WIDEN(c + 16, shift)), vlo); \
 \
-		acc0 = STEP(acc0, _mm512_loadu_ps(q), x0); \
-		acc1 = STEP(acc1, _mm512_loadu_ps(q + 16), x1); \
+		acc0 = STEP(acc0, _mm512_loadu_ps(q), CEN512(x0, 0)); \
+		acc1 = STEP(acc1, _mm512_loadu_ps(q + 16), CEN512(x1, 16)); \
 	} \
 	_mm512_storeu_ps(part, acc0); \
 	_mm512_storeu_ps(part + 16, acc1); \
-	CODE_TAIL(TERM, LEVEL); \
+	CODE_TAIL(TERM, X, ADV); \
 }
 
-CODE_BODY_512(sq8_l2_avx512, STEP512_L2, TERM_L2, WIDEN_SQ8, LEVEL_SQ8)
-CODE_BODY_512(sq8_ip_avx512, STEP512_IP, TERM_IP, WIDEN_SQ8, LEVEL_SQ8)
-CODE_BODY_512(sq8_l1_avx512, STEP512_L1, TERM_L1, WIDEN_SQ8, LEVEL_SQ8)
-CODE_BODY_512(nibbles_l2_avx512, STEP512_L2, TERM_L2, WIDEN_SQ4, LEVEL_SQ4)
-CODE_BODY_512(nibbles_ip_avx512, STEP512_IP, TERM_IP, WIDEN_SQ4, LEVEL_SQ4)
-CODE_BODY_512(nibbles_l1_avx512, STEP512_L1, TERM_L1, WIDEN_SQ4, LEVEL_SQ4)
+#define BODIES_512(metric, STEP, TERM) \
+CODE_BODY_512(sq8_##metric##_avx512, STEP, TERM, WIDEN_SQ8, X_SQ8, CEN512_NONE, ADV_NONE) \
+CODE_BODY_512(sq8c_##metric##_avx512, STEP, TERM, WIDEN_SQ8, X_SQ8C, CEN512_ADD, ADV_CEN) \
+CODE_BODY_512(nibbles_##metric##_avx512, STEP, TERM, WIDEN_SQ4, X_SQ4, CEN512_NONE, ADV_NONE) \
+CODE_BODY_512(nibblesc_##metric##_avx512, STEP, TERM, WIDEN_SQ4, X_SQ4C, CEN512_ADD, ADV_CEN)
 
-#define SQ8_512(name, body) \
+BODIES_512(l2, STEP512_L2, TERM_L2)
+BODIES_512(ip, STEP512_IP, TERM_IP)
+BODIES_512(l1, STEP512_L1, TERM_L1)
+
+#define WRAP_512(name, SUM, plain, withcen) \
 __attribute__((target("avx512f,avx512bw,avx2,fma"))) \
 static float \
-name(const float *q, const void *code, int n, float lo, float step) \
+name(const float *q, const void *code, int n, float lo, float step, \
+	 const float *cen) \
 { \
-	return body(q, code, n, 0, lo, step); \
+	return cen ? SUM(withcen, q, code, n, lo, step, cen) : \
+		SUM(plain, q, code, n, lo, step, NULL); \
 }
-#define SQ4_512(name, body) \
-__attribute__((target("avx512f,avx512bw,avx2,fma"))) \
-static float \
-name(const float *q, const void *code, int n, float lo, float step) \
-{ \
-	return SQ4_SUM(body, q, code, n, lo, step); \
-}
-SQ8_512(sq8_l2_avx512w, sq8_l2_avx512)
-SQ8_512(sq8_ip_avx512w, sq8_ip_avx512)
-SQ8_512(sq8_l1_avx512w, sq8_l1_avx512)
-SQ4_512(sq4_l2_avx512w, nibbles_l2_avx512)
-SQ4_512(sq4_ip_avx512w, nibbles_ip_avx512)
-SQ4_512(sq4_l1_avx512w, nibbles_l1_avx512)
+WRAP_512(sq8_l2_avx512w, SQ8_RUN, sq8_l2_avx512, sq8c_l2_avx512)
+WRAP_512(sq8_ip_avx512w, SQ8_RUN, sq8_ip_avx512, sq8c_ip_avx512)
+WRAP_512(sq8_l1_avx512w, SQ8_RUN, sq8_l1_avx512, sq8c_l1_avx512)
+WRAP_512(sq4_l2_avx512w, SQ4_SUM, nibbles_l2_avx512, nibblesc_l2_avx512)
+WRAP_512(sq4_ip_avx512w, SQ4_SUM, nibbles_ip_avx512, nibblesc_ip_avx512)
+WRAP_512(sq4_l1_avx512w, SQ4_SUM, nibbles_l1_avx512, nibblesc_l1_avx512)
 
 static const CodeKernels sq8_kernels_avx512 = {
 	sq8_decode_avx2, sq8_l2_avx512w, sq8_ip_avx512w, sq8_l1_avx512w
@@ -418,7 +449,8 @@ cpu_has_avx512bw(void)
 
 __attribute__((target("avx2,f16c")))
 static void
-half_decode_f16c(const void *code, int n, float lo, float step, float *out)
+half_decode_f16c(const void *code, int n, float lo, float step,
+				 const float *cen, float *out)
 {
 	const uint16 *h = (const uint16 *) code;
 	int			i;
@@ -437,7 +469,8 @@ half_decode_f16c(const void *code, int n, float lo, float step, float *out)
 #define HALF_KERNEL(name, STEP, TAIL) \
 __attribute__((target("avx2,fma,f16c"))) \
 static float \
-name(const float *q, const void *code, int n, float lo, float step) \
+name(const float *q, const void *code, int n, float lo, float step, \
+	 const float *cen) \
 { \
 	const uint16 *h = (const uint16 *) code; \
 	__m256		acc0 = _mm256_setzero_ps(); \
@@ -515,6 +548,23 @@ hnsw_codes_init(void)
 #endif
 }
 
+/*
+ * The centroid a code's residual was taken to (1 to ncent), or NULL for
+ * centroid 0, a code of the vector itself.  Callers check an element's
+ * number against the metapage's count when they read it; this check only
+ * keeps a missed one from reading outside the centroids.
+ */
+static inline const float *
+centroid_of(const HnswCodec *c, int centroid)
+{
+	if (centroid == 0)
+		return NULL;
+	if (unlikely(centroid > c->ncent))
+		elog(ERROR, "hnsw code refers to centroid %d of %d", centroid,
+			 c->ncent);
+	return c->cent + (Size) (centroid - 1) * c->dim;
+}
+
 /* the kernels of a code storage */
 static const CodeKernels *
 kernels_of(int storage)
@@ -538,11 +588,12 @@ kernels_of(int storage)
  */
 float
 hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
-				   const void *code, float *scratch)
+				   const void *code, int centroid, float *scratch)
 {
 	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
 	const void *values = (const char *) code + sizeof(HnswCodeHeader);
 	const CodeKernels *k = kernels_of(c->storage);
+	const float *cen = centroid_of(c, centroid);
 	float		r;
 
 	if (k->l2_squared != NULL)
@@ -550,19 +601,20 @@ hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
 		switch (metric)
 		{
 			case HNSW_METRIC_L2:
-				r = k->l2_squared(q, values, c->dim, h->lo, h->step);
+				r = k->l2_squared(q, values, c->dim, h->lo, h->step, cen);
 				break;
 			case HNSW_METRIC_L1:
-				r = k->l1(q, values, c->dim, h->lo, h->step);
+				r = k->l1(q, values, c->dim, h->lo, h->step, cen);
 				break;
 			default:
-				r = 1.0f - k->inner_product(q, values, c->dim, h->lo, h->step);
+				r = 1.0f - k->inner_product(q, values, c->dim, h->lo, h->step,
+											cen);
 				break;
 		}
 		if (fabsf(r) <= VEC_DIST_EXACT)
 			return r;
 	}
-	k->decode(values, c->dim, h->lo, h->step, scratch);
+	k->decode(values, c->dim, h->lo, h->step, cen, scratch);
 	switch (metric)
 	{
 		case HNSW_METRIC_L2:
@@ -649,18 +701,76 @@ encode_scalar(const float *vec, int dim, int top, HnswCodeHeader *h,
 }
 
 /*
- * Writes vec's code (header and values) to out.  The error bound is taken
- * from the vector as this CPU's decoder rebuilds it, rounded up, plus a
- * little for a kernel or decoder on another CPU: an FMA rounds lo + step * c
- * once, a multiply and an add twice, at most an ulp of the larger term
- * apart per value.
+ * The centroid whose residual vec is coded as, by the scalar codes of an
+ * index with trained centroids (hnsw_centroids.c): the nearest, whose
+ * residual is written to res, unless the residual spans a wider range
+ * than vec itself (or overflows), where the code of vec itself is finer:
+ * then 0, and res is vec.  Ties go to the lower number, so the choice
+ * depends on vec and the centroids alone.
  */
-void
+static int
+choose_centroid(const HnswCodec *c, const float *vec, float *res)
+{
+	float		best = INFINITY;
+	int			choice = 0;
+	float		rlo,
+				rhi,
+				vlo,
+				vhi;
+	int			i;
+
+	memcpy(res, vec, sizeof(float) * c->dim);
+	for (i = 0; i < c->ncent; i++)
+	{
+		float		d = vec_index_l2_squared(vec, c->cent + (Size) i * c->dim,
+											 c->dim);
+
+		if (d < best)
+		{
+			best = d;
+			choice = i + 1;
+		}
+	}
+	if (choice == 0)
+		return 0;
+	vlo = vhi = vec[0];
+	rlo = rhi = vec[0] - c->cent[(Size) (choice - 1) * c->dim];
+	for (i = 0; i < c->dim; i++)
+	{
+		float		r = vec[i] - c->cent[(Size) (choice - 1) * c->dim + i];
+
+		vlo = Min(vlo, vec[i]);
+		vhi = Max(vhi, vec[i]);
+		rlo = Min(rlo, r);
+		rhi = Max(rhi, r);
+		res[i] = r;
+	}
+	if (!isfinite(rhi - rlo) || (double) rhi - rlo >= (double) vhi - vlo)
+	{
+		memcpy(res, vec, sizeof(float) * c->dim);
+		return 0;
+	}
+	return choice;
+}
+
+/*
+ * Writes vec's code (header and values) to out and returns the centroid
+ * it is the code of the residual to (0: of vec itself).  The error bound
+ * is taken from the vector as this CPU's decoder rebuilds it, rounded up,
+ * plus a little for a kernel or decoder on another CPU: an FMA rounds lo +
+ * step * c once, a multiply and an add twice, at most an ulp of the larger
+ * term apart per value, and adding the centroid's value rounds once more,
+ * at most an ulp of the decoded value apart (OTHER_CPU is four ulps of
+ * the largest).
+ */
+int
 hnsw_encode(const HnswCodec *c, const float *vec, void *out)
 {
 	HnswCodeHeader *h = (HnswCodeHeader *) out;
 	void	   *code = (char *) out + sizeof(HnswCodeHeader);
 	float	   *dec;
+	float	   *res = NULL;
+	int			centroid = 0;
 	double		err = 0;
 	double		norm2 = 0;
 	double		big = 0;
@@ -669,18 +779,22 @@ hnsw_encode(const HnswCodec *c, const float *vec, void *out)
 	if (c->storage == HNSW_STORAGE_FLOAT4)
 	{
 		memcpy(out, vec, sizeof(float) * c->dim);
-		return;
+		return 0;
 	}
 	memset(h, 0, sizeof(HnswCodeHeader));
+	dec = palloc(sizeof(float) * c->dim);
 	if (c->storage == HNSW_STORAGE_HALF)
 	{
 		for (i = 0; i < c->dim; i++)
 			((uint16 *) code)[i] = float_to_half(vec[i]);
 	}
 	else
-		encode_scalar(vec, c->dim, code_top(c), h, code);
-	dec = palloc(sizeof(float) * c->dim);
-	hnsw_decode(c, out, dec);
+	{
+		res = palloc(sizeof(float) * c->dim);
+		centroid = choose_centroid(c, vec, res);
+		encode_scalar(res, c->dim, code_top(c), h, code);
+	}
+	hnsw_decode(c, out, centroid, dec);
 	for (i = 0; i < c->dim; i++)
 	{
 		double		d = (double) vec[i] - (double) dec[i];
@@ -697,35 +811,39 @@ hnsw_encode(const HnswCodec *c, const float *vec, void *out)
 	h->err = float_up(err);
 	h->norm = float_up(sqrt(norm2) * (1 + ROUND_UP));
 	pfree(dec);
+	if (res)
+		pfree(res);
+	return centroid;
 }
 
 /*
  * The vector a code stands for: the stored floats themselves for float4,
- * else decoded into scratch (dim floats).
+ * else decoded into scratch (dim floats), the centroid's values added.
  */
 const float *
-hnsw_decode(const HnswCodec *c, const void *code, float *scratch)
+hnsw_decode(const HnswCodec *c, const void *code, int centroid, float *scratch)
 {
 	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
 	const char *values = (const char *) code + sizeof(HnswCodeHeader);
 
 	if (c->storage == HNSW_STORAGE_FLOAT4)
 		return (const float *) code;
-	kernels_of(c->storage)->decode(values, c->dim, h->lo, h->step, scratch);
+	kernels_of(c->storage)->decode(values, c->dim, h->lo, h->step,
+								   centroid_of(c, centroid), scratch);
 	return scratch;
 }
 
 /*
- * Whether the element whose code is code may also stand for vec (a row to
- * attach to it, or a row the checker looks up): vec encodes to the same
- * code, and lies within the stored error bound of what the code decodes
- * to (measured, not recomputed by encode's formula, so that a bound
- * written by another build is judged by what it promises).  scratch:
- * hnsw_code_bytes, then dim floats.
+ * Whether the element whose code is code (of the residual to centroid)
+ * may also stand for vec (a row to attach to it, or a row the checker
+ * looks up): vec encodes to the same code, and lies within the stored
+ * error bound of what the code decodes to (measured, not recomputed by
+ * encode's formula, so that a bound written by another build is judged by
+ * what it promises).  scratch: hnsw_code_bytes, then dim floats.
  */
 bool
-hnsw_code_holds(const HnswCodec *c, const void *code, const float *vec,
-				void *scratch)
+hnsw_code_holds(const HnswCodec *c, const void *code, int centroid,
+				const float *vec, void *scratch)
 {
 	const HnswCodeHeader *stored = (const HnswCodeHeader *) code;
 	const HnswCodeHeader *mine = (const HnswCodeHeader *) scratch;
@@ -737,12 +855,13 @@ hnsw_code_holds(const HnswCodec *c, const void *code, const float *vec,
 
 	if (c->storage == HNSW_STORAGE_FLOAT4)
 		return memcmp(code, vec, sizeof(float) * c->dim) == 0;
-	hnsw_encode(c, vec, scratch);
-	if (memcmp((const char *) code + hdr, (const char *) scratch + hdr,
+	if (hnsw_encode(c, vec, scratch) != centroid ||
+		memcmp((const char *) code + hdr, (const char *) scratch + hdr,
 			   bytes - hdr) != 0 ||
 		stored->lo != mine->lo || stored->step != mine->step)
 		return false;
-	dec = hnsw_decode(c, code, (float *) ((char *) scratch + MAXALIGN(bytes)));
+	dec = hnsw_decode(c, code, centroid,
+					  (float *) ((char *) scratch + MAXALIGN(bytes)));
 	for (i = 0; i < c->dim; i++)
 	{
 		double		d = (double) vec[i] - (double) dec[i];
@@ -764,11 +883,14 @@ hnsw_code_scratch_bytes(const HnswCodec *c)
 
 /* what is wrong with a stored code, or NULL: for hnsw_index_check */
 const char *
-hnsw_code_invalid(const HnswCodec *c, const void *code)
+hnsw_code_invalid(const HnswCodec *c, const void *code, int centroid)
 {
 	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
 	const uint16 *half = (const uint16 *) ((const char *) code + sizeof(HnswCodeHeader));
 	int			i;
+
+	if (centroid > c->ncent)
+		return "element refers to a centroid the index does not have";
 
 	if (c->storage == HNSW_STORAGE_FLOAT4)
 	{

@@ -33,12 +33,20 @@ typedef struct HnswCodeHeader
 	float		step;
 } HnswCodeHeader;
 
-/* how one index's vectors are stored: fixed by the metapage */
+/*
+ * How one index's vectors are stored: fixed by the metapage.  An sq8 or
+ * sq4 index built from rows may have trained centroids (ncent of them,
+ * dim floats each, hnsw_centroids.c); an element's code is then of its
+ * vector's residual to the centroid its tuple names (1 to ncent), or of
+ * the vector itself (0).
+ */
 typedef struct HnswCodec
 {
 	uint8		storage;		/* HNSW_STORAGE_* */
 	int			dim;
 	bool		l1;				/* err in L1 (an L1 index), else in L2 */
+	int			ncent;			/* trained centroids, or 0 */
+	const float *cent;			/* ncent * dim floats */
 } HnswCodec;
 
 extern const char *hnsw_storage_name(int storage);
@@ -46,17 +54,19 @@ extern int	hnsw_storage_by_name(const char *name);
 extern int	hnsw_storage_max_dim(int storage);
 extern Size hnsw_code_bytes(int storage, int dim);
 
-extern void hnsw_encode(const HnswCodec *c, const float *vec, void *out);
+extern int	hnsw_encode(const HnswCodec *c, const float *vec, void *out);
 extern const float *hnsw_decode(const HnswCodec *c, const void *code,
-								float *scratch);
+								int centroid, float *scratch);
 extern Size hnsw_code_scratch_bytes(const HnswCodec *c);
 extern bool hnsw_code_holds(const HnswCodec *c, const void *code,
-							const float *vec, void *scratch);
-extern const char *hnsw_code_invalid(const HnswCodec *c, const void *code);
+							int centroid, const float *vec, void *scratch);
+extern const char *hnsw_code_invalid(const HnswCodec *c, const void *code,
+									 int centroid);
 
 /* the index's distance (HnswGraph.dist's metric) from q to a code */
 extern float hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
-								const void *code, float *scratch);
+								const void *code, int centroid,
+								float *scratch);
 
 /* lower bounds of exact distances, for scans of a coded index */
 extern float hnsw_code_bound(int metric, const HnswCodec *c, const void *code,

@@ -185,7 +185,7 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 			 tupdesc->natts);
 	hnsw_read_meta(index, &meta);
 	nblocks = RelationGetNumberOfBlocks(index);
-	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	for (blkno = HNSW_FIRST_GRAPH_BLOCK(&meta); blkno < nblocks; blkno++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		hnsw_page_walk_elements(index, blkno, NULL, count_element, &c);

@@ -97,6 +97,27 @@ hnsw_meta_set_dim(Relation index, int dim)
 }
 
 /*
+ * Records the centroids a build trained (hnsw_centroids_write): the
+ * metapage's format becomes version 4, whose codes may be of residuals.
+ */
+void
+hnsw_meta_set_centroids(Relation index, int ncent, int pages, uint32 crc)
+{
+	Buffer		buf;
+	HnswWal    *state;
+	HnswMetaPage meta;
+
+	(void) lock_meta(index, &buf);
+	meta = write_meta(index, buf, &state);
+	meta->version = HNSW_FORMAT_VERSION_CENTROIDS;
+	meta->ncentroids = ncent;
+	meta->centroid_pages = pages;
+	meta->centroid_crc = crc;
+	hnsw_wal_finish(state);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
  * Raises the entry point to (entry, level) if level is above the current
  * one (or there is none), and moves insert_page forward; either may be
  * invalid (HNSW_INVALID_ID, InvalidBlockNumber) to leave it be.  One WAL

@@ -203,4 +203,6 @@ hnsw_codec_init(HnswCodec *c, const HnswIndexInfo *info, int storage, int dim)
 	c->storage = storage;
 	c->dim = dim;
 	c->l1 = info->metric == HNSW_METRIC_L1;
+	c->ncent = 0;				/* hnsw_codec_load_centroids gives them */
+	c->cent = NULL;
 }

@@ -99,6 +99,43 @@ meta_corrupt(Relation index, const char *fmt,...)
 }
 
 /*
+ * The centroid fields: zero below version 4 (older builds never wrote
+ * there, and PageInit zeroed the bytes); from version 4, which only a
+ * build that trained centroids writes, an sq8 or sq4 index's count within
+ * its range, their pages as many as the count and dim need, and pd_lower
+ * covering them.
+ */
+static void
+check_meta_centroids(Relation index, Page page)
+{
+	HnswMetaPage meta = HnswPageGetMeta(page);
+	Size		end = offsetof(PageHeaderData, pd_linp) + sizeof(HnswMetaPageData);
+
+	if (meta->version < HNSW_FORMAT_VERSION_CENTROIDS)
+	{
+		if (meta->ncentroids != 0 || meta->centroid_pages != 0 ||
+			meta->centroid_crc != 0)
+			meta_corrupt(index, "metapage of version %u has centroids",
+						 (unsigned) meta->version);
+		return;
+	}
+	if (((PageHeader) page)->pd_lower < end)
+		meta_corrupt(index, "metapage pd_lower %u does not cover its centroids",
+					 (unsigned) ((PageHeader) page)->pd_lower);
+	if (meta->storage != HNSW_STORAGE_SQ8 && meta->storage != HNSW_STORAGE_SQ4)
+		meta_corrupt(index, "metapage has centroids under storage %s",
+					 hnsw_storage_name(meta->storage));
+	if (meta->ncentroids < 2 || meta->ncentroids > HNSW_MAX_CENTROIDS ||
+		meta->dim == 0)
+		meta_corrupt(index, "metapage has %u centroids of %u dimensions",
+					 (unsigned) meta->ncentroids, (unsigned) meta->dim);
+	if (meta->centroid_pages != hnsw_centroid_pages(meta->ncentroids, meta->dim))
+		meta_corrupt(index, "metapage has %u centroid pages, %d expected",
+					 (unsigned) meta->centroid_pages,
+					 hnsw_centroid_pages(meta->ncentroids, meta->dim));
+}
+
+/*
  * Checks every field of the metapage against the range the code that
  * writes it can produce, so that a damaged metapage is refused when it is
  * read, before any of its values steers an insert, a scan, VACUUM or the
@@ -129,13 +166,13 @@ hnsw_check_meta(Relation index, Page page)
 	if (meta->version == 0)
 		meta_corrupt(index, "metapage version is 0");
 	if (meta->version < HNSW_MIN_FORMAT_VERSION ||
-		meta->version > HNSW_FORMAT_VERSION_CODES)
+		meta->version > HNSW_FORMAT_VERSION_CENTROIDS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("index \"%s\" has on-disk format version %u, but this "
 						"build of hnswsearch reads versions %d to %d",
 						RelationGetRelationName(index), meta->version,
-						HNSW_MIN_FORMAT_VERSION, HNSW_FORMAT_VERSION_CODES),
+						HNSW_MIN_FORMAT_VERSION, HNSW_FORMAT_VERSION_CENTROIDS),
 				 errhint("REINDEX the index.")));
 	if (meta->storage < HNSW_STORAGE_FLOAT4 || meta->storage > HNSW_STORAGE_LAST)
 		meta_corrupt(index, "metapage storage is %u, outside %d..%d",
@@ -165,6 +202,8 @@ hnsw_check_meta(Relation index, Page page)
 		meta_corrupt(index, "metapage max_level is %u, but m = %u gives %d",
 					 (unsigned) meta->max_level, (unsigned) meta->m,
 					 hnsw_level_cap(meta->m));
+	/* first: the entry and insert page must lie after the centroid pages */
+	check_meta_centroids(index, page);
 	if (meta->entry == HNSW_INVALID_ID)
 	{
 		if (meta->entry_level != -1)
@@ -175,7 +214,7 @@ hnsw_check_meta(Relation index, Page page)
 	{
 		if (meta->dim == 0)
 			meta_corrupt(index, "metapage has an entry point but dim is 0");
-		if (HnswIdBlock(meta->entry) == HNSW_METAPAGE_BLKNO)
+		if (HnswIdBlock(meta->entry) < HNSW_FIRST_GRAPH_BLOCK(meta))
 			meta_corrupt(index, "metapage entry point (%u,%u) is not on a graph page",
 						 HnswIdBlock(meta->entry),
 						 (unsigned) HnswIdOffset(meta->entry));
@@ -188,7 +227,7 @@ hnsw_check_meta(Relation index, Page page)
 						 meta->entry_level, (unsigned) meta->max_level);
 	}
 	if (meta->insert_page != InvalidBlockNumber &&
-		(meta->insert_page == HNSW_METAPAGE_BLKNO ||
+		(meta->insert_page < HNSW_FIRST_GRAPH_BLOCK(meta) ||
 		 meta->insert_page >= HNSW_MAX_BLOCKS))
 		meta_corrupt(index, "metapage insert_page %u is not a graph page",
 					 meta->insert_page);

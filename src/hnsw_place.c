@@ -40,7 +40,7 @@ hnsw_form_element(const HnswCodec *codec, const float *vec, int level,
 	if (tid)
 		etup->heaptids[0] = *tid;
 	if (vec)
-		hnsw_encode(codec, vec, etup->vec);
+		etup->centroid = hnsw_encode(codec, vec, etup->vec);
 	return etup;
 }
 
@@ -129,7 +129,9 @@ last_page_with_room(Relation index, BlockNumber tried, Size space, int nitems)
 	buf = ReadBuffer(index, last);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	page = BufferGetPage(buf);
-	if (!PageIsNew(page))
+	/* a build that trained centroids wrote graph pages after them */
+	if (!PageIsNew(page) &&
+		HnswPageGetOpaque(page)->kind != HNSW_PAGE_CENTROIDS)
 	{
 		hnsw_check_page(index, page, last);
 		if (page_has_room(page, space, nitems))

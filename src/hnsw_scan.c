@@ -154,7 +154,7 @@ scan_start(IndexScanDesc scan)
 		!hnsw_prepare_vector(&so->info, key->sk_argument, so->q, so->meta.dim))
 	{
 		so->unordered = true;
-		so->nextblk = HNSW_METAPAGE_BLKNO + 1;
+		so->nextblk = HNSW_FIRST_GRAPH_BLOCK(&so->meta);
 		/* a whole block's TIDs at a time */
 		so->tids = palloc(sizeof(ItemPointerData) *
 						  HNSW_MAX_ITEMS_PER_PAGE * HNSW_HEAPTIDS);

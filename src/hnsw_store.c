@@ -54,7 +54,7 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
 
 	if (ItemIdGetLength(PageGetItemId(page, HnswIdOffset(id))) !=
 		HNSW_ELEMENT_SIZE(pg->codec.storage, pg->g.dim) ||
-		etup->level > pg->max_level)
+		etup->level > pg->max_level || etup->centroid > pg->codec.ncent)
 		hnsw_corrupt(pg->index, HnswIdBlock(id), HnswIdOffset(id),
 					 "element tuple does not match the index's dimensions");
 	return etup;
@@ -77,13 +77,15 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
  * coordinate beyond 65504 and the error that covers it overflowed).
  */
 static inline float
-code_distance(HnswPageGraph *pg, const float *q, const void *code)
+code_distance(HnswPageGraph *pg, const float *q, const void *code,
+			  int centroid)
 {
 	float		d;
 
 	if (pg->codec.storage == HNSW_STORAGE_FLOAT4)
 		return pg->g.dist(q, (const float *) code, pg->g.dim);
-	d = hnsw_code_distance(&pg->codec, pg->metric, q, code, pg->decoded);
+	d = hnsw_code_distance(&pg->codec, pg->metric, q, code, centroid,
+						   pg->decoded);
 	if (pg->rerank)
 	{
 		double		s = hnsw_code_spread(pg->metric, &pg->codec, code, d,
@@ -178,7 +180,7 @@ page_distances(HnswGraph *g, const float *q, const HnswId *ids, int n,
 		{
 			int			k = order[j];
 
-			dist[k] = code_distance(pg, q, etups[j]->vec);
+			dist[k] = code_distance(pg, q, etups[j]->vec, etups[j]->centroid);
 			flags[k] = (etups[j]->flags & pg->skip_flags) ? HNSW_SKIP_RESULT : 0;
 			if (etups[j]->flags & (HNSW_ELEMENT_DELETED | HNSW_ELEMENT_FREE))
 				flags[k] |= HNSW_SKIP_LINK;
@@ -423,7 +425,7 @@ page_vector(HnswGraph *g, HnswId id, float *scratch)
 	HnswElementTuple etup = element_on(pg, page, id);
 
 	/* a code decodes into scratch; a float4 vector is copied there */
-	if (hnsw_decode(&pg->codec, etup->vec, scratch) != scratch)
+	if (hnsw_decode(&pg->codec, etup->vec, etup->centroid, scratch) != scratch)
 		memcpy(scratch, etup->vec, sizeof(float) * g->dim);
 	hnsw_buffers_unlock(&pg->bufs);
 	return scratch;
@@ -438,8 +440,9 @@ page_self_distance(HnswGraph *g, const float *vec)
 {
 	HnswPageGraph *pg = PG_OF(g);
 
-	hnsw_encode(&pg->codec, vec, pg->code);
-	return code_distance(pg, vec, pg->code);
+	int			centroid = hnsw_encode(&pg->codec, vec, pg->code);
+
+	return code_distance(pg, vec, pg->code, centroid);
 }
 
 /* HnswGraphOps.place: form both tuples and append them */
@@ -480,7 +483,7 @@ page_add_heaptid(HnswGraph *g, HnswId id, const float *vec, ItemPointer tid)
 	page = hnsw_wal_begin(pg->index, buf, false, &state);
 	etup = element_on(pg, page, id);
 	if ((etup->flags & HNSW_ELEMENT_GONE) == 0 &&
-		hnsw_code_holds(&pg->codec, etup->vec, vec, pg->code))
+		hnsw_code_holds(&pg->codec, etup->vec, etup->centroid, vec, pg->code))
 	{
 		for (i = 0; i < HNSW_HEAPTIDS && !added; i++)
 		{
@@ -538,6 +541,7 @@ hnsw_page_graph_open(Relation index, const HnswIndexInfo *info,
 	pg->g.fillers_marked = meta->version >= 2;
 	pg->index = index;
 	hnsw_codec_init(&pg->codec, info, meta->storage, meta->dim);
+	hnsw_codec_load_centroids(index, meta, &pg->codec);
 	pg->metric = info->metric;
 	pg->decoded = palloc(sizeof(float) * Max(meta->dim, 1));
 	pg->code = palloc(hnsw_code_scratch_bytes(&pg->codec));
@@ -689,7 +693,8 @@ hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out,
 	if (spread)
 	{
 		float		d = hnsw_code_distance(&pg->codec, pg->metric, pg->q,
-										   etup->vec, pg->decoded);
+										   etup->vec, etup->centroid,
+										   pg->decoded);
 
 		*est = d;
 		*spread = hnsw_code_spread(pg->metric, &pg->codec, etup->vec, d,

@@ -236,7 +236,7 @@ repair_and_free(HnswVacuum *vac)
 	vac->staying = palloc(sizeof(HnswId) * vac->capstaying);
 	vac->backlinks.items = NULL;
 	vac->backlinks.count = vac->backlinks.capacity = 0;
-	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	for (blkno = HNSW_FIRST_GRAPH_BLOCK(&meta); blkno < nblocks; blkno++)
 		repair_page(vac, g, blkno);
 	hnsw_link_back_many(g, &vac->backlinks);
 
@@ -279,7 +279,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	vac.esize = HNSW_ELEMENT_SIZE(meta.storage, meta.dim);
 	hnsw_idset_init(&vac.removed, 1024);
 
-	for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	for (blkno = HNSW_FIRST_GRAPH_BLOCK(&meta); blkno < nblocks; blkno++)
 		update_elements(&vac, blkno, visit_dead);
 	if (vac.removed.count > 0)
 		repair_and_free(&vac);

@@ -53,6 +53,9 @@ my %f = (
 	entry => [ 40, 'V' ],
 	entry_level => [ 44, 'l<' ],
 	insert_page => [ 48, 'V' ],
+	ncentroids => [ 52, 'v' ],
+	centroid_pages => [ 54, 'v' ],
+	centroid_crc => [ 56, 'V' ],
 	pd_lower => [ 12, 'v' ],
 	page_id => [ 8186, 'v' ],);
 my %orig;
@@ -63,7 +66,7 @@ for my $k (keys %f)
 }
 note(join(', ', map { "$_ = $orig{$_}" } sort keys %orig));
 is($orig{ef_construction}, 64, 'the metapage layout is as expected');
-is($orig{pd_lower}, 52, 'pd_lower covers the metapage contents');
+is($orig{pd_lower}, 60, 'pd_lower covers the metapage contents');
 cmp_ok($orig{entry}, '>', 255, 'the index has an entry point');
 isnt($orig{insert_page}, 0xFFFFFFFF, 'the index has an insert page');
 
@@ -73,9 +76,13 @@ my @variants = (
 	[ 'magic', 0, qr/${corrupt}metapage has no hnsw magic number/ ],
 	[ 'version', 0, qr/${corrupt}metapage version is 0/ ],
 	[
-		'version', 4,
-		qr/index "t_v_idx" has on-disk format version 4, but this build of hnswsearch reads versions 1 to 3/
+		'version', 5,
+		qr/index "t_v_idx" has on-disk format version 5, but this build of hnswsearch reads versions 1 to 4/
 	],
+	[ 'version', 4, qr/${corrupt}metapage storage float4 does not match version 4/ ],
+	[ 'ncentroids', 8, qr/${corrupt}metapage of version 2 has centroids/ ],
+	[ 'centroid_pages', 1, qr/${corrupt}metapage of version 2 has centroids/ ],
+	[ 'centroid_crc', 7, qr/${corrupt}metapage of version 2 has centroids/ ],
 	[ 'version', 3, qr/${corrupt}metapage storage float4 does not match version 3/ ],
 	[ 'dim', 0, qr/${corrupt}metapage has an entry point but dim is 0/ ],
 	[ 'dim', 2001, qr/${corrupt}metapage dim is 2001, outside 0\.\.2000/ ],
