@@ -701,25 +701,18 @@ encode_scalar(const float *vec, int dim, int top, HnswCodeHeader *h,
 }
 
 /*
- * The centroid whose residual vec is coded as, by the scalar codes of an
- * index with trained centroids (hnsw_centroids.c): the nearest, whose
- * residual is written to res, unless the residual spans a wider range
- * than vec itself (or overflows), where the code of vec itself is finer:
- * then 0, and res is vec.  Ties go to the lower number, so the choice
- * depends on vec and the centroids alone.
+ * The centroid nearest to vec (1 to ncent; ties to the lower number), with
+ * vec's residual to it in res, or 0 where the index has none or the
+ * residual overflows (near the float4 limits).
  */
 static int
-choose_centroid(const HnswCodec *c, const float *vec, float *res)
+nearest_centroid(const HnswCodec *c, const float *vec, float *res)
 {
 	float		best = INFINITY;
 	int			choice = 0;
-	float		rlo,
-				rhi,
-				vlo,
-				vhi;
+	const float *cen;
 	int			i;
 
-	memcpy(res, vec, sizeof(float) * c->dim);
 	for (i = 0; i < c->ncent; i++)
 	{
 		float		d = vec_index_l2_squared(vec, c->cent + (Size) i * c->dim,
@@ -733,67 +726,45 @@ choose_centroid(const HnswCodec *c, const float *vec, float *res)
 	}
 	if (choice == 0)
 		return 0;
-	vlo = vhi = vec[0];
-	rlo = rhi = vec[0] - c->cent[(Size) (choice - 1) * c->dim];
+	cen = c->cent + (Size) (choice - 1) * c->dim;
 	for (i = 0; i < c->dim; i++)
 	{
-		float		r = vec[i] - c->cent[(Size) (choice - 1) * c->dim + i];
-
-		vlo = Min(vlo, vec[i]);
-		vhi = Max(vhi, vec[i]);
-		rlo = Min(rlo, r);
-		rhi = Max(rhi, r);
-		res[i] = r;
-	}
-	if (!isfinite(rhi - rlo) || (double) rhi - rlo >= (double) vhi - vlo)
-	{
-		memcpy(res, vec, sizeof(float) * c->dim);
-		return 0;
+		res[i] = vec[i] - cen[i];
+		if (!isfinite(res[i]))
+			return 0;
 	}
 	return choice;
 }
 
 /*
- * Writes vec's code (header and values) to out and returns the centroid
- * it is the code of the residual to (0: of vec itself).  The error bound
- * is taken from the vector as this CPU's decoder rebuilds it, rounded up,
- * plus a little for a kernel or decoder on another CPU: an FMA rounds lo +
- * step * c once, a multiply and an add twice, at most an ulp of the larger
- * term apart per value, and adding the centroid's value rounds once more,
- * at most an ulp of the decoded value apart (OTHER_CPU is four ulps of
- * the largest).
+ * Writes the code of values (vec itself, or its residual to centroid) to
+ * out, with the header's error bound and norm, and returns the error
+ * measured: the distance from vec to what the code decodes to, as this
+ * CPU's decoder rebuilds it, before rounding up.  The bound adds a little
+ * for a kernel or decoder on another CPU: an FMA rounds lo + step * c once,
+ * a multiply and an add twice, at most an ulp of the larger term apart per
+ * value, and adding a centroid's value rounds once more, at most an ulp of
+ * the decoded value apart (OTHER_CPU is four ulps of the largest).
  */
-int
-hnsw_encode(const HnswCodec *c, const float *vec, void *out)
+static double
+encode_values(const HnswCodec *c, const float *vec, const float *values,
+			  int centroid, void *out, float *dec)
 {
 	HnswCodeHeader *h = (HnswCodeHeader *) out;
 	void	   *code = (char *) out + sizeof(HnswCodeHeader);
-	float	   *dec;
-	float	   *res = NULL;
-	int			centroid = 0;
 	double		err = 0;
 	double		norm2 = 0;
 	double		big = 0;
 	int			i;
 
-	if (c->storage == HNSW_STORAGE_FLOAT4)
-	{
-		memcpy(out, vec, sizeof(float) * c->dim);
-		return 0;
-	}
 	memset(h, 0, sizeof(HnswCodeHeader));
-	dec = palloc(sizeof(float) * c->dim);
 	if (c->storage == HNSW_STORAGE_HALF)
 	{
 		for (i = 0; i < c->dim; i++)
-			((uint16 *) code)[i] = float_to_half(vec[i]);
+			((uint16 *) code)[i] = float_to_half(values[i]);
 	}
 	else
-	{
-		res = palloc(sizeof(float) * c->dim);
-		centroid = choose_centroid(c, vec, res);
-		encode_scalar(res, c->dim, code_top(c), h, code);
-	}
+		encode_scalar(values, c->dim, code_top(c), h, code);
 	hnsw_decode(c, out, centroid, dec);
 	for (i = 0; i < c->dim; i++)
 	{
@@ -806,13 +777,54 @@ hnsw_encode(const HnswCodec *c, const float *vec, void *out)
 	big = Max(big, Max(fabs(h->lo), fabs(h->lo + code_top(c) * h->step)));
 	if (!c->l1)
 		err = sqrt(err);
-	err = err * (1 + ROUND_UP) +
-		OTHER_CPU * big * (c->l1 ? (double) c->dim : sqrt((double) c->dim));
-	h->err = float_up(err);
+	h->err = float_up(err * (1 + ROUND_UP) +
+					  OTHER_CPU * big * (c->l1 ? (double) c->dim : sqrt((double) c->dim)));
 	h->norm = float_up(sqrt(norm2) * (1 + ROUND_UP));
+	return err;
+}
+
+/*
+ * Writes vec's code (header and values) to out and returns the centroid
+ * it is the code of the residual to, or 0 for a code of vec itself.  An
+ * index with trained centroids codes the residual to the nearest one
+ * unless the code of vec itself errs less: a vector far from every
+ * centroid, or one whose own code holds many values exactly (the zero
+ * pixels of an image, at its minimum), keeps that.
+ */
+int
+hnsw_encode(const HnswCodec *c, const float *vec, void *out)
+{
+	Size		bytes = hnsw_code_bytes(c->storage, c->dim);
+	float	   *dec;
+	float	   *res;
+	void	   *own;
+	int			centroid;
+	double		err;
+
+	if (c->storage == HNSW_STORAGE_FLOAT4)
+	{
+		memcpy(out, vec, sizeof(float) * c->dim);
+		return 0;
+	}
+	dec = palloc(sizeof(float) * c->dim);
+	if (c->ncent == 0)
+	{
+		encode_values(c, vec, vec, 0, out, dec);
+		pfree(dec);
+		return 0;
+	}
+	res = palloc(sizeof(float) * c->dim);
+	own = palloc(bytes);
+	centroid = nearest_centroid(c, vec, res);
+	err = encode_values(c, vec, vec, 0, own, dec);
+	if (centroid == 0 || encode_values(c, vec, res, centroid, out, dec) >= err)
+	{
+		memcpy(out, own, bytes);
+		centroid = 0;
+	}
 	pfree(dec);
-	if (res)
-		pfree(res);
+	pfree(res);
+	pfree(own);
 	return centroid;
 }
 
