@@ -1,6 +1,6 @@
 # hnswsearch: PGXS build.  `make demo` and `make test` are the README's contract.
 EXTENSION = hnswsearch
-EXTVERSION = 0.4.0
+EXTVERSION = 0.5.0
 MODULE_big = hnswsearch
 SRCS = $(sort $(wildcard src/*.c))
 OBJS = $(SRCS:.c=.o)

@@ -143,8 +143,10 @@ count_element(void *arg, Page page, HnswId id, HnswElementTuple etup)
 #define HNSW_INFO_NATTS_0_1_0	11
 /* in 0.2.0 and 0.3.0 */
 #define HNSW_INFO_NATTS_0_2_0	13
-/* and from 0.4.0 on: storage, bytes_per_vector */
-#define HNSW_INFO_NATTS			15
+/* in 0.4.0: storage, bytes_per_vector */
+#define HNSW_INFO_NATTS_0_4_0	15
+/* and from 0.5.0 on: centroids */
+#define HNSW_INFO_NATTS			16
 
 /*
  * hnsw_index_info(regclass): one row of counts and settings, the
@@ -159,7 +161,8 @@ count_element(void *arg, Page page, HnswId id, HnswElementTuple etup)
  * A database still on version 0.1.0 of the SQL script (the library updated,
  * ALTER EXTENSION UPDATE not yet run) declares the 0.1.0 columns; they get
  * the 0.1.0 values, element counts and heap_tids, rather than 0.2.0 values
- * under the wrong names.  One on 0.2.0 or 0.3.0 gets all but the last two.
+ * under the wrong names.  One on 0.2.0 or 0.3.0 gets all but the last
+ * three, one on 0.4.0 all but the last.
  */
 Datum
 hnsw_index_info(PG_FUNCTION_ARGS)
@@ -179,6 +182,7 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	if (tupdesc->natts != HNSW_INFO_NATTS &&
+		tupdesc->natts != HNSW_INFO_NATTS_0_4_0 &&
 		tupdesc->natts != HNSW_INFO_NATTS_0_2_0 &&
 		tupdesc->natts != HNSW_INFO_NATTS_0_1_0)
 		elog(ERROR, "hnsw_index_info: unexpected number of result columns: %d",
@@ -214,12 +218,14 @@ hnsw_index_info(PG_FUNCTION_ARGS)
 	values[n++] = Int64GetDatum(nblocks);
 	values[n++] = Int64GetDatum((int64) nblocks * BLCKSZ);
 	values[n++] = Int32GetDatum(meta.version);
-	if (tupdesc->natts == HNSW_INFO_NATTS)
+	if (tupdesc->natts >= HNSW_INFO_NATTS_0_4_0)
 	{
 		values[n++] = CStringGetTextDatum(hnsw_storage_name(meta.storage));
 		values[n++] = Int32GetDatum((int32) hnsw_code_bytes(meta.storage,
 															meta.dim));
 	}
+	if (tupdesc->natts == HNSW_INFO_NATTS)
+		values[n++] = Int32GetDatum(meta.ncentroids);
 	Assert(n == tupdesc->natts);
 	index_close(index, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -73,11 +73,11 @@ for my $s ('sq8', 'sq4')
 }
 is( $node->safe_psql(
 		'postgres',
-		q{SELECT string_agg(c.relname || ':' || storage || ':' || format_version, ',' ORDER BY c.relname)
+		q{SELECT string_agg(c.relname || ':' || storage || ':' || format_version || ':' || centroids, ',' ORDER BY c.relname)
 		  FROM pg_class c, LATERAL hnsw_index_info(c.oid)
 		  WHERE c.relname IN ('items_sq8_idx', 'items_sq4_idx', 'small_idx')}),
-	'items_sq4_idx:sq4:4,items_sq8_idx:sq8:4,small_idx:sq8:3',
-	'trained indexes have format version 4; one built from 50 rows has no centroids and version 3');
+	'items_sq4_idx:sq4:4:64,items_sq8_idx:sq8:4:64,small_idx:sq8:3:0',
+	'trained indexes have 64 centroids and format version 4; one built from 50 rows has none and version 3');
 
 # recall at ef 10 and 40 against brute force, exact order, and the check
 sub measure
