@@ -212,6 +212,8 @@ extern void hnsw_codec_init(HnswCodec *c, const HnswIndexInfo *info,
 extern void hnsw_init_page(Page page, uint16 kind);
 extern void hnsw_read_meta(Relation index, HnswMetaPageData *meta);
 extern void hnsw_check_meta(Relation index, Page page);
+extern void hnsw_check_page_kind(Relation index, Page page, BlockNumber blkno,
+								 uint16 kind, const char *notkind);
 extern void hnsw_check_page(Relation index, Page page, BlockNumber blkno);
 extern OffsetNumber hnsw_page_max_offset(Relation index, Page page,
 										 BlockNumber blkno);

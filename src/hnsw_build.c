@@ -48,7 +48,6 @@ typedef struct HnswBuildState
 	int			dim;
 	int			max_level;
 	HnswCodec	codec;			/* how the pages keep the vectors */
-	bool		trained;		/* centroids considered (train_centroids) */
 
 	/* the in-memory graph; ids are index + 1 */
 	uint32		n;
@@ -346,7 +345,9 @@ static const HnswGraphOps mem_code_ops = {
  * Trains the centroids of an sq8 or sq4 index on the vectors the graph
  * holds, before the first of them is encoded, writes them after the
  * metapage and gives them to the codec (hnsw_centroids.c).  Once per
- * build: rows inserted later are coded against the same centroids.
+ * build: its callers, to_codes and write_graph, each run once, and the
+ * second finds the codes made (rows inserted later are coded against the
+ * same centroids).
  */
 static void
 train_centroids(HnswBuildState *bs)
@@ -355,10 +356,7 @@ train_centroids(HnswBuildState *bs)
 	float	   *cent;
 	MemoryContext old;
 
-	if (bs->trained || bs->coded)
-		return;
-	bs->trained = true;
-	if (k == 0)
+	if (bs->coded || k == 0)
 		return;
 	/* the build's graph context: the codec keeps them */
 	old = MemoryContextSwitchTo(bs->graphctx);

@@ -22,7 +22,6 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "distance.h"
 #include "hnsw.h"
 
 /*
@@ -90,30 +89,6 @@ centroid_crc(const float *cent, int ncent, int dim)
 }
 
 /*
- * The centroid nearest to v; ties to the lower number.  Distances of
- * vectors near the float4 limits may be infinite: all then tie.
- */
-static int
-nearest(const float *cent, int ncent, int dim, const float *v)
-{
-	float		best = INFINITY;
-	int			choice = 0;
-	int			i;
-
-	for (i = 0; i < ncent; i++)
-	{
-		float		d = vec_index_l2_squared(v, cent + (Size) i * dim, dim);
-
-		if (d < best)
-		{
-			best = d;
-			choice = i;
-		}
-	}
-	return choice;
-}
-
-/*
  * Trains ncent centroids on the build's n vectors (base, stride bytes
  * apart) by k-means: a sample of KMEANS_SAMPLE_PER_CENTROID rows per
  * centroid, taken at even intervals, starts from evenly spaced rows of
@@ -146,7 +121,9 @@ hnsw_centroids_train(const char *base, Size stride, uint32 n, int dim,
 		memset(count, 0, sizeof(uint32) * ncent);
 		for (i = 0; i < s; i++)
 		{
-			int			c = nearest(cent, ncent, dim, rows[i]);
+			/* a row at no finite distance from any joins the first */
+			int			c = Max(hnsw_nearest_centroid(cent, ncent, dim,
+													  rows[i]) - 1, 0);
 			double	   *acc = sum + (Size) c * dim;
 			int			d;
 
@@ -222,15 +199,11 @@ read_centroids(Relation index, const HnswMetaPageData *meta, float *out)
 		Buffer		buf = ReadBuffer(index, blkno);
 		Page		page = BufferGetPage(buf);
 		Size		len = Min(left, sizeof(float) * floats_per_page());
-		HnswPageOpaque opaque;
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		opaque = HnswPageGetOpaque(page);
-		if (PageIsNew(page) ||
-			PageGetSpecialSize(page) != MAXALIGN(sizeof(HnswPageOpaqueData)) ||
-			opaque->page_id != HNSW_PAGE_ID ||
-			opaque->kind != HNSW_PAGE_CENTROIDS ||
-			((PageHeader) page)->pd_lower != SizeOfPageHeaderData + len)
+		hnsw_check_page_kind(index, page, blkno, HNSW_PAGE_CENTROIDS,
+							 "page is not an hnsw centroid page");
+		if (((PageHeader) page)->pd_lower != SizeOfPageHeaderData + len)
 			hnsw_corrupt(index, blkno, 0, "page is not an hnsw centroid page");
 		memcpy(dst, PageGetContents(page), len);
 		UnlockReleaseBuffer(buf);

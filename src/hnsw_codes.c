@@ -701,22 +701,21 @@ encode_scalar(const float *vec, int dim, int top, HnswCodeHeader *h,
 }
 
 /*
- * The centroid nearest to vec (1 to ncent; ties to the lower number), with
- * vec's residual to it in res, or 0 where the index has none or the
- * residual overflows (near the float4 limits).
+ * The centroid of cent (ncent of dim floats) nearest to v in L2, numbered
+ * 1 to ncent (ties to the lower number), or 0 where no distance is finite
+ * (vectors near the float4 limits).  The build's k-means
+ * (hnsw_centroids.c) and the encoder both search this way.
  */
-static int
-nearest_centroid(const HnswCodec *c, const float *vec, float *res)
+int
+hnsw_nearest_centroid(const float *cent, int ncent, int dim, const float *v)
 {
 	float		best = INFINITY;
 	int			choice = 0;
-	const float *cen;
 	int			i;
 
-	for (i = 0; i < c->ncent; i++)
+	for (i = 0; i < ncent; i++)
 	{
-		float		d = vec_index_l2_squared(vec, c->cent + (Size) i * c->dim,
-											 c->dim);
+		float		d = vec_index_l2_squared(v, cent + (Size) i * dim, dim);
 
 		if (d < best)
 		{
@@ -724,6 +723,21 @@ nearest_centroid(const HnswCodec *c, const float *vec, float *res)
 			choice = i + 1;
 		}
 	}
+	return choice;
+}
+
+/*
+ * The centroid nearest to vec (1 to ncent), with vec's residual to it in
+ * res, or 0 where the index has none, no distance is finite or the
+ * residual overflows (near the float4 limits).
+ */
+static int
+nearest_centroid(const HnswCodec *c, const float *vec, float *res)
+{
+	int			choice = hnsw_nearest_centroid(c->cent, c->ncent, c->dim, vec);
+	const float *cen;
+	int			i;
+
 	if (choice == 0)
 		return 0;
 	cen = c->cent + (Size) (choice - 1) * c->dim;

@@ -54,6 +54,8 @@ extern int	hnsw_storage_by_name(const char *name);
 extern int	hnsw_storage_max_dim(int storage);
 extern Size hnsw_code_bytes(int storage, int dim);
 
+extern int	hnsw_nearest_centroid(const float *cent, int ncent, int dim,
+								  const float *v);
 extern int	hnsw_encode(const HnswCodec *c, const float *vec, void *out);
 extern const float *hnsw_decode(const HnswCodec *c, const void *code,
 								int centroid, float *scratch);

@@ -57,11 +57,12 @@ hnsw_page_max_offset(Relation index, Page page, BlockNumber blkno)
 }
 
 /*
- * Checks a graph page's special space and its number of items, so that
- * whoever reads the page may trust both.
+ * Checks that a page has the hnsw special space and is of kind (a graph or
+ * a centroid page); notkind is the error where it is of another.
  */
 void
-hnsw_check_page(Relation index, Page page, BlockNumber blkno)
+hnsw_check_page_kind(Relation index, Page page, BlockNumber blkno,
+					 uint16 kind, const char *notkind)
 {
 	HnswPageOpaque opaque;
 
@@ -69,8 +70,19 @@ hnsw_check_page(Relation index, Page page, BlockNumber blkno)
 		PageGetSpecialSize(page) != MAXALIGN(sizeof(HnswPageOpaqueData)))
 		hnsw_corrupt(index, blkno, 0, "page has no hnsw special space");
 	opaque = HnswPageGetOpaque(page);
-	if (opaque->page_id != HNSW_PAGE_ID || opaque->kind != HNSW_PAGE_GRAPH)
-		hnsw_corrupt(index, blkno, 0, "page is not an hnsw graph page");
+	if (opaque->page_id != HNSW_PAGE_ID || opaque->kind != kind)
+		hnsw_corrupt(index, blkno, 0, notkind);
+}
+
+/*
+ * Checks a graph page's special space and its number of items, so that
+ * whoever reads the page may trust both.
+ */
+void
+hnsw_check_page(Relation index, Page page, BlockNumber blkno)
+{
+	hnsw_check_page_kind(index, page, blkno, HNSW_PAGE_GRAPH,
+						 "page is not an hnsw graph page");
 	(void) hnsw_page_max_offset(index, page, blkno);
 }
 
