@@ -524,6 +524,137 @@ cpu_has_f16c(void)
 }
 #endif
 
+/* ---------------------------------------------------------------------
+ * Integer products for re-ranking scans of sq8 codes
+ *
+ * A re-ranking scan's estimate need not be the decoder's arithmetic (the
+ * table's vector decides the order), so its sq8 products take the query
+ * quantised to 16 bits against the code's bytes: q.x~ = lo * sum(q) +
+ * step * qscale * sum(q16 c), the last sum an exact integer.  The AVX-512
+ * VNNI loop takes 2 instructions per 32 values, against 11 for the float
+ * kernel; every variant gives the same integer.
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Values per int32 partial sum: 256 products of at most 32767 * 255 fit in
+ * an int32, so the vector variants' lanes take 256 at most too (AVX2's
+ * eight lanes per 2,048 values, AVX-512's sixteen per 4,096).
+ */
+#define DOT16_BLOCK		256
+
+static int64
+dot16_generic(const int16 *q, const uint8 *c, int n)
+{
+	int64		sum = 0;
+
+	for (int b = 0; b < n; b += DOT16_BLOCK)
+	{
+		int32		part = 0;
+		int			end = Min(n, b + DOT16_BLOCK);
+
+		for (int j = b; j < end; j++)
+			part += (int32) q[j] * c[j];
+		sum += part;
+	}
+	return sum;
+}
+
+#ifdef HAVE_X86_KERNELS
+/* the lanes of an int32 register, summed into an int64 */
+__attribute__((target("avx2")))
+static inline int64
+lanes256(__m256i v)
+{
+	int32		l[8];
+	int64		sum = 0;
+
+	_mm256_storeu_si256((__m256i *) l, v);
+	for (int i = 0; i < 8; i++)
+		sum += l[i];
+	return sum;
+}
+
+__attribute__((target("avx512f")))
+static inline int64
+lanes512(__m512i v)
+{
+	int32		l[16];
+	int64		sum = 0;
+
+	_mm512_storeu_si512(l, v);
+	for (int i = 0; i < 16; i++)
+		sum += l[i];
+	return sum;
+}
+
+__attribute__((target("avx2")))
+static int64
+dot16_avx2(const int16 *q, const uint8 *c, int n)
+{
+	int64		sum = 0;
+	int			j = 0;
+
+	while (j + 16 <= n)
+	{
+		__m256i		acc = _mm256_setzero_si256();
+		int			end = Min(n, j + 2048);
+
+		for (; j + 16 <= end; j += 16)
+		{
+			__m256i		x = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *) (c + j)));
+			__m256i		y = _mm256_loadu_si256((const __m256i *) (q + j));
+
+			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, y));
+		}
+		sum += lanes256(acc);
+	}
+	return sum + dot16_generic(q + j, c + j, n - j);
+}
+
+/* DOT16_512(name, STEP): STEP(acc, codes, query) adds 32 products */
+#define DOT16_512(name, attrs, STEP) \
+__attribute__((target(attrs))) \
+static int64 \
+name(const int16 *q, const uint8 *c, int n) \
+{ \
+	int64		sum = 0; \
+	int			j = 0; \
+\
+	while (j + 32 <= n) \
+	{ \
+		__m512i		acc = _mm512_setzero_si512(); \
+		int			end = Min(n, j + 4096); \
+\
+		for (; j + 32 <= end; j += 32) \
+			acc = STEP(acc, \
+					   _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *) (c + j))), \
+					   _mm512_loadu_si512(q + j)); \
+		sum += lanes512(acc); \
+	} \
+	return sum + dot16_generic(q + j, c + j, n - j); \
+}
+#define STEP16_BW(acc, a, b)	_mm512_add_epi32(acc, _mm512_madd_epi16(a, b))
+#define STEP16_VNNI(acc, a, b)	_mm512_dpwssd_epi32(acc, a, b)
+DOT16_512(dot16_avx512, "avx512f,avx512bw", STEP16_BW)
+DOT16_512(dot16_vnni, "avx512f,avx512bw,avx512vnni", STEP16_VNNI)
+
+/* CPUID leaf 7, ECX bit 11 */
+static bool
+cpu_has_vnni(void)
+{
+	unsigned int eax,
+				ebx,
+				ecx,
+				edx;
+
+	return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) &&
+		(ecx & (1u << 11)) != 0;
+}
+#endif
+
+static int64 (*dot16) (const int16 *q, const uint8 *c, int n) = dot16_generic;
+
 /* binds the kernels to the best variant the CPU runs; from _PG_init */
 void
 hnsw_codes_init(void)
@@ -531,6 +662,7 @@ hnsw_codes_init(void)
 	half_kernels = half_kernels_generic;
 	sq8_kernels = sq8_kernels_generic;
 	sq4_kernels = sq4_kernels_generic;
+	dot16 = dot16_generic;
 #ifdef HAVE_X86_KERNELS
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
@@ -539,10 +671,12 @@ hnsw_codes_init(void)
 		sq4_kernels = sq4_kernels_avx2;
 		if (cpu_has_f16c())
 			half_kernels = half_kernels_f16c;
+		dot16 = dot16_avx2;
 		if (cpu_has_avx512bw())
 		{
 			sq8_kernels = sq8_kernels_avx512;
 			sq4_kernels = sq4_kernels_avx512;
+			dot16 = cpu_has_vnni() ? dot16_vnni : dot16_avx512;
 		}
 	}
 #endif
@@ -624,6 +758,57 @@ hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
 		default:
 			return vec_index_ip_distance(q, scratch, c->dim);
 	}
+}
+
+/*
+ * Prepares a re-ranking scan's 16-bit query for hnsw_code_dot16: q16 = q /
+ * qscale rounded, |q16| <= 32767.  False (nothing prepared) unless the
+ * storage is sq8 and q is finite and not zero.  *err is the typical error
+ * the rounding adds to a product per unit of step: qscale / sqrt(12) per
+ * value, times sqrt(dim) values of at most 255.
+ */
+bool
+hnsw_code_query16(const HnswCodec *c, const float *q, HnswQuery16 *out)
+{
+	double		sum = 0;
+	float		top = 0;
+	float		inv;
+
+	if (c->storage != HNSW_STORAGE_SQ8)
+		return false;
+	for (int i = 0; i < c->dim; i++)
+	{
+		if (!isfinite(q[i]))
+			return false;
+		top = Max(top, fabsf(q[i]));
+		sum += q[i];
+	}
+	if (top == 0)
+		return false;
+	out->scale = top / 32767.0f;
+	inv = 32767.0f / top;
+	for (int i = 0; i < c->dim; i++)
+		out->q[i] = (int16) Max(-32767.0f, Min(32767.0f, rintf(q[i] * inv)));
+	out->sum = (float) sum;
+	out->err = out->scale * 255.0 * sqrt((double) c->dim / 12.0);
+	return true;
+}
+
+/*
+ * q . x~ for an sq8 code (the code's own values, without its centroid)
+ * from the query prepared by hnsw_code_query16: lo * sum(q) + step *
+ * scale * sum(q16 c).  NaN where that is out of VEC_DIST_EXACT's range (the
+ * caller then takes hnsw_code_distance).
+ */
+float
+hnsw_code_dot16(const HnswCodec *c, const void *code, const HnswQuery16 *q16)
+{
+	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
+	int64		s = dot16(q16->q, (const uint8 *) code + sizeof(HnswCodeHeader),
+						  c->dim);
+	float		r = h->lo * q16->sum + h->step * (q16->scale * (float) s);
+
+	return fabsf(r) <= VEC_DIST_EXACT ? r : NAN;
 }
 
 /* ---------------------------------------------------------------------

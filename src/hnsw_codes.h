@@ -77,6 +77,23 @@ extern double hnsw_bound_to_operator(int metric, float bound);
 extern double hnsw_code_spread(int metric, const HnswCodec *c, const void *code,
 							   float est, double qnorm);
 
+/*
+ * A re-ranking scan's query quantised to 16 bits, for sq8 products on the
+ * codes' bytes (hnsw_code_dot16); q holds dim values.
+ */
+typedef struct HnswQuery16
+{
+	int16	   *q;
+	float		scale;			/* q[i] ~ scale * q16[i] */
+	float		sum;			/* sum of q */
+	double		err;			/* the rounding's typical error, per step */
+} HnswQuery16;
+
+extern bool hnsw_code_query16(const HnswCodec *c, const float *q,
+							  HnswQuery16 *out);
+extern float hnsw_code_dot16(const HnswCodec *c, const void *code,
+							 const HnswQuery16 *q16);
+
 extern void hnsw_codes_init(void);
 
 #endif

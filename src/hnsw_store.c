@@ -41,6 +41,7 @@ struct HnswPageGraph
 	const float *q;				/* re-ranking scans: the query */
 	float	   *qdot;			/* per centroid once asked: 1 - q.c */
 	bool	   *qready;			/* which centroids' qdot is computed */
+	HnswQuery16 q16;			/* re-ranking sq8 IP/cosine scans, if q16.q */
 	float	   *decoded;		/* a decoded code (dim floats) */
 	void	   *code;			/* an encoded vector (add_heaptid) */
 };
@@ -88,10 +89,10 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
  * only; a scan that reports lower bounds does not take this path, as the
  * bounds' rounding margins assume the decoded vector.  (For L2 the same
  * with q - c per centroid measured 3-5% slower on Fashion-MNIST: 64
- * shifted queries of 784 floats per scan.)
+ * shifted queries of 784 floats per scan.)  Returns 1 - q.c.
  */
 static float
-split_distance(HnswPageGraph *pg, const void *code, int j)
+centroid_distance(HnswPageGraph *pg, int j)
 {
 	if (!pg->qready[j - 1])
 	{
@@ -100,19 +101,32 @@ split_distance(HnswPageGraph *pg, const void *code, int j)
 												pg->g.dim);
 		pg->qready[j - 1] = true;
 	}
-	return hnsw_code_distance(&pg->codec, pg->metric, pg->q, code, 0,
-							  pg->decoded) - (1.0f - pg->qdot[j - 1]);
+	return pg->qdot[j - 1];
 }
 
-/* the code distance: split where the scan prepared for it */
+/*
+ * The code distance: split where the scan prepared for it, and for sq8 in
+ * integers where it prepared a 16-bit query (hnsw_code_dot16: session 17,
+ * 8% less CPU per query on 20,000 unit 1,536-d rows).
+ */
 static inline float
 code_estimate(HnswPageGraph *pg, const float *q, const void *code,
 			  int centroid)
 {
-	if (centroid != 0 && pg->qready != NULL && q == pg->q)
-		return split_distance(pg, code, centroid);
-	return hnsw_code_distance(&pg->codec, pg->metric, q, code, centroid,
-							  pg->decoded);
+	float		d;
+
+	if (q != pg->q || (pg->qready == NULL && pg->q16.q == NULL))
+		return hnsw_code_distance(&pg->codec, pg->metric, q, code, centroid,
+								  pg->decoded);
+	d = NAN;
+	if (pg->q16.q != NULL)
+		d = 1.0f - hnsw_code_dot16(&pg->codec, code, &pg->q16);
+	if (isnan(d))
+		d = hnsw_code_distance(&pg->codec, pg->metric, q, code,
+							   pg->qready ? 0 : centroid, pg->decoded);
+	if (centroid != 0 && pg->qready != NULL)
+		d -= 1.0f - centroid_distance(pg, centroid);
+	return d;
 }
 
 static inline float
@@ -128,6 +142,9 @@ code_distance(HnswPageGraph *pg, const float *q, const void *code,
 	{
 		double		s = hnsw_code_spread(pg->metric, &pg->codec, code, d,
 										 pg->qnorm);
+
+		if (pg->q16.q != NULL)
+			s += pg->q16.err * ((const HnswCodeHeader *) code)->step;
 
 		if (isfinite(s))
 			return d - HNSW_RERANK_Z * s;
@@ -661,6 +678,15 @@ hnsw_page_graph_rerank(HnswPageGraph *pg, const float *q)
 		pg->qready = palloc0(sizeof(bool) * pg->codec.ncent);
 		pg->qdot = palloc(sizeof(float) * pg->codec.ncent);
 	}
+	if (pg->metric == HNSW_METRIC_IP || pg->metric == HNSW_METRIC_COSINE)
+	{
+		pg->q16.q = palloc(sizeof(int16) * pg->g.dim);
+		if (!hnsw_code_query16(&pg->codec, q, &pg->q16))
+		{
+			pfree(pg->q16.q);
+			pg->q16.q = NULL;
+		}
+	}
 }
 
 /* drops the pins the operation still holds (it holds no lock) and pg */
@@ -675,6 +701,8 @@ hnsw_page_graph_close(HnswPageGraph *pg)
 		pfree(pg->qready);
 		pfree(pg->qdot);
 	}
+	if (pg->q16.q)
+		pfree(pg->q16.q);
 	pfree(pg);
 }
 

@@ -142,6 +142,51 @@ trial(int n, float lo, float step, const float *cen, float *q, uint8 *c,
 	return bad;
 }
 
+/*
+ * The sq8 integer products (hnsw_code_dot16) of every variant the CPU runs
+ * against an int64 reference, on random values and on the extremes
+ * (levels 255 against +-32767 in every dimension, where an int32 partial
+ * sum held over too many values would overflow); returns mismatches.
+ */
+static int
+dot16_trial(int n, int16 *q, uint8 *c)
+{
+	int64		(*v[4]) (const int16 *, const uint8 *, int) = {
+		dot16_generic, dot16_avx2, dot16_avx512, dot16_vnni
+	};
+	int			nv = cpu_has_vnni() ? 4 : 3;
+	int			bad = 0;
+
+	for (int pass = 0; pass < 3; pass++)
+	{
+		int64		ref = 0;
+
+		for (int i = 0; i < n; i++)
+		{
+			if (pass > 0)
+			{
+				q[i] = pass == 1 ? 32767 : -32767;
+				c[i] = 255;
+			}
+			else
+			{
+				q[i] = (int16) (rand() % 65535 - 32767);
+				c[i] = rand() & 255;
+			}
+			ref += (int64) q[i] * c[i];
+		}
+		for (int k = 0; k < nv; k++)
+		{
+			int64		r = v[k](q, c, n);
+
+			if (r != ref && bad++ < 5)
+				fprintf(stderr, "dot16 variant %d pass %d n %d: %lld, reference %lld\n",
+						k, pass, n, (long long) r, (long long) ref);
+		}
+	}
+	return bad;
+}
+
 int
 main(void)
 {
@@ -149,6 +194,7 @@ main(void)
 				x[16384],
 				cen[16384];
 	static uint8 c[16384];
+	static int16 q16[16384];
 	long		bad = 0;
 	int			trials = 0;
 
@@ -177,6 +223,7 @@ main(void)
 			bad += trial(n, lo, step, NULL, q, c, x);
 			bad += trial(n, lo, step, cen, q, c, x);
 		}
+		bad += dot16_trial(n, q16, c);
 	}
 	fprintf(stdout, "%d trials, %ld mismatches\n", trials, bad);
 	return bad != 0;
