@@ -762,8 +762,9 @@ hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
 
 /*
  * Prepares a re-ranking scan's 16-bit query for hnsw_code_dot16: q16 = q /
- * qscale rounded, |q16| <= 32767.  False (nothing prepared) unless the
- * storage is sq8 and q is finite and not zero.  *err is the typical error
+ * qscale rounded, |q16| <= 32767.  False (nothing prepared; the scan then
+ * takes the float kernels) unless the storage is sq8, q is finite, its
+ * largest value is at least 2^-111 and its sum within float's range.  *err is the typical error
  * the rounding adds to a product per unit of step: qscale / sqrt(12) per
  * value, times sqrt(dim) values of at most 255.
  */
@@ -771,8 +772,8 @@ bool
 hnsw_code_query16(const HnswCodec *c, const float *q, HnswQuery16 *out)
 {
 	double		sum = 0;
+	double		inv;
 	float		top = 0;
-	float		inv;
 
 	if (c->storage != HNSW_STORAGE_SQ8)
 		return false;
@@ -783,12 +784,17 @@ hnsw_code_query16(const HnswCodec *c, const float *q, HnswQuery16 *out)
 		top = Max(top, fabsf(q[i]));
 		sum += q[i];
 	}
-	if (top == 0)
+
+	/*
+	 * qscale must be a normal float (a query of subnormal values would lose
+	 * its products to qscale's underflow), and the sum finite
+	 */
+	if (!(top >= FLT_MIN * 32768.0f) || !(fabs(sum) <= FLT_MAX))
 		return false;
 	out->scale = top / 32767.0f;
-	inv = 32767.0f / top;
+	inv = 32767.0 / top;		/* in double: |q[i] * inv| <= 32767 + ulps */
 	for (int i = 0; i < c->dim; i++)
-		out->q[i] = (int16) Max(-32767.0f, Min(32767.0f, rintf(q[i] * inv)));
+		out->q[i] = (int16) rint(q[i] * inv);
 	out->sum = (float) sum;
 	out->err = out->scale * 255.0 * sqrt((double) c->dim / 12.0);
 	return true;
