@@ -296,6 +296,12 @@ index_ip_distance_slow(const float *a, const float *b, int n)
 }
 
 static COLD float
+index_neg_ip_slow(const float *a, const float *b, int n)
+{
+	return vec_dist_compress(-inner_product_double(a, b, n));
+}
+
+static COLD float
 index_l1_slow(const float *a, const float *b, int n)
 {
 	return vec_dist_compress(l1_double(a, b, n));
@@ -318,6 +324,7 @@ typedef struct KernelSet
 	CosineKernel cosine_sums;
 	VectorKernel index_l2_squared;
 	VectorKernel index_ip_distance;
+	VectorKernel index_neg_ip;
 	VectorKernel index_l1;
 } KernelSet;
 
@@ -365,6 +372,15 @@ index_ip_distance_##suffix(const float *a, const float *b, int n) \
 	if (LIKELY(fabsf(r) <= VEC_DIST_EXACT)) \
 		return r; \
 	return index_ip_distance_slow(a, b, n); \
+} \
+static attrs float \
+index_neg_ip_##suffix(const float *a, const float *b, int n) \
+{ \
+	float		r = -body_inner_product(a, b, n); \
+\
+	if (LIKELY(fabsf(r) <= VEC_DIST_EXACT)) \
+		return r; \
+	return index_neg_ip_slow(a, b, n); \
 } \
 static attrs float \
 index_l1_##suffix(const float *a, const float *b, int n) \
@@ -486,6 +502,14 @@ index_ip_distance_scalar(const float *a, const float *b, int n)
 }
 
 static float
+index_neg_ip_scalar(const float *a, const float *b, int n)
+{
+	float		r = -vec_inner_product_scalar(a, b, n);
+
+	return fabsf(r) <= VEC_DIST_EXACT ? r : index_neg_ip_slow(a, b, n);
+}
+
+static float
 index_l1_scalar(const float *a, const float *b, int n)
 {
 	float		r = vec_l1_scalar(a, b, n);
@@ -498,17 +522,21 @@ static const KernelSet kernel_sets[] = {
 #ifdef HAVE_X86_VARIANTS
 	{"avx512f", cpu_has_avx512f, l2_squared_avx512, inner_product_avx512,
 		l1_avx512, cosine_sums_avx512,
-	index_l2_squared_avx512, index_ip_distance_avx512, index_l1_avx512},
+		index_l2_squared_avx512, index_ip_distance_avx512, index_neg_ip_avx512,
+	index_l1_avx512},
 	{"avx2+fma", cpu_has_avx2_fma, l2_squared_avx2, inner_product_avx2,
 		l1_avx2, cosine_sums_avx2,
-	index_l2_squared_avx2, index_ip_distance_avx2, index_l1_avx2},
+		index_l2_squared_avx2, index_ip_distance_avx2, index_neg_ip_avx2,
+	index_l1_avx2},
 #endif
 	{"generic", always_supported, l2_squared_generic, inner_product_generic,
 		l1_generic, cosine_sums_generic,
-	index_l2_squared_generic, index_ip_distance_generic, index_l1_generic},
+		index_l2_squared_generic, index_ip_distance_generic, index_neg_ip_generic,
+	index_l1_generic},
 	{"scalar", always_supported, vec_l2_squared_scalar, vec_inner_product_scalar,
 		vec_l1_scalar, cosine_sums_scalar,
-	index_l2_squared_scalar, index_ip_distance_scalar, index_l1_scalar},
+		index_l2_squared_scalar, index_ip_distance_scalar, index_neg_ip_scalar,
+	index_l1_scalar},
 };
 
 #define N_KERNEL_SETS ((int) (sizeof(kernel_sets) / sizeof(kernel_sets[0])))
@@ -524,6 +552,7 @@ VectorKernel vec_inner_product = inner_product_generic;
 VectorKernel vec_l1 = l1_generic;
 VectorKernel vec_index_l2_squared = index_l2_squared_generic;
 VectorKernel vec_index_ip_distance = index_ip_distance_generic;
+VectorKernel vec_index_neg_ip = index_neg_ip_generic;
 VectorKernel vec_index_l1 = index_l1_generic;
 static CosineKernel bound_cosine_sums = cosine_sums_generic;
 static const char *bound_name = "generic";
@@ -537,6 +566,7 @@ bind_kernels(const KernelSet *set)
 	bound_cosine_sums = set->cosine_sums;
 	vec_index_l2_squared = set->index_l2_squared;
 	vec_index_ip_distance = set->index_ip_distance;
+	vec_index_neg_ip = set->index_neg_ip;
 	vec_index_l1 = set->index_l1;
 	bound_name = set->name;
 }

@@ -41,6 +41,7 @@ extern double vec_norm_squared_double(const float *a, int n);
 
 extern VectorKernel vec_index_l2_squared;
 extern VectorKernel vec_index_ip_distance;	/* 1 - a.b */
+extern VectorKernel vec_index_neg_ip;	/* -a.b (inner-product scans) */
 extern VectorKernel vec_index_l1;
 extern float vec_dist_compress(double d);
 

@@ -69,12 +69,20 @@
 #define PROGRESS_HNSW_PHASE_LOAD	2
 #define PROGRESS_HNSW_PHASE_WRITE	3
 
+/*
+ * The index's distances: L2 squared, 1 - q.x (inner product, and cosine over
+ * normalised vectors), L1.  A scan of an inner-product index computes -q.x
+ * instead (HNSW_METRIC_NEG_IP), which keeps float's relative precision at
+ * any scale where 1 - q.x ties every product below about 6e-8; the lists'
+ * stored distances, compared by inserts and VACUUM, stay 1 - q.x.
+ */
 typedef enum HnswMetric
 {
 	HNSW_METRIC_L2,
 	HNSW_METRIC_IP,
 	HNSW_METRIC_COSINE,
-	HNSW_METRIC_L1
+	HNSW_METRIC_L1,
+	HNSW_METRIC_NEG_IP
 } HnswMetric;
 
 /* special space at the end of every page */

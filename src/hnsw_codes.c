@@ -740,6 +740,9 @@ hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
 			case HNSW_METRIC_L1:
 				r = k->l1(q, values, c->dim, h->lo, h->step, cen);
 				break;
+			case HNSW_METRIC_NEG_IP:
+				r = -k->inner_product(q, values, c->dim, h->lo, h->step, cen);
+				break;
 			default:
 				r = 1.0f - k->inner_product(q, values, c->dim, h->lo, h->step,
 											cen);
@@ -755,6 +758,8 @@ hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
 			return vec_index_l2_squared(q, scratch, c->dim);
 		case HNSW_METRIC_L1:
 			return vec_index_l1(q, scratch, c->dim);
+		case HNSW_METRIC_NEG_IP:
+			return vec_index_neg_ip(q, scratch, c->dim);
 		default:
 			return vec_index_ip_distance(q, scratch, c->dim);
 	}
@@ -1205,11 +1210,11 @@ hnsw_code_bound(int metric, const HnswCodec *c, const void *code, float est,
 			return 0.0f;
 		return float_down(metric == HNSW_METRIC_L2 ? lb * lb : lb);
 	}
-	/* inner product and cosine: est is 1 - q.x~ */
+	/* products: est is 1 - q.x~, or -q.x~ (NEG_IP: no 1 to round against) */
 	if (!(fabs(d) < VEC_DIST_EXACT) || !isfinite(h->err) || !isfinite(h->norm))
 		return -INFINITY;
 	lb = d - qnorm * h->err - g * qnorm * (2.0 * h->norm + h->err) -
-		4 * FLOAT_UNIT * (1 + fabs(d));
+		4 * FLOAT_UNIT * ((metric == HNSW_METRIC_NEG_IP ? 0 : 1) + fabs(d));
 	if (metric == HNSW_METRIC_COSINE)
 		lb = Max(lb, cosine_bound(h, d, g, qnorm));
 	return float_down(lb);
@@ -1306,7 +1311,7 @@ hnsw_bound_to_operator(int metric, float bound)
 			return sqrt((double) bound);
 		case HNSW_METRIC_IP:
 			return (double) bound - 1.0;	/* <#> is -q.x, internal 1 - q.x */
-		default:
+		default:				/* NEG_IP: -q.x already */
 			return (double) bound;
 	}
 }

@@ -25,6 +25,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "distance.h"
 #include "hnsw.h"
 #include "vector.h"
 
@@ -123,6 +124,33 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 				scan->numberOfOrderBys * sizeof(ScanKeyData));
 }
 
+
+/*
+ * The metric a scan searches by: the index's, except that an inner-product
+ * scan takes -q.x where the lists keep 1 - q.x (hnsw.h), so that rows whose
+ * products are too small for 1 - q.x to tell apart still come out in the
+ * operator's order.  The graph's structure does not change with a constant
+ * added to every distance.
+ */
+static HnswMetric
+scan_metric(const HnswIndexInfo *info)
+{
+	return info->metric == HNSW_METRIC_IP ? HNSW_METRIC_NEG_IP : info->metric;
+}
+
+/* the index's page graph, searching by scan_metric */
+static HnswPageGraph *
+open_graph(Relation index, const HnswIndexInfo *info,
+		   const HnswMetaPageData *meta)
+{
+	HnswIndexInfo ginfo = *info;
+
+	ginfo.metric = scan_metric(info);
+	if (ginfo.metric == HNSW_METRIC_NEG_IP)
+		ginfo.dist = vec_index_neg_ip;
+	return hnsw_page_graph_open(index, &ginfo, meta);
+}
+
 /*
  * Reads the metapage and the query, and descends to layer 0.  Runs once per
  * scan, at its first amgettuple after ambeginscan or amrescan, so this is
@@ -142,7 +170,7 @@ scan_start(IndexScanDesc scan)
 	pgstat_count_index_scan(scan->indexRelation);
 	hnsw_get_info(scan->indexRelation, &so->info);
 	hnsw_read_meta(scan->indexRelation, &so->meta);
-	so->pg = hnsw_page_graph_open(scan->indexRelation, &so->info, &so->meta);
+	so->pg = open_graph(scan->indexRelation, &so->info, &so->meta);
 	if (scan->xactStartedInRecovery)
 		hnsw_page_graph_ignore_dead_hints(so->pg);
 	if (so->meta.entry == HNSW_INVALID_ID)
@@ -329,12 +357,9 @@ next_reranked(HnswScanOpaque so)
 			so->rerank_frontier = INFINITY;
 			continue;
 		}
-		/* the operator's units: the inner product's is the index's - 1 */
-		so->rerank_frontier = so->info.metric == HNSW_METRIC_IP ?
-			e.dist - 1.0 : e.dist;
+		/* the scan's distances are the operator's (squared for L2) */
+		so->rerank_frontier = e.dist;
 		n = hnsw_element_tids(so->pg, e.id, tids, &est, &spread);
-		if (so->info.metric == HNSW_METRIC_IP)
-			est -= 1.0;
 		/* rows dead to everyone: hint the element DEAD, as next_tids does */
 		if (hnsw_rerank_add(so->rerank, tids, n, est, spread) == n &&
 			n > 0 && so->kill_dead)
@@ -391,7 +416,7 @@ static void
 report_bound(IndexScanDesc scan, HnswScanOpaque so)
 {
 	scan->xs_orderbyvals[0] =
-		Float8GetDatum(hnsw_bound_to_operator(so->info.metric, so->dist));
+		Float8GetDatum(hnsw_bound_to_operator(scan_metric(&so->info), so->dist));
 	scan->xs_orderbynulls[0] = false;
 	scan->xs_recheckorderby = true;
 }

@@ -39,7 +39,7 @@ struct HnswPageGraph
 	bool		rerank;			/* re-ranking scan: see code_distance */
 	double		qnorm;			/* coded scans: the query's L2 norm */
 	const float *q;				/* re-ranking scans: the query */
-	float	   *qdot;			/* per centroid once asked: 1 - q.c */
+	float	   *qdot;			/* per centroid once asked: -q.c */
 	bool	   *qready;			/* which centroids' qdot is computed */
 	HnswQuery16 q16;			/* re-ranking sq8 IP/cosine scans, if q16.q */
 	float	   *decoded;		/* a decoded code (dim floats) */
@@ -47,6 +47,11 @@ struct HnswPageGraph
 };
 
 #define PG_OF(g)	((HnswPageGraph *) (g))
+
+/* the metrics whose distance is a product: 1 - q.x or -q.x */
+#define PRODUCT_METRIC(m) \
+	((m) == HNSW_METRIC_IP || (m) == HNSW_METRIC_COSINE || \
+	 (m) == HNSW_METRIC_NEG_IP)
 
 
 /* the element tuple of id on page, with its size checked against dim */
@@ -81,24 +86,25 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
  */
 /*
  * A re-ranking scan's product distance from its query to a code of the
- * residual to centroid j: 1 - q.(c + r) = (1 - q.r) - q.c, with q.c
- * computed once per centroid and scan, so that each distance reads the
- * code alone, not the centroid's floats beside it (hnsw_code_distance
- * with a centroid): 4-7% less CPU per query on 20,000 unit 1,536-d rows
- * at ef 40 and 100.  The result differs from that by the sums' rounding
- * only; a scan that reports lower bounds does not take this path, as the
- * bounds' rounding margins assume the decoded vector.  (For L2 the same
- * with q - c per centroid measured 3-5% slower on Fashion-MNIST: 64
- * shifted queries of 784 floats per scan.)  Returns 1 - q.c.
+ * residual to centroid j: -q.(c + r) = -q.r - q.c (inner product), 1 -
+ * q.(c + r) = (1 - q.r) - q.c (cosine), with q.c computed once per
+ * centroid and scan, so that each distance reads the code alone, not the
+ * centroid's floats beside it (hnsw_code_distance with a centroid): 4-7%
+ * less CPU per query on 20,000 unit 1,536-d rows at ef 40 and 100.  The
+ * result differs from that by the sums' rounding only; a scan that reports
+ * lower bounds does not take this path, as the bounds' rounding margins
+ * assume the decoded vector.  (For L2 the same with q - c per centroid
+ * measured 3-5% slower on Fashion-MNIST: 64 shifted queries of 784 floats
+ * per scan.)  Returns -q.c.
  */
 static float
-centroid_distance(HnswPageGraph *pg, int j)
+centroid_product(HnswPageGraph *pg, int j)
 {
 	if (!pg->qready[j - 1])
 	{
-		pg->qdot[j - 1] = vec_index_ip_distance(pg->q, pg->codec.cent +
-												(Size) (j - 1) * pg->g.dim,
-												pg->g.dim);
+		pg->qdot[j - 1] = vec_index_neg_ip(pg->q, pg->codec.cent +
+										   (Size) (j - 1) * pg->g.dim,
+										   pg->g.dim);
 		pg->qready[j - 1] = true;
 	}
 	return pg->qdot[j - 1];
@@ -107,12 +113,14 @@ centroid_distance(HnswPageGraph *pg, int j)
 /*
  * The code distance: split where the scan prepared for it, and for sq8 in
  * integers where it prepared a 16-bit query (hnsw_code_dot16: session 17,
- * 8% less CPU per query on 20,000 unit 1,536-d rows).
+ * 5-9% less CPU per query on 20,000 unit 1,536-d rows).  base is what the
+ * metric's distance adds to -q.x: 0 for a scan's inner product, else 1.
  */
 static inline float
 code_estimate(HnswPageGraph *pg, const float *q, const void *code,
 			  int centroid)
 {
+	float		base = pg->metric == HNSW_METRIC_NEG_IP ? 0.0f : 1.0f;
 	float		d;
 
 	if (q != pg->q || (pg->qready == NULL && pg->q16.q == NULL))
@@ -120,12 +128,26 @@ code_estimate(HnswPageGraph *pg, const float *q, const void *code,
 								  pg->decoded);
 	d = NAN;
 	if (pg->q16.q != NULL)
-		d = 1.0f - hnsw_code_dot16(&pg->codec, code, &pg->q16);
+		d = base - hnsw_code_dot16(&pg->codec, code, &pg->q16);
 	if (isnan(d))
 		d = hnsw_code_distance(&pg->codec, pg->metric, q, code,
 							   pg->qready ? 0 : centroid, pg->decoded);
 	if (centroid != 0 && pg->qready != NULL)
-		d -= 1.0f - centroid_distance(pg, centroid);
+	{
+		float		c = centroid_product(pg, centroid);
+
+		/*
+		 * Beyond VEC_DIST_EXACT either part is compressed (distance.h), and
+		 * the sum of two compressed parts means nothing: the whole distance
+		 * then, compressed once (products beyond float's range of 3e37 times
+		 * a pattern, regress hnsw_storage, had their rows searched at made-up
+		 * distances and missed)
+		 */
+		if (!(fabsf(d) <= VEC_DIST_EXACT && fabsf(c) <= VEC_DIST_EXACT))
+			return hnsw_code_distance(&pg->codec, pg->metric, q, code,
+									  centroid, pg->decoded);
+		d += c;
+	}
 	return d;
 }
 
@@ -672,13 +694,12 @@ hnsw_page_graph_rerank(HnswPageGraph *pg, const float *q)
 	set_query(pg, q);
 	pg->q = q;
 	pg->rerank = true;
-	if (pg->codec.ncent > 0 &&
-		(pg->metric == HNSW_METRIC_IP || pg->metric == HNSW_METRIC_COSINE))
+	if (pg->codec.ncent > 0 && PRODUCT_METRIC(pg->metric))
 	{
 		pg->qready = palloc0(sizeof(bool) * pg->codec.ncent);
 		pg->qdot = palloc(sizeof(float) * pg->codec.ncent);
 	}
-	if (pg->metric == HNSW_METRIC_IP || pg->metric == HNSW_METRIC_COSINE)
+	if (PRODUCT_METRIC(pg->metric))
 	{
 		pg->q16.q = palloc(sizeof(int16) * pg->g.dim);
 		if (!hnsw_code_query16(&pg->codec, q, &pg->q16))
