@@ -612,7 +612,7 @@ dot16_avx2(const int16 *q, const uint8 *c, int n)
 	return sum + dot16_generic(q + j, c + j, n - j);
 }
 
-/* DOT16_512(name, STEP): STEP(acc, codes, query) adds 32 products */
+/* DOT16_512(name, attrs, STEP): STEP(acc, codes, query) adds 32 products */
 #define DOT16_512(name, attrs, STEP) \
 __attribute__((target(attrs))) \
 static int64 \
@@ -769,9 +769,9 @@ hnsw_code_distance(const HnswCodec *c, int metric, const float *q,
  * Prepares a re-ranking scan's 16-bit query for hnsw_code_dot16: q16 = q /
  * qscale rounded, |q16| <= 32767.  False (nothing prepared; the scan then
  * takes the float kernels) unless the storage is sq8, q is finite, its
- * largest value is at least 2^-111 and its sum within float's range.  *err is the typical error
- * the rounding adds to a product per unit of step: qscale / sqrt(12) per
- * value, times sqrt(dim) values of at most 255.
+ * largest value is at least 2^-111 and its sum within float's range.
+ * out->err is the typical error the rounding adds to a product per unit of
+ * step: qscale / sqrt(12) per value, times sqrt(dim) values of at most 255.
  */
 bool
 hnsw_code_query16(const HnswCodec *c, const float *q, HnswQuery16 *out)

@@ -124,7 +124,6 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 				scan->numberOfOrderBys * sizeof(ScanKeyData));
 }
 
-
 /*
  * The metric a scan searches by: the index's, except that an inner-product
  * scan takes -q.x where the lists keep 1 - q.x (hnsw.h), so that rows whose

@@ -68,22 +68,6 @@ element_on(HnswPageGraph *pg, Page page, HnswId id)
 	return etup;
 }
 
-
-/*
- * The distance from q to an element's vector area (code): the kernel's on
- * the vector or on the code; a scan of a coded expression index takes the
- * lower bound instead, which is what it orders by and reports
- * (hnsw_code_bound).
- *
- * A re-ranking scan takes the code's distance less HNSW_RERANK_Z of its
- * own spreads (hnsw_code_spread), below which its rows' exact distances
- * are not expected to lie: the stream then reaches an element before any
- * row it may precede goes out, even where its code errs far more than its
- * neighbours' (a vector a thousand times longer than the others, regress
- * hnsw_rerank_order).  It takes the lower bound where the code's distance
- * estimates nothing, the spread being infinite (half precision clamped a
- * coordinate beyond 65504 and the error that covers it overflowed).
- */
 /*
  * A re-ranking scan's product distance from its query to a code of the
  * residual to centroid j: -q.(c + r) = -q.r - q.c (inner product), 1 -
@@ -151,6 +135,23 @@ code_estimate(HnswPageGraph *pg, const float *q, const void *code,
 	return d;
 }
 
+/*
+ * The distance from q to an element's vector area (code): the kernel's on
+ * the vector or on the code; a scan of a coded expression index takes the
+ * lower bound instead, which is what it orders by and reports
+ * (hnsw_code_bound).
+ *
+ * A re-ranking scan takes the code's distance less HNSW_RERANK_Z of its
+ * own spreads (hnsw_code_spread), below which its rows' exact distances
+ * are not expected to lie: the stream then reaches an element before any
+ * row it may precede goes out, even where its code errs far more than its
+ * neighbours' (a vector a thousand times longer than the others, regress
+ * hnsw_rerank_order).  It takes the lower bound where the code's distance
+ * estimates nothing, the spread being infinite (half precision clamped a
+ * coordinate beyond 65504 and the error that covers it overflowed).  Where
+ * the estimate took the 16-bit query (code_estimate), the spread takes the
+ * typical error of its rounding too.
+ */
 static inline float
 code_distance(HnswPageGraph *pg, const float *q, const void *code,
 			  int centroid)
