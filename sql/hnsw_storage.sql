@@ -402,6 +402,66 @@ RESET enable_indexscan;
 RESET enable_bitmapscan;
 DROP TABLE st_q16, st_q16_q, st_q16_idx;
 
+-- rows of about 1e-20 against queries of 1e-25 to 1e20: products and
+-- squares below float's normal range (1.2e-38).  Before session 18 a
+-- float4 inner-product index returned rows out of order at 1e-25 (the
+-- kernel's sums of subnormal products), half returned inner products in
+-- no order at every scale (its codes of such rows are all zero), and the
+-- coded expression indexes, whose scans report lower bounds for the
+-- executor's recheck, failed with "index returned tuples in wrong order".
+-- ef_search covers the table: the order must be the sequential scan's.
+CREATE TABLE st_tiny (id int, v vector(16));
+INSERT INTO st_tiny
+SELECT i, (SELECT array_agg((x * 1e-20)::real)
+           FROM unnest(st_vec(i, 16, 300, 'plain')::real[]) x)::vector
+FROM generate_series(1, 300) i;
+CREATE TABLE st_tiny_q AS
+SELECT f, (SELECT array_agg((round(cos(j * 1.9 + 1) * 8) * f)::real ORDER BY j)::vector
+           FROM generate_series(1, 16) j) AS q
+FROM unnest(ARRAY[1e-25, 1e-23, 1e-20, 1, 1e20]::float8[]) f;
+CREATE TABLE st_tiny_idx (storage text, f float8, ip float8[], l2 float8[], l1 float8[]);
+-- returns whether the three scans took their index
+CREATE FUNCTION st_tiny_scan(storage text, e text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  plan text := '';
+  line text;
+BEGIN
+  EXECUTE format('CREATE INDEX st_tiny_ip ON st_tiny USING hnsw ((%s) vector_ip_ops) WITH (storage = %I)', e, storage);
+  EXECUTE format('CREATE INDEX st_tiny_l2 ON st_tiny USING hnsw ((%s) vector_l2_ops) WITH (storage = %I)', e, storage);
+  EXECUTE format('CREATE INDEX st_tiny_l1 ON st_tiny USING hnsw ((%s) vector_l1_ops) WITH (storage = %I)', e, storage);
+  EXECUTE format('INSERT INTO st_tiny_idx SELECT %L, f,
+      ARRAY(SELECT (%s) <#> q FROM st_tiny ORDER BY (%s) <#> q LIMIT 20),
+      ARRAY(SELECT (%s) <-> q FROM st_tiny ORDER BY (%s) <-> q LIMIT 20),
+      ARRAY(SELECT (%s) <+> q FROM st_tiny ORDER BY (%s) <+> q LIMIT 20)
+    FROM st_tiny_q', storage || CASE WHEN e = 'v' THEN '' ELSE ' expr' END, e, e, e, e, e, e);
+  FOR line IN EXECUTE format('EXPLAIN (COSTS OFF) SELECT
+      ARRAY(SELECT (%s) <#> q FROM st_tiny ORDER BY (%s) <#> q LIMIT 20),
+      ARRAY(SELECT (%s) <-> q FROM st_tiny ORDER BY (%s) <-> q LIMIT 20),
+      ARRAY(SELECT (%s) <+> q FROM st_tiny ORDER BY (%s) <+> q LIMIT 20)
+    FROM st_tiny_q', e, e, e, e, e, e) LOOP
+    plan := plan || line;
+  END LOOP;
+  DROP INDEX st_tiny_ip, st_tiny_l2, st_tiny_l1;
+  RETURN plan LIKE '%Index Scan using st_tiny_ip%Index Scan using st_tiny_l2%Index Scan using st_tiny_l1%';
+END $$;
+SET enable_seqscan = off;
+SELECT s AS storage, e = 'v' AS plain, st_tiny_scan(s, e) AS indexed
+FROM unnest(ARRAY['float4', 'half', 'sq8', 'sq4']) s,
+     unnest(ARRAY['v', 'v + array_fill(0::real, ARRAY[16])::vector']) e;
+RESET enable_seqscan;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SELECT i.storage, i.f,
+       i.ip = ARRAY(SELECT v <#> q.q FROM st_tiny ORDER BY v <#> q.q LIMIT 20) AS ip_same,
+       i.l2 = ARRAY(SELECT v <-> q.q FROM st_tiny ORDER BY v <-> q.q LIMIT 20) AS l2_same,
+       i.l1 = ARRAY(SELECT v <+> q.q FROM st_tiny ORDER BY v <+> q.q LIMIT 20) AS l1_same,
+       cardinality(i.ip) AS n
+FROM st_tiny_idx i JOIN st_tiny_q q USING (f) ORDER BY i.storage, i.f;
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+DROP TABLE st_tiny, st_tiny_q, st_tiny_idx;
+DROP FUNCTION st_tiny_scan(text, text);
+
 -- ---------------------------------------------------------------------
 -- the option's values
 -- ---------------------------------------------------------------------

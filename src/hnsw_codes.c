@@ -36,6 +36,8 @@
 #define FLOAT_UNIT			0x1p-24 /* float's unit roundoff */
 #define ROUND_UP			0x1p-20 /* a bound's margin before rounding */
 #define OTHER_CPU			0x1p-21 /* another CPU's decoder, per value */
+#define FLOAT_TRUE_MIN		0x1p-149	/* float's least subnormal */
+#define HALF_ROUNDING		0x1p-11 /* half's unit roundoff */
 #define HALF_SUBNORMAL		0x1p-24f	/* the smallest half */
 #define HALF_SUBNORMAL_INV	0x1p24f
 #define SCALAR_CLAMP		0x1p126f	/* sq8, sq4: steps stay finite */
@@ -1173,6 +1175,22 @@ cosine_bound(const HnswCodeHeader *h, double est, double g, double qnorm)
 }
 
 /*
+ * What float arithmetic below its normal range (2^-126) loses whatever the
+ * relative bounds say: a product or a square there keeps only multiples of
+ * 2^-149, so each of a kernel's dim terms may be off by 2^-150, as may the
+ * few other operations of a code's distance; the operator sums in double
+ * there (distance.c).  Twice (dim + 64) such halves, in the units of the
+ * distance.  Rows of 6e-23 against a query of 1e-23 (products about
+ * 1e-45) had their bounds above the operator's distance: "index returned
+ * tuples in wrong order" from an sq8 expression index.
+ */
+static inline double
+underflow_slack(const HnswCodec *c)
+{
+	return (c->dim + 64) * FLOAT_TRUE_MIN;
+}
+
+/*
  * A lower bound, in the index's internal metric, of the distance the
  * ORDER BY operator computes from the query and the row's true vector,
  * given est, the float kernel's distance from the query to the decoded
@@ -1201,6 +1219,7 @@ hnsw_code_bound(int metric, const HnswCodec *c, const void *code, float est,
 	{
 		if (!(fabs(d) < VEC_DIST_EXACT))
 			return 0.0f;		/* compressed: no usable estimate */
+		d -= underflow_slack(c);
 		if (metric == HNSW_METRIC_L2)
 			lb = sqrt(Max(d, 0.0) * (1 - g));
 		else
@@ -1214,9 +1233,10 @@ hnsw_code_bound(int metric, const HnswCodec *c, const void *code, float est,
 	if (!(fabs(d) < VEC_DIST_EXACT) || !isfinite(h->err) || !isfinite(h->norm))
 		return -INFINITY;
 	lb = d - qnorm * h->err - g * qnorm * (2.0 * h->norm + h->err) -
-		4 * FLOAT_UNIT * ((metric == HNSW_METRIC_NEG_IP ? 0 : 1) + fabs(d));
+		4 * FLOAT_UNIT * ((metric == HNSW_METRIC_NEG_IP ? 0 : 1) + fabs(d)) -
+		underflow_slack(c);
 	if (metric == HNSW_METRIC_COSINE)
-		lb = Max(lb, cosine_bound(h, d, g, qnorm));
+		lb = Max(lb, cosine_bound(h, d, g, qnorm) - underflow_slack(c));
 	return float_down(lb);
 }
 
@@ -1250,13 +1270,28 @@ code_direction_error(const HnswCodec *c, const HnswCodeHeader *h)
  * distance at all: not where the float sum left its exact range, nor where
  * the code's error, norm or step is not finite (half precision clamped
  * a coordinate beyond 65504 to it, and the error that covers the clamp
- * overflowed).  hnsw_code_spread is infinite exactly where it is not.
+ * overflowed).  Nor where half precision lost more than its rounding, at
+ * most 2^-11 of each coordinate: coordinates it clamped, or flushed below
+ * its range (6e-8, with 11 bits from 6.1e-5 only) have errors that a
+ * direction lines up with, not the random ones code_direction_error
+ * assumes (rows of 1e-20, all zeros in half, came out in no order); the
+ * search then takes the code's lower bound.  hnsw_code_spread is infinite
+ * exactly where it is not.
  */
 static bool
 code_usable(const HnswCodec *c, const void *code, float est)
 {
 	const HnswCodeHeader *h = (const HnswCodeHeader *) code;
 
+	if (c->storage == HNSW_STORAGE_HALF)
+	{
+		/* rounding: 2^-11 of |x| (L1: of |x|_1 <= sqrt(dim) |x|), as encoded */
+		double		r = c->l1 ? sqrt((double) c->dim) : 1.0;
+		double		cpu = OTHER_CPU * sqrt((double) c->dim) * r;
+
+		if (h->err > h->norm * r * (2 * HALF_ROUNDING + cpu))
+			return false;
+	}
 	return fabs(est) < VEC_DIST_EXACT && isfinite(h->err) &&
 		isfinite(h->norm) && isfinite(h->step);
 }
@@ -1298,7 +1333,7 @@ hnsw_code_spread(int metric, const HnswCodec *c, const void *code, float est,
 		width = qnorm * e;
 		scale = qnorm * h->norm;
 	}
-	return width + 4.0 * root * FLOAT_UNIT * scale;
+	return width + 4.0 * root * FLOAT_UNIT * scale + underflow_slack(c);
 }
 
 /* a bound in the internal metric, in the units of the ORDER BY operator */

@@ -53,8 +53,9 @@ struct HnswRerank
 	Snapshot	snapshot;		/* the scan's */
 	AttrNumber	attnum;			/* the indexed column in the table */
 	HnswMetric	metric;
-	const float *q;
+	const float *q;				/* the operator's query */
 	int			dim;
+	int			scale;			/* distances times 2^scale, as the scan's */
 	MemoryContext rowcxt;		/* detoasted values, reset per row */
 	RerankItem *items;			/* the rows waiting: a min-heap on dist */
 	int			n;
@@ -101,10 +102,22 @@ hnsw_rerank_begin(Relation index, Relation heap, Snapshot snapshot,
 }
 
 /*
+ * Distances from here on in the units of a scan whose query is the
+ * operator's times 2^scale (an inner-product scan's, hnsw_scan.c); the
+ * table's rows are still compared with the operator's query, as the
+ * operator compares them, and the result scaled, which is exact in double.
+ */
+void
+hnsw_rerank_scale(HnswRerank *r, int scale)
+{
+	r->scale = scale;
+}
+
+/*
  * The operator's distance from the query to vector v, up to what order
  * does not need (L2: the square root; cosine: from the normalised query,
- * which has the same cosine); NaN where the index holds no such row (a zero
- * vector under cosine).
+ * which has the same cosine; inner product: times 2^scale); NaN where the
+ * index holds no such row (a zero vector under cosine).
  */
 static double
 exact_distance(const HnswRerank *r, const Vector *v)
@@ -114,7 +127,8 @@ exact_distance(const HnswRerank *r, const Vector *v)
 		case HNSW_METRIC_L2:
 			return vec_l2_squared_full(r->q, v->x, r->dim);
 		case HNSW_METRIC_IP:
-			return -vec_inner_product_full(r->q, v->x, r->dim);
+			return ldexp(-vec_inner_product_full(r->q, v->x, r->dim),
+						 r->scale);
 		case HNSW_METRIC_L1:
 			return vec_l1_full(r->q, v->x, r->dim);
 		default:

@@ -45,7 +45,8 @@ typedef struct HnswScanOpaqueData
 	HnswMetaPageData meta;
 	HnswPageGraph *pg;			/* while started */
 	HnswSearch	search;
-	float	   *q;
+	float	   *q;				/* the query, as the scan searches by it */
+	int			qscale;			/* q is the operator's query times 2^qscale */
 	int			rounds;
 	int			round_left;		/* results this round may still hand out */
 	int			round_extra;	/* rerank: and then, without expanding */
@@ -137,6 +138,58 @@ scan_metric(const HnswIndexInfo *info)
 	return info->metric == HNSW_METRIC_IP ? HNSW_METRIC_NEG_IP : info->metric;
 }
 
+/*
+ * The power of two an inner-product scan multiplies its query by: the one
+ * that brings its largest coordinate up into [2^-20, 2^-19), for a query
+ * below that; 0 (no change) for others and for the zero vector.  -q.x
+ * orders the rows alike for every positive multiple of q, and a power of
+ * two changes only the exponents of the products and of their float sums.
+ * But products of a query of 1e-23 with rows of 6e-23 fall below float's
+ * normal range (1.2e-38), where the kernels' sums keep a few bits or none
+ * and the scan loses its order (a float4 index returned such rows out of
+ * order, an sq8 index the wrong ones).  Raised to 2^-20, the query's
+ * products keep float's precision for rows from about 1e-32 up, and their
+ * sums, below 2^128 * 2^-19 * 16,000 dimensions, stay finite (src/README.md
+ * section 3 says how the kernels compress sums beyond 2^120).  Scaling
+ * larger queries down would do the reverse to tiny rows: a query of 3.4e38
+ * against rows of 1e-38 (regress hnsw_extremes) has products of about 1.
+ */
+#define QUERY_TOP_EXP	(-20)
+
+static int
+query_scale(const float *q, int dim)
+{
+	float		top = 0;
+
+	for (int i = 0; i < dim; i++)
+		top = Max(top, fabsf(q[i]));
+	if (!(top > 0) || ilogbf(top) >= QUERY_TOP_EXP)
+		return 0;
+	return QUERY_TOP_EXP - ilogbf(top);
+}
+
+/*
+ * An inner-product scan searches by its query times 2^qscale (query_scale).
+ * The re-rank keeps the operator's query, and scales its distances alike.
+ */
+static void
+scale_query(HnswScanOpaque so)
+{
+	int			dim = so->meta.dim;
+	float	   *q;
+
+	so->qscale = 0;
+	if (scan_metric(&so->info) != HNSW_METRIC_NEG_IP)
+		return;
+	so->qscale = query_scale(so->q, dim);
+	q = palloc(sizeof(float) * dim);
+	for (int i = 0; i < dim; i++)
+		q[i] = ldexpf(so->q[i], so->qscale);
+	so->q = q;
+	if (so->rerank)
+		hnsw_rerank_scale(so->rerank, so->qscale);
+}
+
 /* the index's page graph, searching by scan_metric */
 static HnswPageGraph *
 open_graph(Relation index, const HnswIndexInfo *info,
@@ -195,6 +248,7 @@ scan_start(IndexScanDesc scan)
 		so->rerank = hnsw_rerank_begin(scan->indexRelation, scan->heapRelation,
 									   scan->xs_snapshot, &so->info, so->q,
 									   so->meta.dim, hnsw_ef_search / 2);
+	scale_query(so);
 	if (so->rerank)
 	{
 		hnsw_page_graph_rerank(so->pg, so->q);
@@ -359,6 +413,9 @@ next_reranked(HnswScanOpaque so)
 		/* the scan's distances are the operator's (squared for L2) */
 		so->rerank_frontier = e.dist;
 		n = hnsw_element_tids(so->pg, e.id, tids, &est, &spread);
+		/* a code that estimates nothing was searched by its lower bound */
+		if (!isfinite(spread))
+			est = e.dist;
 		/* rows dead to everyone: hint the element DEAD, as next_tids does */
 		if (hnsw_rerank_add(so->rerank, tids, n, est, spread) == n &&
 			n > 0 && so->kill_dead)
@@ -414,8 +471,10 @@ next_tids(IndexScanDesc scan)
 static void
 report_bound(IndexScanDesc scan, HnswScanOpaque so)
 {
+	/* a scaled query's distances (query_scale) scale back exactly */
 	scan->xs_orderbyvals[0] =
-		Float8GetDatum(hnsw_bound_to_operator(scan_metric(&so->info), so->dist));
+		Float8GetDatum(ldexp(hnsw_bound_to_operator(scan_metric(&so->info),
+													so->dist), -so->qscale));
 	scan->xs_orderbynulls[0] = false;
 	scan->xs_recheckorderby = true;
 }

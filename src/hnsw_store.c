@@ -136,6 +136,22 @@ code_estimate(HnswPageGraph *pg, const float *q, const void *code,
 }
 
 /*
+ * How far the exact distance typically strays from d, code_estimate's
+ * distance to code (hnsw_code_spread), with the typical error of the
+ * 16-bit query's rounding where the estimate may have taken it.  The
+ * search and the re-rank take the same.
+ */
+static inline double
+code_spread(HnswPageGraph *pg, const void *code, float d)
+{
+	double		s = hnsw_code_spread(pg->metric, &pg->codec, code, d, pg->qnorm);
+
+	if (pg->q16.q != NULL)
+		s += pg->q16.err * ((const HnswCodeHeader *) code)->step;
+	return s;
+}
+
+/*
  * The distance from q to an element's vector area (code): the kernel's on
  * the vector or on the code; a scan of a coded expression index takes the
  * lower bound instead, which is what it orders by and reports
@@ -163,11 +179,7 @@ code_distance(HnswPageGraph *pg, const float *q, const void *code,
 	d = code_estimate(pg, q, code, centroid);
 	if (pg->rerank)
 	{
-		double		s = hnsw_code_spread(pg->metric, &pg->codec, code, d,
-										 pg->qnorm);
-
-		if (pg->q16.q != NULL)
-			s += pg->q16.err * ((const HnswCodeHeader *) code)->step;
+		double		s = code_spread(pg, code, d);
 
 		if (isfinite(s))
 			return d - HNSW_RERANK_Z * s;
@@ -794,8 +806,7 @@ hnsw_element_tids(HnswPageGraph *pg, HnswId id, ItemPointerData *out,
 		float		d = code_estimate(pg, pg->q, etup->vec, etup->centroid);
 
 		*est = d;
-		*spread = hnsw_code_spread(pg->metric, &pg->codec, etup->vec, d,
-								   pg->qnorm);
+		*spread = code_spread(pg, etup->vec, d);
 	}
 	hnsw_buffers_unlock(&pg->bufs);
 	return n;
