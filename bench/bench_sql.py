@@ -29,15 +29,31 @@ def scalar(conn, sql, params=None):
     return row[0] if row else None
 
 
-def timed_loop(conn, sql, param_list, warmup=0):
+def backend_cpu(conn):
+    """Seconds of CPU the connection's server process has used so far (the
+    first field of /proc/PID/schedstat), or None where the bench cannot
+    read it (a server on another machine, another user's process)."""
+    try:
+        with open("/proc/%d/schedstat" % conn.info.backend_pid) as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def timed_loop(conn, sql, param_list, warmup=0, cpu=None):
     """One statement per round trip, prepared server-side.  Returns
-    (total seconds, per-query latencies, list of first-column results)."""
+    (total seconds, per-query latencies, list of first-column results).
+    With a dict cpu, sets cpu["s"] to the server process's CPU seconds over
+    the timed statements (None where unreadable): unlike the wall clock,
+    it leaves out the client's share of this 2-core machine and the
+    scheduling between the two."""
     cur = conn.cursor()
     for params in param_list[:warmup]:
         cur.execute(sql, params, prepare=True)
         cur.fetchall()
     lat = np.empty(len(param_list))
     res = []
+    c0 = backend_cpu(conn) if cpu is not None else None
     t0 = now()
     for i, params in enumerate(param_list):
         t1 = now()
@@ -46,6 +62,9 @@ def timed_loop(conn, sql, param_list, warmup=0):
         lat[i] = now() - t1
         res.append([row[0] for row in rows])
     total = now() - t0
+    if cpu is not None:
+        c1 = backend_cpu(conn)
+        cpu["s"] = c1 - c0 if c0 is not None and c1 is not None else None
     cur.close()
     return total, lat, res
 
@@ -198,6 +217,7 @@ def sql_sweep_point(conn, ds, opts, ef, sweep, hl_index):
     best = None
     floor_s = None
     hl_s = None
+    cpu = {"floor": [], "knn": []}
     passes = 0
     if hl_index is not None:
         hl_index.set_ef(max(ef, k))
@@ -205,9 +225,13 @@ def sql_sweep_point(conn, ds, opts, ef, sweep, hl_index):
         if hl_index is not None:
             t = hnswlib_pass(hl_index, queries, k, warmup=20)[0]
             hl_s = t if hl_s is None else min(hl_s, t)
-        t = timed_loop(conn, sweep.floor_sql, sweep.floor_params, warmup=50)[0]
+        c = {}
+        t = timed_loop(conn, sweep.floor_sql, sweep.floor_params, warmup=50, cpu=c)[0]
         floor_s = t if floor_s is None else min(floor_s, t)
-        got = timed_loop(conn, sweep.knn_sql, sweep.knn_params, warmup=min(20, nq))
+        cpu["floor"].append(c["s"])
+        c = {}
+        got = timed_loop(conn, sweep.knn_sql, sweep.knn_params, warmup=min(20, nq), cpu=c)
+        cpu["knn"].append(c["s"])
         passes += 1
         if best is None or got[0] < best[0]:
             best = got
@@ -224,6 +248,11 @@ def sql_sweep_point(conn, ds, opts, ef, sweep, hl_index):
          "misordered": misordered(ds, res, k),
          "passes": passes}
     e["index_ms_per_query"] = ms - e["floor_ms"]
+    # the server's CPU: the least of the passes, the floor's likewise
+    if None not in cpu["floor"] + cpu["knn"]:
+        e["cpu_ms_per_query"] = 1e3 * min(cpu["knn"]) / nq
+        e["floor_cpu_ms"] = 1e3 * min(cpu["floor"]) / len(sweep.floor_params)
+        e["index_cpu_ms_per_query"] = e["cpu_ms_per_query"] - e["floor_cpu_ms"]
     if hl_s is not None:
         e["hnswlib_ms_beside"] = 1e3 * hl_s / nq
     return e
@@ -231,10 +260,12 @@ def sql_sweep_point(conn, ds, opts, ef, sweep, hl_index):
 
 def log_sweep_point(label, ef, e):
     """One line of a sweep's output."""
-    log("  %-8s ef=%-4d recall %.4f  %.0f q/s  %.4f ms/q (index-side %.4f; floor %.4f%s)%s%s"
+    log("  %-8s ef=%-4d recall %.4f  %.0f q/s  %.4f ms/q (index-side %.4f; floor %.4f%s%s)%s%s"
         % (label, ef, e["recall"], e["qps"], e["ms_per_query"], e["index_ms_per_query"],
            e["floor_ms"], "; hnswlib beside it %.4f" % e["hnswlib_ms_beside"]
            if "hnswlib_ms_beside" in e else "",
+           "; server CPU index-side %.4f" % e["index_cpu_ms_per_query"]
+           if "index_cpu_ms_per_query" in e else "",
            "  [%d queries returned < k rows]" % e["short_results"]
            if e["short_results"] else "",
            "  [%d queries' rows out of distance order]" % e["misordered"]

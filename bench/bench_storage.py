@@ -219,8 +219,12 @@ def storage_index(conn, ds, run, hl_index, sweep, efs, st, main_idx, res):
 # report
 # --------------------------------------------------------------------------
 
-def storage_curve(res):
-    return [(ef, e["recall"], e["index_ms_per_query"]) for ef, e in sorted(res["ef"].items())]
+def storage_curve(res, key="index_ms_per_query"):
+    """(ef, recall, ms) by ascending ef; key "index_cpu_ms_per_query" for
+    the server's CPU (empty where the sweep could not read it)."""
+    if any(key not in e for e in res["ef"].values()):
+        return []
+    return [(ef, e["recall"], e[key]) for ef, e in sorted(res["ef"].items())]
 
 
 def hnswlib_curve(hl_res, res):
@@ -324,18 +328,23 @@ def report_storages(ds, opts, hl_res, sql_res):
     log("  equal recall: index-side ms/query interpolated on each curve between the two ef "
         "around the target; hnswlib's from its recall curve and its time beside the same sweep;")
     log("  /float4 (hl-norm.) = the ratio of each one's time to hnswlib's beside it, divided: "
-        "less sensitive to a slow spell between the two sweeps")
+        "less sensitive to a slow spell between the two sweeps;")
+    log("  /float4 CPU = the same ratio from the server process's CPU per query (less its "
+        "floor's), which leaves out the client and the scheduling of this 2-core machine")
     for target in MATCH_RECALLS:
-        log("  recall %.2f: %-7s %9s %-11s %8s %9s %9s %9s %9s  %s"
+        log("  recall %.2f: %-7s %9s %-11s %8s %9s %9s %9s %9s  %-8s %s"
             % (target, "storage", "idx ms/q", "(where)", "/float4", "(hl-norm)",
-               "hnswlib", "/hnswlib", "lowest-ef", "(ms)"))
-        f4m = f4hl = None
+               "hnswlib", "/hnswlib", "lowest-ef", "(ms)", "/float4 CPU"))
+        f4m = f4hl = f4c = None
         if f4:
             f4m = at_recall(storage_curve(f4), target)
             f4hl = at_recall(hnswlib_curve(hl_res, f4), target) if hl_res else None
+            f4c = at_recall(storage_curve(f4, "index_cpu_ms_per_query"), target)
         for st in ok:
             r = sts[st]
             m = at_recall(storage_curve(r), target)
+            mc = at_recall(storage_curve(r, "index_cpu_ms_per_query"), target)
+            rcpu = ratio(mc["ms"], f4c["ms"]) if (mc and f4c) else None
             hm = at_recall(hnswlib_curve(hl_res, r), target) if hl_res else None
             ms = m["ms"] if m else None
             hms = hm["ms"] if hm else None
@@ -344,15 +353,17 @@ def report_storages(ds, opts, hl_res, sql_res):
             if m and f4m and hm and f4hl:
                 norm = ratio(ms / hms, f4m["ms"] / f4hl["ms"])
             low = lowest_ef_at(r["ef"], target)
-            log("  %11s %-7s %9s %-11s %8s %9s %9s %9s %9s  %s"
+            log("  %11s %-7s %9s %-11s %8s %9s %9s %9s %9s  %-8s %s"
                 % ("", st, fmt(ms, ".4f"), where(m), fmt(rf4, ".2f"), fmt(norm, ".2f"),
                    fmt(hms, ".4f"), fmt(ratio(ms, hms), ".2f"),
                    "ef %d" % low if low is not None else "never",
-                   fmt(r["ef"][low]["index_ms_per_query"] if low is not None else None, ".4f")))
+                   fmt(r["ef"][low]["index_ms_per_query"] if low is not None else None, ".4f"),
+                   fmt(rcpu, ".2f")))
             out[st]["recall_%d" % round(target * 100)] = {
                 "index_ms": ms, "at": m, "vs_float4": rf4, "vs_float4_hnswlib_normalised": norm,
                 "hnswlib_ms": hms, "hnswlib_at": hm, "vs_hnswlib": ratio(ms, hms),
-                "lowest_ef": low}
+                "lowest_ef": low, "index_cpu_ms": mc["ms"] if mc else None,
+                "vs_float4_cpu": rcpu}
     for st in ok:
         rec = out[st]["recall_ef%d" % STORAGE_EF]
         if rec is not None:
