@@ -269,6 +269,11 @@ SELECT * FROM hnsw_index_info('mt_pkey');
 SELECT * FROM hnsw_index_check('mt_pkey');
 SELECT * FROM hnsw_index_info('mt');
 SELECT * FROM hnsw_index_check('mt');
+-- an OID that names nothing: undefined_table, as for a dropped index
+\set VERBOSITY sqlstate
+SELECT * FROM hnsw_index_info(4294967295::oid::regclass);
+\set VERBOSITY default
+SELECT * FROM hnsw_index_info(4294967295::oid::regclass);
 SELECT * FROM hnsw_index_info(NULL);
 
 -- other opclasses: cosine and inner product, after deletes and VACUUM

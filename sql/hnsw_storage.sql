@@ -462,6 +462,26 @@ RESET enable_bitmapscan;
 DROP TABLE st_tiny, st_tiny_q, st_tiny_idx;
 DROP FUNCTION st_tiny_scan(text, text);
 
+-- a backend keeps a copy of the centroids of each coded index it used;
+-- those of dropped indexes are freed (before session 18 a backend that
+-- made and dropped coded indexes kept them all: 64 kB each here)
+CREATE TABLE st_cc_src AS SELECT i, st_vec(i, 256, 200, 'plain') AS v
+FROM generate_series(1, 200) i;
+SET enable_seqscan = off;
+DO $$
+BEGIN
+  FOR k IN 1..12 LOOP
+    CREATE TABLE st_cc AS SELECT * FROM st_cc_src;
+    CREATE INDEX st_cc_idx ON st_cc USING hnsw (v vector_l2_ops) WITH (storage = sq8);
+    PERFORM (SELECT i FROM st_cc ORDER BY v <-> st_vec(7, 256, 200, 'plain') LIMIT 1);
+    DROP TABLE st_cc;
+  END LOOP;
+END $$;
+RESET enable_seqscan;
+SELECT count(*) AS contexts, sum(total_bytes) < 200000 AS at_most_two_copies
+FROM pg_backend_memory_contexts WHERE name = 'hnsw centroids';
+DROP TABLE st_cc_src;
+
 -- ---------------------------------------------------------------------
 -- the option's values
 -- ---------------------------------------------------------------------

@@ -397,6 +397,8 @@ to_codes(HnswBuildState *bs)
 			hnsw_encode(&bs->codec, (const float *) (bs->vecs + i * bs->vbytes),
 						bs->code);
 		memcpy(bs->vecs + i * stride, bs->code, cbytes);
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 	}
 	elog(DEBUG1, "hnsw graph for index \"%s\" keeps codes instead of vectors after %u elements",
 		 RelationGetRelationName(bs->index), bs->n);
@@ -603,6 +605,7 @@ write_graph(HnswBuildState *bs)
 			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, i);
 		}
 	}
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, bs->n);
 	hnsw_meta_advance(bs->index, eid[bs->entry], bs->entry_level,
 					  hnsw_bulk_end(w));
 	pfree(w);
@@ -628,8 +631,12 @@ spill_to_pages(HnswBuildState *bs)
 						  RelationGetNumberOfBlocks(bs->index), true);
 	MemoryContextReset(bs->graphctx);
 	bs->ondisk = true;
+	/* back to loading rows, whose total is not known (as at the start) */
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE,
 								 PROGRESS_HNSW_PHASE_LOAD);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, 0);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
+								 bs->indtuples);
 }
 
 /* the first vector fixes the dimensions if the column's typmod did not */

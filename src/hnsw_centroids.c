@@ -21,6 +21,7 @@
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "hnsw.h"
 
@@ -220,8 +221,12 @@ read_centroids(Relation index, const HnswMetaPageData *meta, float *out)
 
 /*
  * Frees the copies of an index's earlier centroids (before a REINDEX or
- * TRUNCATE), which no operation of this backend can still use: those
- * commands refuse an index the session has in use.
+ * TRUNCATE), and those of indexes that are gone (dropped, or built by a
+ * transaction that rolled back), which no operation of this backend can
+ * still use: those commands refuse an index the session has in use, and
+ * another session's DROP waits for this one's scans to end.  A backend
+ * that made and dropped coded indexes by the hundred kept every copy
+ * before (128 kB each at 512 dimensions).
  */
 static void
 drop_stale_copies(Oid relid)
@@ -232,7 +237,8 @@ drop_stale_copies(Oid relid)
 	{
 		CentroidCopy *cc = *link;
 
-		if (cc->relid == relid)
+		if (cc->relid == relid ||
+			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(cc->relid)))
 		{
 			*link = cc->next;
 			pfree(cc->cent);
@@ -249,7 +255,8 @@ drop_stale_copies(Oid relid)
  * metapage's checksum of them, so that an operation reads the pages only
  * the first time (REINDEX or TRUNCATE gives a new relfilenode and new
  * checksum).  Copies are never freed while an operation may hold one:
- * they live for the backend, one per index it used.
+ * they live for the backend, one per index it used that still exists
+ * (drop_stale_copies).
  */
 void
 hnsw_codec_load_centroids(Relation index, const HnswMetaPageData *meta,

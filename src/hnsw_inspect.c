@@ -57,10 +57,16 @@ hnsw_open_for_inspection(Oid indexoid, LOCKMODE lockmode, Relation *heap,
 	AclResult	acl;
 
 	if (!OidIsValid(heapoid))
+	{
+		name = get_rel_name(indexoid);
+		if (name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("index with OID %u does not exist", indexoid)));
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an index", get_rel_name(indexoid) ?
-						get_rel_name(indexoid) : "?")));
+				 errmsg("\"%s\" is not an index", name)));
+	}
 	acl = pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT);
 	if (acl != ACLCHECK_OK)
 		aclcheck_error(acl, OBJECT_TABLE, get_rel_name(heapoid));
