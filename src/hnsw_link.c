@@ -296,7 +296,11 @@ random_below(uint64 *state, int n)
  * where a breadth-first walk from the same starts would fill the tree
  * level by level and, later, read most of it.  Only elements already
  * linked are visited, so when x is unreached its own subtree is never
- * taken for a parent.
+ * taken for a parent.  The walk passes through elements VACUUM is
+ * removing (their edges stand until its pass 4) but never takes one for a
+ * parent: an insert during VACUUM's pass 2 did, among thousands of copies
+ * of one vector, and pass 4 freed the slot under the new protected edge
+ * ("edge at level 0 to freed slot").
  */
 bool
 hnsw_link_tree_walk(HnswGraph *g, HnswId x, const float *vec,
@@ -329,10 +333,12 @@ hnsw_link_tree_walk(HnswGraph *g, HnswId x, const float *vec,
 			(ok == NULL || ok(arg, y)))
 		{
 			HnswEdge	p = {y, 0};
-			uint8		flags;
+			uint8		flags = 0;
 
 			g->ops->distances(g, vec, &y, 1, &p.dist, &flags);
-			linked = hnsw_link_tree(g, x, p, LINK_TREE);
+			/* not an element VACUUM is removing (src/README.md 5.3) */
+			if (!(flags & HNSW_SKIP_LINK))
+				linked = hnsw_link_tree(g, x, p, LINK_TREE);
 		}
 		/* push the unseen tree neighbours in random order */
 		for (i = k; i > 0 && depth < WALK_BUDGET; i--)

@@ -206,9 +206,18 @@ removed_blocks(HnswVacuum *vac, BlockNumber **out)
 	return k;
 }
 
-/* passes 2 to 4, when pass 1 found deleted elements */
+/*
+ * Passes 2 to 4, when pass 1 found deleted elements.  hold: pass 1 saw no
+ * live element, so pass 2 may find none to stay and pass 3 clear the entry
+ * point; an insert after the barrier would then find nothing it may link
+ * to and, placed on a page pass 2 had read, stay unreached, the index
+ * holding a live element and no entry (a review's race: its row was never
+ * returned again).  Then the insert lock stays held until the entry is
+ * replaced and the graph reconnected: inserts wait, and after it see the
+ * new entry or none (and place the first element).
+ */
 static void
-repair_and_free(HnswVacuum *vac)
+repair_and_free(HnswVacuum *vac, bool hold)
 {
 	HnswIndexInfo info;
 	HnswMetaPageData meta;
@@ -222,7 +231,8 @@ repair_and_free(HnswVacuum *vac)
 
 	/* inserts that may have chosen a now-DELETED neighbour finish first */
 	LockPage(vac->index, HNSW_INSERT_LOCK, ExclusiveLock);
-	UnlockPage(vac->index, HNSW_INSERT_LOCK, ExclusiveLock);
+	if (!hold)
+		UnlockPage(vac->index, HNSW_INSERT_LOCK, ExclusiveLock);
 
 	hnsw_get_info(vac->index, &info);
 	hnsw_read_meta(vac->index, &meta);
@@ -243,6 +253,8 @@ repair_and_free(HnswVacuum *vac)
 	replace_entry(vac);
 	reconnect(vac, g);
 	hnsw_page_graph_close(pg);
+	if (hold)
+		UnlockPage(vac->index, HNSW_INSERT_LOCK, ExclusiveLock);
 
 	nb = removed_blocks(vac, &blocks);
 	for (i = 0; i < nb; i++)
@@ -282,7 +294,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	for (blkno = HNSW_FIRST_GRAPH_BLOCK(&meta); blkno < nblocks; blkno++)
 		update_elements(&vac, blkno, visit_dead);
 	if (vac.removed.count > 0)
-		repair_and_free(&vac);
+		repair_and_free(&vac, stats->num_index_tuples == 0);
 	/* recording set only the map's leaf pages: bring the upper ones along */
 	FreeSpaceMapVacuum(vac.index);
 
