@@ -142,7 +142,7 @@ def run(kind):
     dim = base.shape[1]
     gt_ids, gt_dist = D.ground_truth(tag, base, queries, 10)
     G = HnswlibGraph(base)
-    ep, maxlevel, n0, nb0, X, lab, upper = G.ep, G.maxlevel, G.n0, G.nb0, G.vec, G.lab, G.upper
+    n0, nb0, X, lab = G.n0, G.nb0, G.vec, G.lab
     log("%s: %d x %d, %d queries; graph built in %.0fs, avg level-0 degree %.1f"
         % (kind, len(X), dim, len(queries), time.perf_counter() - t0, n0.mean()))
     t1 = time.perf_counter()
@@ -159,18 +159,7 @@ def run(kind):
         def dist(j):
             d = X[j] - q
             return float(d @ d)
-        cur = ep
-        cd = dist(cur)
-        for lev in range(maxlevel, 0, -1):
-            moved = True
-            while moved:
-                moved = False
-                row = upper[cur][lev - 1]
-                for j in row[1:1 + (row[0] & 0xffff)]:
-                    d = dist(j)
-                    if d < cd:
-                        cd, cur, moved = d, j, True
-        return cur, cd
+        return G.descend(dist)
 
     def layer0(q, start, ef, skip=None, trace=None):
         """Best-first layer-0 search from start=(d, id).  skip=(mode, eps0):

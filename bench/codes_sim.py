@@ -34,7 +34,7 @@ B64 = base.astype(np.float64)
 gt = np.argsort((B64 ** 2).sum(1)[None, :] - 2 * queries[:Q].astype(np.float64) @ B64.T, axis=1)[:, :10]
 
 G = HnswlibGraph(base)
-ep, maxlevel, n0, nb0, X, lab, upper = G.ep, G.maxlevel, G.n0, G.nb0, G.vec, G.lab, G.upper
+n0, nb0, X, lab = G.n0, G.nb0, G.vec, G.lab
 
 lo, hi = X.min(0), X.max(0)
 step = (hi - lo) / 255.0
@@ -54,17 +54,7 @@ def exact(q, i):
 
 
 def search(q, ef, dist, rerank):
-    cur = ep
-    cd = dist(q, cur)
-    for lev in range(maxlevel, 0, -1):
-        moved = True
-        while moved:
-            moved = False
-            row = upper[cur][lev - 1]
-            for j in row[1:1 + (row[0] & 0xffff)]:
-                d = dist(q, j)
-                if d < cd:
-                    cd, cur, moved = d, j, True
+    cur, cd = G.descend(lambda j: dist(q, j))
     seen = {cur}
     cand = [(cd, cur)]
     top = [(-cd, cur)]

@@ -45,6 +45,22 @@ class HnswlibGraph:
                 self.upper[i] = raw.reshape(ls // 4 // (maxM + 1), maxM + 1)
         del self._b
 
+    def descend(self, dist):
+        """hnswlib's greedy descent from the entry point to level 0, with
+        dist(i) the distance to element i: (element, its distance)."""
+        cur = self.ep
+        cd = dist(cur)
+        for lev in range(self.maxlevel, 0, -1):
+            moved = True
+            while moved:
+                moved = False
+                row = self.upper[cur][lev - 1]
+                for j in row[1:1 + (row[0] & 0xffff)]:
+                    d = dist(j)
+                    if d < cd:
+                        cd, cur, moved = d, j, True
+        return cur, cd
+
     def _rd(self, fmt):
         v = struct.unpack_from(fmt, self._b, self._off)
         self._off += struct.calcsize(fmt)
