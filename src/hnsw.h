@@ -405,8 +405,8 @@ typedef struct HnswRerank HnswRerank;
 extern HnswRerank *hnsw_rerank_begin(Relation index, Relation heap,
 									 Snapshot snapshot,
 									 const HnswIndexInfo *info,
-									 const float *q, int dim, int lookahead);
-extern void hnsw_rerank_scale(HnswRerank *r, int scale);
+									 const float *q, int dim, int scale,
+									 int lookahead);
 extern int	hnsw_rerank_add(HnswRerank *r, const ItemPointerData *tids,
 							int ntids, double code, double spread);
 extern bool hnsw_rerank_next(HnswRerank *r, double frontier, ItemPointer tid,

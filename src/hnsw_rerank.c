@@ -69,14 +69,17 @@ struct HnswRerank
 
 /*
  * Starts re-ranking for a scan of index over heap with query q (as the
- * index compares it).  NULL where it cannot: an expression index, whose
- * indexed values are not a column of the table (the scan then reports
- * lower bounds for the executor's recheck instead).
+ * index compares it).  The scan's distances are in units of 2^scale: an
+ * inner-product scan searches by q times 2^scale (hnsw_scan.c); the rows
+ * are still compared with q, as the operator compares them, and the
+ * result scaled, which is exact in double.  NULL where it cannot: an
+ * expression index, whose indexed values are not a column of the table
+ * (the scan then reports lower bounds for the executor's recheck instead).
  */
 HnswRerank *
 hnsw_rerank_begin(Relation index, Relation heap, Snapshot snapshot,
 				  const HnswIndexInfo *info, const float *q, int dim,
-				  int lookahead)
+				  int scale, int lookahead)
 {
 	AttrNumber	attnum = index->rd_index->indkey.values[0];
 	HnswRerank *r;
@@ -91,6 +94,7 @@ hnsw_rerank_begin(Relation index, Relation heap, Snapshot snapshot,
 	r->metric = info->metric;
 	r->q = q;
 	r->dim = dim;
+	r->scale = scale;
 	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hnsw rerank row",
 									  ALLOCSET_SMALL_SIZES);
 	r->z = HNSW_RERANK_Z;
@@ -99,18 +103,6 @@ hnsw_rerank_begin(Relation index, Relation heap, Snapshot snapshot,
 	r->cap = 64;
 	r->items = palloc(sizeof(RerankItem) * r->cap);
 	return r;
-}
-
-/*
- * Distances from here on in the units of a scan whose query is the
- * operator's times 2^scale (an inner-product scan's, hnsw_scan.c); the
- * table's rows are still compared with the operator's query, as the
- * operator compares them, and the result scaled, which is exact in double.
- */
-void
-hnsw_rerank_scale(HnswRerank *r, int scale)
-{
-	r->scale = scale;
 }
 
 /*

@@ -169,8 +169,8 @@ query_scale(const float *q, int dim)
 }
 
 /*
- * An inner-product scan searches by its query times 2^qscale (query_scale).
- * The re-rank keeps the operator's query, and scales its distances alike.
+ * An inner-product scan searches by its query times 2^qscale (query_scale),
+ * in a copy: the re-rank keeps the operator's query.
  */
 static void
 scale_query(HnswScanOpaque so)
@@ -178,16 +178,12 @@ scale_query(HnswScanOpaque so)
 	int			dim = so->meta.dim;
 	float	   *q;
 
-	so->qscale = 0;
-	if (scan_metric(&so->info) != HNSW_METRIC_NEG_IP)
+	if (so->qscale == 0)
 		return;
-	so->qscale = query_scale(so->q, dim);
 	q = palloc(sizeof(float) * dim);
 	for (int i = 0; i < dim; i++)
 		q[i] = ldexpf(so->q[i], so->qscale);
 	so->q = q;
-	if (so->rerank)
-		hnsw_rerank_scale(so->rerank, so->qscale);
 }
 
 /* the index's page graph, searching by scan_metric */
@@ -243,11 +239,14 @@ scan_start(IndexScanDesc scan)
 	}
 	so->unordered = false;
 	so->tids = palloc(sizeof(ItemPointerData) * HNSW_HEAPTIDS);
+	so->qscale = scan_metric(&so->info) == HNSW_METRIC_NEG_IP ?
+		query_scale(so->q, so->meta.dim) : 0;
 	/* a coded index re-ranks by the table, else reports lower bounds */
 	if (so->meta.storage != HNSW_STORAGE_FLOAT4)
 		so->rerank = hnsw_rerank_begin(scan->indexRelation, scan->heapRelation,
 									   scan->xs_snapshot, &so->info, so->q,
-									   so->meta.dim, hnsw_ef_search / 2);
+									   so->meta.dim, so->qscale,
+									   hnsw_ef_search / 2);
 	scale_query(so);
 	if (so->rerank)
 	{
