@@ -371,17 +371,25 @@ sub pgbench_with_vacuum
 }
 
 # Runs the SQL $sql through psql -v ON_ERROR_STOP=1 on $node in the
-# background; returns a handle for bg_finish.
+# background; returns a handle for bg_finish.  The script goes to psql as a
+# file: IPC::Run feeds a child's stdin only when pumped, so a script on
+# stdin ran only at bg_finish, after the work it was meant to overlap
+# (before session 18 the "concurrent" sessions of tests 010, 029 and 035
+# ran one after another).
+my $bg_scripts = 0;
+
 sub bg_start
 {
 	my ($node, $sql) = @_;
-	my $h = { out => '', err => '', in => $sql };
+	my $h = { out => '', err => '' };
+	my $file = sprintf('%s/bg_start_%d_%d.sql', $PostgreSQL::Test::Utils::tmp_check, $$, ++$bg_scripts);
+	PostgreSQL::Test::Utils::append_to_file($file, $sql);
 	$h->{run} = IPC::Run::start(
 		[
 			'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1',
-			'-d', $node->connstr('postgres'), '-f', '-'
+			'-d', $node->connstr('postgres'), '-f', $file
 		],
-		'<', \$h->{in}, '>', \$h->{out}, '2>', \$h->{err},
+		'>', \$h->{out}, '2>', \$h->{err},
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	return $h;
 }

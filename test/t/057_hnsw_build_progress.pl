@@ -18,7 +18,6 @@ use HnswTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use IPC::Run;
 
 my $node = hnsw_node('build_progress');
 $node->safe_psql(
@@ -46,20 +45,11 @@ $node->safe_psql(
 	END $$;
 });
 
-# the statements as arguments: IPC::Run feeds a child's stdin only when
-# pumped, which bg_start's callers do at the end
-my ($out, $err) = ('', '');
-my $build = IPC::Run::start(
-	[
-		'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'),
-		'-c', "SET maintenance_work_mem = '1MB'",
-		'-c', 'CREATE INDEX p_idx ON p USING hnsw (v vector_l2_ops)'
-	],
-	'>', \$out, '2>', \$err,
-	IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
+my $build = bg_start($node,
+	"SET maintenance_work_mem = '1MB';\nCREATE INDEX p_idx ON p USING hnsw (v vector_l2_ops);\n");
 $node->safe_psql('postgres', 'CALL sample(20000)');
-$build->finish;
-is($build->result(0), 0, 'CREATE INDEX succeeds') or diag($err);
+my ($rc, $out, $err) = bg_finish($build);
+is($rc, 0, 'CREATE INDEX succeeds') or diag($err);
 like($err, qr/outgrew maintenance_work_mem/, 'the build spilled to the pages');
 
 my $res = $node->safe_psql(

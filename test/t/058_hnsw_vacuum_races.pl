@@ -27,28 +27,14 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../perl";
 use HnswTest;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(sleep);
 
 my $node = hnsw_node('vacuum_races');
-my $SLOW = '-c vacuum_cost_limit=1 -c vacuum_cost_page_dirty=0 -c vacuum_cost_page_miss=0';
-
-# psql with the statements as arguments, in the background
-sub bg_psql
-{
-	my ($env, @sql) = @_;
-	my $h = { out => '', err => '' };
-	local $ENV{PGOPTIONS} = $env;
-	$h->{run} = IPC::Run::start(
-		[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'),
-			map { ('-c', $_) } @sql ],
-		'>', \$h->{out}, '2>', \$h->{err},
-		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
-	return $h;
-}
+my $SLOW = "SET vacuum_cost_limit = 1;\nSET vacuum_cost_page_dirty = 0;\n"
+  . "SET vacuum_cost_page_miss = 0;\n";
 
 # --- A: the entry point ---
 $node->safe_psql(
@@ -63,7 +49,7 @@ $node->safe_psql(
 	DELETE FROM e;
 });
 my $elements = $node->safe_psql('postgres', "SELECT elements FROM hnsw_index_info('e_idx')");
-my $vac = bg_psql("-c vacuum_cost_delay=5ms $SLOW", 'VACUUM e');
+my $vac = bg_start($node, "${SLOW}SET vacuum_cost_delay = '5ms';\nVACUUM e;\n");
 my $marked = 0;
 for (1 .. 2000)
 {
@@ -74,14 +60,14 @@ for (1 .. 2000)
 is($marked, $elements, "pass 1 marked all $elements elements DELETED");
 sleep(1.5);    # pass 2 goes past the first pages
 $node->safe_psql('postgres', "INSERT INTO e VALUES (100001, '[0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5]')");
-$vac->{run}->finish;
-is($vac->{run}->result(0), 0, 'VACUUM succeeds') or diag($vac->{err});
+my ($rc, $out, $err) = bg_finish($vac);
+is($rc, 0, 'VACUUM succeeds') or diag($err);
 is( $node->safe_psql(
 		'postgres', q{
 		SET enable_seqscan = off;
 		SELECT array_agg(id) FROM (SELECT id FROM e ORDER BY v <-> '[0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5]' LIMIT 10) s}),
 	'{100001}', 'an index scan returns the row inserted during the VACUUM');
-my ($rc, $out, $err) = $node->psql('postgres', "SELECT elements, active, reachable FROM hnsw_index_check('e_idx')");
+($rc, $out, $err) = $node->psql('postgres', "SELECT elements, active, reachable FROM hnsw_index_check('e_idx')");
 is($rc, 0, 'hnsw_index_check passes after A') or diag($err);
 
 # --- B: tree parents ---
@@ -92,7 +78,7 @@ $node->safe_psql(
 	CREATE INDEX d_idx ON d USING hnsw (v vector_l2_ops) WITH (storage = sq8, m = 4, ef_construction = 16);
 	DELETE FROM d WHERE (id / 400) % 5 < 2;
 });
-$vac = bg_psql("-c vacuum_cost_delay=3ms $SLOW", "VACUUM d");
+$vac = bg_start($node, "${SLOW}SET vacuum_cost_delay = '3ms';\nVACUUM d;\n");
 my $inserts = 0;
 while ($vac->{run}->pumpable)
 {
@@ -101,9 +87,8 @@ while ($vac->{run}->pumpable)
 	$inserts++;
 	$vac->{run}->pump_nb;
 }
-$vac->{run}->finish;
-is($vac->{run}->result(0), 0, "VACUUM succeeds ($inserts inserts of 200 rows during it)")
-  or diag($vac->{err});
+($rc, $out, $err) = bg_finish($vac);
+is($rc, 0, "VACUUM succeeds ($inserts inserts of 200 rows during it)") or diag($err);
 cmp_ok($inserts, '>', 3, 'inserts ran during the VACUUM');
 ($rc, $out, $err) = $node->psql('postgres', "SELECT elements, active, reachable FROM hnsw_index_check('d_idx')");
 is($rc, 0, 'hnsw_index_check passes after B') or diag($err);
